@@ -1,0 +1,8 @@
+"""scrapewatch: who accessed more than a million posts in 24 hours, and what the clause says they owe."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("scrapewatch")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"

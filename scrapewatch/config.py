@@ -1,0 +1,263 @@
+"""Frozen configuration: defaults, then a TOML file, then command-line flags.
+
+Every setting is declared once, here, as a dataclass field with its type, default and
+help text (`metadata["help"]`); the loader, the unknown-key check and the README table
+all read those declarations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from scrapewatch.errors import ConfigError
+from scrapewatch.posts import BUILTIN_RULES, PostsRule, parse_status_set
+
+PERIODS = ("greedy", "calendar", "max", "peak")
+ROUNDINGS = ("full", "prorata", "started")
+CHARGES = ("all", "excess")
+ENTITY_KEYS = ("api_key", "user", "client_ip")
+FIELD_NAMES = ("ts", "client_ip", "method", "path", "query", "status", "bytes",
+               "referer", "user_agent", "api_key", "user", "posts")
+
+
+def _setting(default: Any, help: str, **checks: Any) -> Any:
+    """A dataclass field carrying its help text and optional `choices`."""
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata={"help": help, **checks})
+    return field(default=default, metadata={"help": help, **checks})
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The damages policy of DESIGN.md, every name unchanged."""
+
+    threshold_posts: int = _setting(
+        1_000_000, "A 24-hour period violates when it holds more than this many posts.")
+    rate_usd: Decimal = _setting(Decimal("15000"), "US dollars charged per `per_posts` posts.")
+    per_posts: int = _setting(1_000_000, "The number of posts that `rate_usd` prices.")
+    periods: str = _setting(
+        "greedy", "How charged 24-hour periods are chosen.", choices=PERIODS)
+    rounding: str = _setting(
+        "full", "full: whole millions only; prorata: exact to the cent; started: every "
+        "started million.", choices=ROUNDINGS)
+    charge: str = _setting(
+        "all", "all: charge every post of a period; excess: only those above the threshold.",
+        choices=CHARGES)
+    count_statuses: str = _setting(
+        "2xx", "HTTP statuses whose requests count: `all`, classes like `2xx` and codes or "
+        "ranges like `200-206`, comma-separated.")
+    timezone: str = _setting("UTC", "IANA time zone of calendar days (periods = calendar).")
+    effective_from: datetime = _setting(
+        datetime(2024, 11, 15, tzinfo=UTC),
+        "Requests before this instant are not counted (the clause's effective date).")
+    warning_share: Decimal = _setting(
+        Decimal("0.8"), "Entities whose peak reaches this share of the threshold, without "
+        "passing it, are on the watchlist.")
+
+
+@dataclass(frozen=True)
+class EntityConfig:
+    """Which field identifies the party that accessed posts."""
+
+    keys: tuple[str, ...] = _setting(
+        ENTITY_KEYS, "Entity key order: the first non-empty field wins.")
+    ipv4_prefix: int = _setting(32, "Group IPv4 clients by this prefix length (e.g. 24).")
+    ipv6_prefix: int = _setting(128, "Group IPv6 clients by this prefix length (e.g. 64).")
+
+
+@dataclass(frozen=True)
+class PostsConfig:
+    """How many posts a request accessed when the log carries no count."""
+
+    default: int = _setting(0, "Posts of a request that no rule matches.")
+    rules: tuple[PostsRule, ...] = _setting(
+        BUILTIN_RULES, "Path rules, first match wins; see the README for the built-in set.")
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """How log files are read."""
+
+    format: str = _setting("auto", "Log format of every file, or `auto` to sniff each one.")
+    max_rejected_share: Decimal = _setting(
+        Decimal("0.01"), "Fail the run (exit 4) when more than this share of lines is rejected.")
+    fields: dict[str, str] = _setting(
+        {}, "JSON lines field mapping: request field -> JSON key (dots for nesting).")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs to know, by config file section."""
+
+    policy: Policy = field(default_factory=Policy)
+    entity: EntityConfig = field(default_factory=EntityConfig)
+    posts: PostsConfig = field(default_factory=PostsConfig)
+    input: InputConfig = field(default_factory=InputConfig)
+
+
+_SECTION_TYPES = {"policy": Policy, "entity": EntityConfig, "posts": PostsConfig,
+                  "input": InputConfig}
+
+
+def load_config(path: Path | None = None, *, overrides: dict[str, Any] | None = None) -> Config:
+    """Build the run's config: defaults, then the TOML file at `path`, then `overrides`.
+
+    Args:
+        path: A TOML file with `[policy]`, `[entity]`, `[posts]` and `[input]` sections.
+        overrides: Values from command-line flags, keyed `section.name`; None values are ignored.
+
+    Raises:
+        ConfigError: on a file that cannot be read, an unknown key or an invalid value.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config {path} is not valid TOML: {exc}") from exc
+    _check_keys(raw, _SECTION_TYPES, "")
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            section, name = key.split(".")
+            raw.setdefault(section, {})[name] = value
+    return Config(**{name: _build_section(kind, raw.get(name, {}), name)
+                     for name, kind in _SECTION_TYPES.items()})
+
+
+def _check_keys(table: dict[str, Any], known: Any, where: str) -> None:
+    """Raise ConfigError naming the first key of `table` not in `known`."""
+    for key in table:
+        if key not in known:
+            hint = difflib.get_close_matches(key, list(known), n=1)
+            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+            valid = ", ".join(known)
+            raise ConfigError(f"unknown config key {where}{key!r}{suggestion}; valid: {valid}")
+
+
+def _build_section(kind: type, table: Any, name: str) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"config [{name}] must be a table")
+    fields = {f.name: f for f in dataclasses.fields(kind)}
+    _check_keys(table, fields, f"{name}.")
+    values = {key: _coerce(fields[key], value, f"{name}.{key}") for key, value in table.items()}
+    try:
+        section = kind(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"config [{name}]: {exc}") from exc
+    _validate(section, name)
+    return section
+
+
+def _coerce(spec: dataclasses.Field[Any], value: Any, key: str) -> Any:
+    """Turn a TOML or flag value into the field's declared type, or raise ConfigError."""
+    kind = spec.type
+    try:
+        if kind == "int":
+            if isinstance(value, bool) or not isinstance(value, (int, str)):
+                raise ValueError
+            result: Any = int(str(value).replace("_", ""))
+        elif kind == "Decimal":
+            if isinstance(value, bool):
+                raise ValueError
+            result = Decimal(str(value))
+            if not result.is_finite():
+                raise ValueError
+        elif kind == "datetime":
+            result = parse_instant(value)
+        elif kind == "str":
+            if not isinstance(value, str):
+                raise ValueError
+            result = value
+        elif kind == "tuple[str, ...]":
+            items = value.split(",") if isinstance(value, str) else value
+            if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+                raise ValueError
+            result = tuple(i.strip() for i in items)
+        elif kind == "tuple[PostsRule, ...]":
+            result = tuple(_posts_rule(item, f"{key}[{n}]") for n, item in enumerate(value))
+        elif kind == "dict[str, str]":
+            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                raise ValueError
+            result = dict(value)
+        else:  # pragma: no cover - a field type this loader does not know
+            raise TypeError(f"no coercion for {kind}")
+    except (ValueError, InvalidOperation) as exc:
+        raise ConfigError(f"invalid value for {key}: {value!r} (expected {kind})") from exc
+    choices = spec.metadata.get("choices")
+    if choices and result not in choices:
+        hint = difflib.get_close_matches(str(result), choices, n=1)
+        suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise ConfigError(f"invalid {key} {result!r}{suggestion}; valid: {', '.join(choices)}")
+    return result
+
+
+def _posts_rule(item: Any, key: str) -> PostsRule:
+    if not isinstance(item, dict):
+        raise ConfigError(f"{key} must be a table")
+    fields = {f.name for f in dataclasses.fields(PostsRule)}
+    _check_keys(item, fields, f"{key}.")
+    try:
+        return PostsRule(**item)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{key}: {exc}") from exc
+
+
+def parse_instant(value: Any) -> datetime:
+    """An ISO-8601 instant (a date alone means midnight UTC; no offset means UTC)."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    else:
+        import datetime as _dt
+
+        if not isinstance(value, _dt.date):
+            raise ValueError(f"not a date or time: {value!r}")
+        parsed = datetime(value.year, value.month, value.day)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _validate(section: Any, name: str) -> None:
+    """Cross-field checks that a type alone cannot express."""
+    if isinstance(section, Policy):
+        if section.threshold_posts < 0 or section.per_posts <= 0 or section.rate_usd < 0:
+            raise ConfigError("policy: threshold_posts and rate_usd must be >= 0, per_posts > 0")
+        if not 0 <= section.warning_share <= 1:
+            raise ConfigError("policy.warning_share must be between 0 and 1")
+        try:
+            parse_status_set(section.count_statuses)
+            ZoneInfo(section.timezone)
+        except ValueError as exc:
+            raise ConfigError(f"policy: {exc}") from exc
+        except ZoneInfoNotFoundError as exc:
+            raise ConfigError(
+                f"unknown policy.timezone {section.timezone!r}: use an IANA name such as "
+                "'UTC' or 'America/New_York'") from exc
+    elif isinstance(section, EntityConfig):
+        bad = [k for k in section.keys if k not in ENTITY_KEYS]
+        if bad or not section.keys:
+            raise ConfigError(f"invalid entity key {bad[0] if bad else ''!r}; "
+                              f"valid: {', '.join(ENTITY_KEYS)}")
+        if not (0 <= section.ipv4_prefix <= 32 and 0 <= section.ipv6_prefix <= 128):
+            raise ConfigError("entity.ipv4_prefix must be 0-32 and entity.ipv6_prefix 0-128")
+    elif isinstance(section, InputConfig):
+        bad = [k for k in section.fields if k not in FIELD_NAMES]
+        if bad:
+            raise ConfigError(f"unknown field {bad[0]!r} in input.fields; "
+                              f"valid: {', '.join(FIELD_NAMES)}")
+        if not 0 <= section.max_rejected_share <= 1:
+            raise ConfigError("input.max_rejected_share must be between 0 and 1")
+    elif isinstance(section, PostsConfig) and section.default < 0:
+        raise ConfigError("posts.default must be >= 0")

@@ -1,0 +1,132 @@
+"""The window queries: activity, rolling 24-hour sums, peaks and first crossings.
+
+Written in the SQL subset DuckDB and Spark share (explicit GROUP BY, integer RANGE
+frames), on whole epoch seconds, so a 24-hour frame is exactly 86,399 seconds either
+side of the current row: requests 86,400 s apart never share a period.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from scrapewatch.config import Policy
+from scrapewatch.damages import Activity
+from scrapewatch.sql import run
+
+# activity: counted requests -> posts and requests per (entity, second); lossless for
+# every window, period and total below.
+ACTIVITY_SQL = """
+CREATE OR REPLACE TABLE activity AS
+SELECT entity_kind, entity, sec,
+       CAST(sum(posts) AS BIGINT) AS posts,
+       CAST(count(*) AS BIGINT) AS requests,
+       CAST(sum(CASE WHEN observed THEN posts ELSE 0 END) AS BIGINT) AS observed_posts
+FROM requests
+WHERE counted
+GROUP BY entity_kind, entity, sec
+"""
+
+# entity_windows: entities whose total posts reach $watch_level (no other can reach
+# the watchlist or the threshold) -> total_posts, requests, observed_posts,
+# peak_24h_posts = max over active seconds s of posts in [s, s + 86400),
+# peak_start = the earliest such s, and first_crossing = the earliest active second t
+# with more than $threshold posts in (t - 86400, t].
+ENTITY_WINDOWS_SQL = """
+WITH totals AS (
+    SELECT entity_kind, entity, sum(posts) AS total_posts, sum(requests) AS requests,
+           sum(observed_posts) AS observed_posts
+    FROM activity
+    GROUP BY entity_kind, entity
+    HAVING sum(posts) >= $watch_level
+), windows AS (
+    SELECT a.entity_kind, a.entity, a.sec,
+           sum(a.posts) OVER (PARTITION BY a.entity_kind, a.entity ORDER BY a.sec
+                              RANGE BETWEEN CURRENT ROW AND 86399 FOLLOWING) AS ahead,
+           sum(a.posts) OVER (PARTITION BY a.entity_kind, a.entity ORDER BY a.sec
+                              RANGE BETWEEN 86399 PRECEDING AND CURRENT ROW) AS behind
+    FROM activity a
+    JOIN totals t ON a.entity_kind = t.entity_kind AND a.entity = t.entity
+), peaks AS (
+    SELECT entity_kind, entity, max(ahead) AS peak,
+           min(CASE WHEN behind > $threshold THEN sec END) AS first_crossing
+    FROM windows
+    GROUP BY entity_kind, entity
+)
+SELECT p.entity_kind, p.entity, t.total_posts, t.requests, t.observed_posts,
+       p.peak AS peak_24h_posts, min(w.sec) AS peak_start, p.first_crossing
+FROM peaks p
+JOIN windows w ON w.entity_kind = p.entity_kind AND w.entity = p.entity AND w.ahead = p.peak
+JOIN totals t ON t.entity_kind = p.entity_kind AND t.entity = p.entity
+GROUP BY p.entity_kind, p.entity, t.total_posts, t.requests, t.observed_posts, p.peak,
+         p.first_crossing
+ORDER BY p.entity_kind, p.entity
+"""
+
+# flagged_activity: the activity of the entities in temp table `flagged`, by their
+# position there and then by second, for the period strategies.
+FLAGGED_ACTIVITY_SQL = """
+SELECT f.position, a.sec, a.posts, a.requests
+FROM activity a
+JOIN flagged f ON a.entity_kind = f.entity_kind AND a.entity = f.entity
+ORDER BY f.position, a.sec
+"""
+
+
+@dataclass(frozen=True)
+class EntityWindow:
+    """An entity's totals and 24-hour window figures."""
+
+    entity_kind: str
+    entity: str
+    total_posts: int
+    requests: int
+    observed_posts: int
+    peak_24h_posts: int
+    peak_start: int
+    first_crossing: int | None
+
+
+def entity_windows(con: duckdb.DuckDBPyConnection, policy: Policy) -> list[EntityWindow]:
+    """Build `activity` from `requests`, then the window figures of every entity that
+    could be flagged or watched."""
+    run(con, ACTIVITY_SQL)
+    watch_level = math.ceil(policy.warning_share * policy.threshold_posts)
+    rows = run(con, ENTITY_WINDOWS_SQL, {"watch_level": watch_level,
+                                         "threshold": policy.threshold_posts})
+    return [EntityWindow(kind, entity, int(total), int(requests), int(observed), int(peak),
+                         int(start), None if first is None else int(first))
+            for kind, entity, total, requests, observed, peak, start, first in rows]
+
+
+def flagged_activity(con: duckdb.DuckDBPyConnection, flagged: list[EntityWindow],
+                     batch_rows: int = 1 << 20) -> Iterator[tuple[EntityWindow, Activity]]:
+    """Yield each flagged entity with its activity, streamed in batches of rows."""
+    con.register("flagged_list", pa.table({
+        "position": pa.array(range(len(flagged)), pa.int32()),
+        "entity_kind": pa.array([w.entity_kind for w in flagged], pa.string()),
+        "entity": pa.array([w.entity for w in flagged], pa.string())}))
+    run(con, "CREATE OR REPLACE TEMP TABLE flagged AS SELECT * FROM flagged_list")
+    con.unregister("flagged_list")
+    pending: list[np.ndarray] = []  # row blocks of the entity still being read
+    for batch in con.sql(FLAGGED_ACTIVITY_SQL).to_arrow_reader(batch_rows):
+        rows = np.column_stack([batch.column(i).to_numpy(zero_copy_only=False).astype(np.int64) for i in range(4)])
+        cuts = np.flatnonzero(np.diff(rows[:, 0])) + 1  # where a new entity begins
+        for part in np.split(rows, cuts):
+            if pending and pending[-1][0, 0] != part[0, 0]:
+                yield _entity_activity(flagged, pending)
+                pending = []
+            pending.append(part)
+    if pending:
+        yield _entity_activity(flagged, pending)
+
+
+def _entity_activity(flagged: list[EntityWindow], parts: list[np.ndarray]
+                     ) -> tuple[EntityWindow, Activity]:
+    rows = np.concatenate(parts)
+    return flagged[int(rows[0, 0])], Activity(rows[:, 1], rows[:, 2], rows[:, 3])

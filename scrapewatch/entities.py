@@ -1,0 +1,80 @@
+"""The entity of a request, as a SQL expression: the first non-empty key wins.
+
+Client addresses may be grouped into networks (`entity.ipv4_prefix`, `ipv6_prefix`).
+DuckDB's inet extension cannot be loaded everywhere, so the macros below do the
+arithmetic on integers: IPv4 as one 32-bit number, IPv6 as eight 16-bit groups.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from scrapewatch.config import EntityConfig
+from scrapewatch.sql import Params, quote_ident, run
+
+# Macros the entity expression relies on; created once per connection.
+IP_MACROS = r"""
+CREATE OR REPLACE MACRO sw_is_ipv4(ip) AS regexp_full_match(ip,
+    '((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])');
+CREATE OR REPLACE MACRO sw_ipv4_int(ip) AS
+    (split_part(ip, '.', 1)::BIGINT << 24) + (split_part(ip, '.', 2)::BIGINT << 16)
+    + (split_part(ip, '.', 3)::BIGINT << 8) + split_part(ip, '.', 4)::BIGINT;
+CREATE OR REPLACE MACRO sw_ipv4_net(ip, p) AS concat_ws('.',
+    ((sw_ipv4_int(ip) >> (32 - p)) << (32 - p) >> 24) & 255,
+    ((sw_ipv4_int(ip) >> (32 - p)) << (32 - p) >> 16) & 255,
+    ((sw_ipv4_int(ip) >> (32 - p)) << (32 - p) >> 8) & 255,
+    ((sw_ipv4_int(ip) >> (32 - p)) << (32 - p)) & 255) || '/' || p;
+CREATE OR REPLACE MACRO sw_split6(s) AS
+    CASE WHEN s = '' THEN []::VARCHAR[] ELSE string_split(s, ':') END;
+-- The eight groups of an IPv6 address, '::' expanded.
+CREATE OR REPLACE MACRO sw_ipv6_groups(ip) AS
+    CASE WHEN NOT contains(ip, '::') THEN string_split(ip, ':')
+    ELSE list_concat(sw_split6(split_part(ip, '::', 1)),
+                     list_transform(range(8 - len(sw_split6(split_part(ip, '::', 1)))
+                                          - len(sw_split6(split_part(ip, '::', 2)))),
+                                    lambda x: '0'),
+                     sw_split6(split_part(ip, '::', 2))) END;
+CREATE OR REPLACE MACRO sw_is_ipv6(ip) AS
+    regexp_full_match(ip, '[0-9A-Fa-f:]{2,39}')
+    AND length(ip) - length(replace(ip, '::', '')) <= 2
+    AND len(sw_ipv6_groups(ip)) = 8
+    AND list_bool_and(list_transform(sw_ipv6_groups(ip),
+                                     lambda g: regexp_full_match(g, '[0-9A-Fa-f]{1,4}')));
+-- The /p network of an IPv6 address: its first ceil(p/16) groups, masked; then, below
+-- /113, trailing zero groups folded into '::' (2001:db8:5::/64).
+CREATE OR REPLACE MACRO sw_ipv6_masked(ip, p) AS array_to_string(list_transform(
+        sw_ipv6_groups(ip)[1:(p + 15) // 16],
+        lambda g, i: printf('%x', (('0x' || g)::INTEGER >> (16 - least(16, p - 16 * (i - 1))))
+                                  << (16 - least(16, p - 16 * (i - 1))))), ':');
+CREATE OR REPLACE MACRO sw_ipv6_net(ip, p) AS
+    CASE WHEN p > 112 THEN sw_ipv6_masked(ip, p)
+         ELSE regexp_replace(sw_ipv6_masked(ip, p), '(^|:)0(:0)*$', '') || '::' END
+    || '/' || p;
+-- A client address as an entity: its network when grouping applies, else itself.
+CREATE OR REPLACE MACRO sw_client_entity(ip, p4, p6) AS
+    CASE WHEN p4 < 32 AND sw_is_ipv4(ip) THEN sw_ipv4_net(ip, p4)
+         WHEN p6 < 128 AND sw_is_ipv6(ip) THEN sw_ipv6_net(lower(ip), p6)
+         ELSE lower(ip) END;
+"""
+
+
+def create_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Define the IP macros on `con` (idempotent)."""
+    run(con, IP_MACROS)
+
+
+def entity_sql(config: EntityConfig, params: Params) -> tuple[str, str]:
+    """SQL expressions (entity_kind, entity) over `api_key`, `user` and `client_ip`.
+
+    Empty fields must already be NULL (the parsers map `''` and `-` to NULL).
+    """
+    values = {
+        "api_key": quote_ident("api_key"),
+        "user": quote_ident("user"),
+        "client_ip": f"sw_client_entity(client_ip, {params.bind(config.ipv4_prefix)}, "
+                     f"{params.bind(config.ipv6_prefix)})",
+    }
+    kind = " ".join(f"WHEN {quote_ident(key)} IS NOT NULL THEN {params.bind(key)}"
+                    for key in config.keys)
+    value = ", ".join(values[key] for key in config.keys)
+    return f"(CASE {kind} END)", f"coalesce({value})"

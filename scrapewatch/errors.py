@@ -1,0 +1,24 @@
+"""The ScrapewatchError tree: every failure the library reports on purpose.
+
+Only cli.py turns these into exit codes; the library raises and never exits.
+"""
+
+
+class ScrapewatchError(Exception):
+    """Base of every error scrapewatch reports as a one-line message."""
+
+
+class ConfigError(ScrapewatchError):
+    """A config file or option is invalid (unknown key, bad value, bad regex)."""
+
+
+class InputError(ScrapewatchError):
+    """An input path cannot be read: missing, unreadable, corrupt compression."""
+
+
+class FormatError(ScrapewatchError):
+    """A file's format cannot be determined or is unknown."""
+
+
+class RejectLimitError(ScrapewatchError):
+    """More lines were rejected than `max_rejected_share` allows."""

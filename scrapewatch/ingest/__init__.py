@@ -1,0 +1,1 @@
+"""Reading log files: sources (paths, compression, hashes), line blocks and formats."""

@@ -1,0 +1,133 @@
+"""JSON lines: one request object per line, read with DuckDB's JSON functions.
+
+Each request field is looked up under common names (`ALIASES`), the first present one
+winning, unless the config maps the field to a key of its own (`[input.fields]`, dots
+for nesting). Timestamps may be ISO-8601 (an offset or `Z`; none means UTC), CLF
+(`15/Nov/2024:10:00:00 +0000`) or Unix epoch numbers in s, ms, µs or ns.
+"""
+
+from __future__ import annotations
+
+import json
+
+from scrapewatch.config import InputConfig
+from scrapewatch.sql import Params
+
+EXAMPLE = ('{"ts": "2024-11-15T10:00:00Z", "client_ip": "203.0.113.7", "api_key": "k-1", '
+           '"path": "/2/tweets/search/recent", "query": "max_results=100", "status": 200, '
+           '"result_count": 100}')
+
+ALIASES: dict[str, tuple[str, ...]] = {
+    "ts": ("ts", "timestamp", "time", "@timestamp", "datetime", "date", "time_local",
+           "time_iso8601"),
+    "client_ip": ("client_ip", "ip", "remote_addr", "clientip", "client", "remote_ip",
+                  "source_ip"),
+    "path": ("path", "uri", "url", "request_uri", "request"),
+    "query": ("query", "query_string", "querystring", "args"),
+    "method": ("method", "request_method", "http_method"),
+    "status": ("status", "status_code", "statuscode", "response", "response_code"),
+    "bytes": ("bytes", "body_bytes_sent", "bytes_sent", "response_size", "size"),
+    "referer": ("referer", "referrer", "http_referer"),
+    "user_agent": ("user_agent", "http_user_agent", "useragent", "ua", "agent"),
+    "api_key": ("api_key", "apikey", "api_key_id", "consumer_key"),
+    "user": ("user", "user_id", "username", "remote_user", "account"),
+    "posts": ("posts", "result_count", "posts_count"),
+}
+
+
+def json_path(key: str) -> str:
+    """A DuckDB JSON path for `key`, dots meaning nesting, every part quoted."""
+    return "$" + "".join("." + json.dumps(part) for part in key.split("."))
+
+
+def _lookups(config: InputConfig) -> tuple[list[str], dict[str, str]]:
+    """All JSON paths to extract, and per field a SQL expression over the list `v`."""
+    paths: list[str] = []
+    exprs: dict[str, str] = {}
+    for field, names in ALIASES.items():
+        keys = (config.fields[field],) if field in config.fields else names
+        slots = []
+        for key in keys:
+            paths.append(json_path(key))
+            slots.append(f"nullif(nullif(v[{len(paths)}], ''), '-')")
+        exprs[field] = f"coalesce({', '.join(slots)})" if len(slots) > 1 else slots[0]
+    return paths, exprs
+
+
+def _epoch_sql(text: str) -> str:
+    """An epoch number's instant, its unit told by its size (s, ms, µs, ns)."""
+    number = f"TRY_CAST({text} AS DOUBLE)"
+    seconds = (f"CASE WHEN abs({number}) < 1e11 THEN {number} WHEN abs({number}) < 1e14 "
+               f"THEN {number} / 1e3 WHEN abs({number}) < 1e17 THEN {number} / 1e6 "
+               f"ELSE {number} / 1e9 END")
+    return f"to_timestamp({seconds})"
+
+
+def parse_sql(config: InputConfig, params: Params) -> str:
+    """The parse query for JSON lines."""
+    paths, f = _lookups(config)
+    number = params.bind(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+    request_line = params.bind(r"^[A-Za-z]+ (\S+)(?: HTTP/[0-9.]+)?$")
+    origin = params.bind(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?]*")
+    return f"""
+    -- parse_jsonl: block(line_no, line) -> parsed requests, one row per line;
+    -- reject_reason is NULL for a request and says why otherwise.
+    WITH l AS (
+        SELECT line_no, rtrim(line, chr(13) || chr(10)) AS line FROM block
+    ), j AS (
+        SELECT line_no, line, json_valid(line) AS valid,
+               CASE WHEN json_valid(line) AND json_type(line) = 'OBJECT'
+                    THEN json_extract_string(line, {params.bind(paths)}) END AS v
+        FROM l
+    ), e AS (
+        SELECT line_no, line, valid, v,
+               {f['ts']} AS ts_text,
+               {f['path']} AS target_text,
+               {f['method']} AS method_text
+        FROM j
+    ), t AS (
+        SELECT *,
+               CASE WHEN regexp_full_match(ts_text, {number}) THEN {_epoch_sql('ts_text')}
+                    ELSE coalesce(TRY_CAST(ts_text AS TIMESTAMPTZ),
+                                  try_strptime(ts_text, '%d/%b/%Y:%H:%M:%S %z')) END AS ts,
+               regexp_replace(coalesce(regexp_extract(target_text, {request_line}, 1),
+                                       target_text), {origin}, '') AS target
+        FROM e
+    )
+    SELECT line_no,
+           CASE WHEN line = '' THEN 'blank line'
+                WHEN NOT valid THEN 'invalid JSON'
+                WHEN v IS NULL THEN 'not a JSON object'
+                WHEN ts_text IS NULL THEN 'no timestamp field'
+                WHEN ts IS NULL THEN 'bad timestamp ' || left(ts_text, 64)
+                WHEN TRY_CAST({f['posts']} AS BIGINT) < 0 THEN 'negative posts' END
+               AS reject_reason,
+           ts,
+           {f['client_ip']} AS client_ip,
+           {f['user']} AS "user",
+           {f['api_key']} AS api_key,
+           coalesce(method_text, nullif(regexp_extract(target_text, '^([A-Za-z]+) ', 1), ''))
+               AS method,
+           nullif(split_part(target, '?', 1), '') AS path,
+           coalesce({f['query']},
+                    CASE WHEN contains(target, '?')
+                         THEN substr(target, strpos(target, '?') + 1) END) AS query,
+           TRY_CAST(TRY_CAST({f['status']} AS DOUBLE) AS SMALLINT) AS status,
+           TRY_CAST(TRY_CAST({f['bytes']} AS DOUBLE) AS BIGINT) AS bytes,
+           {f['referer']} AS referer,
+           {f['user_agent']} AS user_agent,
+           TRY_CAST(TRY_CAST({f['posts']} AS DOUBLE) AS BIGINT) AS posts,
+           line
+    FROM t
+    """
+
+
+def sniff(lines: list[str]) -> float:
+    """Share of lines that are JSON objects."""
+    def is_object(line: str) -> bool:
+        try:
+            return isinstance(json.loads(line), dict)
+        except ValueError:
+            return False
+
+    return sum(1 for line in lines if is_object(line)) / len(lines)

@@ -1,0 +1,173 @@
+"""Input files: path expansion, transparent decompression, hashing and line blocks.
+
+A file is read once, in large blocks: the raw bytes feed the SHA-256 (so the report can
+prove which file it read), the decompressed bytes are cut at newlines into Arrow string
+arrays. No Python object is made per line.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import hashlib
+import io
+import os
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pyarrow as pa
+
+from scrapewatch.errors import InputError
+
+BLOCK_BYTES = 16 << 20
+MAX_LINE_BYTES = 64 << 20  # a longer "line" is not a log line: stop rather than hold it all
+_GLOB_CHARS = frozenset("*?[")
+
+
+def expand_inputs(paths: Sequence[str]) -> list[Path]:
+    """Files named by `paths`: files as given, directories recursively, globs expanded.
+
+    Hidden files (a name starting with '.') inside directories are skipped. The result
+    keeps the order given, each directory's files sorted, with duplicates removed.
+
+    Raises:
+        InputError: for a path that does not exist or a glob that matches no file.
+    """
+    found: dict[Path, None] = {}
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if not name.startswith("."):
+                        found.setdefault(Path(root) / name)
+        elif path.is_file():
+            found.setdefault(path)
+        elif _GLOB_CHARS & set(given):
+            matches = sorted(Path(m) for m in glob.glob(given, recursive=True))
+            files = [m for m in matches if m.is_file()]
+            if not files:
+                raise InputError(f"no file matches {given!r}")
+            for match in files:
+                found.setdefault(match)
+        else:
+            raise InputError(f"{given}: no such file or directory")
+    return list(found)
+
+
+class _HashingReader(io.RawIOBase):
+    """A raw file that hashes and counts every byte read through it."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.sha256 = hashlib.sha256()
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = self.raw.readinto(buffer)  # type: ignore[attr-defined]
+        if count:
+            self.sha256.update(memoryview(buffer)[:count])
+            self.bytes_read += count
+        return count or 0
+
+    def drain(self) -> None:
+        """Read (and hash) what the decompressor left unread, e.g. trailing padding."""
+        while self.read(1 << 20):
+            pass
+
+
+@dataclass
+class LogSource:
+    """One open input file: decompressed blocks out, hash and byte count alongside."""
+
+    path: Path
+    size: int
+    _raw: _HashingReader
+    _stream: Any
+    compression: str
+
+    @classmethod
+    def open(cls, path: Path) -> LogSource:
+        """Open `path`, choosing gzip, zstd or none from its first bytes, not its name.
+
+        Raises:
+            InputError: when the file cannot be opened.
+        """
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed by close()
+            size = os.fstat(handle.fileno()).st_size
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
+        magic = handle.read(4)
+        handle.seek(0)
+        raw = _HashingReader(handle)
+        if magic[:2] == b"\x1f\x8b":
+            return cls(path, size, raw, gzip.GzipFile(fileobj=raw, mode="rb"), "gzip")
+        if magic == b"\x28\xb5\x2f\xfd":
+            stream = pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "zstd")
+            return cls(path, size, raw, stream, "zstd")
+        return cls(path, size, raw, raw, "none")
+
+    @property
+    def bytes_read(self) -> int:
+        """Raw (compressed) bytes read so far: progress against `size`."""
+        return self._raw.bytes_read
+
+    def sha256(self) -> str:
+        """The SHA-256 of the whole raw file; call after the blocks are consumed."""
+        self._raw.drain()
+        return self._raw.sha256.hexdigest()
+
+    def close(self) -> None:
+        self._raw.raw.close()
+
+    def _read(self, size: int) -> bytes:
+        try:
+            return bytes(self._stream.read(size))
+        except (EOFError, OSError, zlib.error, pa.ArrowException) as exc:
+            raise InputError(f"{self.path}: the {self.compression} stream is truncated or "
+                             f"corrupt ({exc}); recompress or remove the file") from exc
+
+    def blocks(self, block_bytes: int = BLOCK_BYTES) -> Iterator[pa.StringArray]:
+        """Yield the file's lines in blocks, each line keeping its '\\n'.
+
+        Invalid UTF-8 is kept visible as `\\xHH` escapes (as nginx writes them) rather
+        than dropped, so such lines still parse or are rejected with their text.
+        """
+        carry = b""
+        while chunk := self._read(block_bytes):
+            data = carry + chunk
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                if len(data) > MAX_LINE_BYTES:
+                    raise InputError(f"{self.path}: a line is longer than "
+                                     f"{MAX_LINE_BYTES >> 20} MiB; is this a log file?")
+                carry = data
+                continue
+            carry = data[cut:]
+            yield lines_array(data[:cut])
+        if carry:
+            yield lines_array(carry)
+
+
+def lines_array(data: bytes) -> pa.StringArray:
+    """Cut `data` after each newline into an Arrow string array, without copying lines."""
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    ends = newlines + 1
+    if not ends.size or ends[-1] != len(data):
+        ends = np.append(ends, len(data))  # a last line with no final newline
+    offsets = np.concatenate(([0], ends)).astype(np.int32)
+    array = pa.StringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
+    try:
+        array.validate(full=True)
+    except pa.ArrowInvalid:
+        return lines_array(data.decode("utf-8", "backslashreplace").encode("utf-8"))
+    return array

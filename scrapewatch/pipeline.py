@@ -1,0 +1,135 @@
+"""The wiring of a scan: files -> requests -> activity -> windows -> periods -> report."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Protocol
+
+import duckdb
+
+from scrapewatch.config import Config
+from scrapewatch.damages import assess
+from scrapewatch.detect.windows import entity_windows, flagged_activity
+from scrapewatch.entities import create_macros
+from scrapewatch.errors import RejectLimitError
+from scrapewatch.ingest.formats import get_format
+from scrapewatch.ingest.read import load_file
+from scrapewatch.ingest.sources import LogSource, expand_inputs
+from scrapewatch.posts import check_rules
+from scrapewatch.report.files import write_atomically, write_out_dir, write_rejects
+from scrapewatch.report.model import FileSummary, Finding, Report
+from scrapewatch.schema import TABLES_SQL
+from scrapewatch.sql import run
+
+
+class Progress(Protocol):
+    """Receives progress of long work; the CLI draws it, tests may ignore it."""
+
+    def start_file(self, path: Path, size: int, index: int, count: int) -> None: ...
+
+    def advance(self, bytes_read: int, lines: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+def connect(*, memory_limit: str | None = None, temp_directory: str | None = None
+            ) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection set up for scrapewatch: UTC, spilling to disk when needed."""
+    settings = {"preserve_insertion_order": False,
+                "temp_directory": temp_directory or tempfile.gettempdir()}
+    if memory_limit:
+        settings["memory_limit"] = memory_limit
+    con = duckdb.connect(":memory:", config=settings)
+    run(con, "SET TimeZone = 'UTC'")
+    run(con, TABLES_SQL)
+    create_macros(con)
+    return con
+
+
+def scan(paths: Sequence[str], *, config: Config, out: Path | None = None,
+         now: datetime | None = None, progress: Progress | None = None,
+         memory_limit: str | None = None) -> Report:
+    """Read every log under `paths`, detect violations and total the damages.
+
+    Writes report.json, entities.csv, periods.csv and rejects into `out` when given.
+
+    Raises:
+        InputError, FormatError, ConfigError: on unreadable inputs or invalid settings.
+        RejectLimitError: when more than `input.max_rejected_share` of lines is
+            rejected (after writing `out/rejects`).
+    """
+    files = expand_inputs(paths)
+    if config.input.format != "auto":
+        get_format(config.input.format)  # fail on a bad name before reading anything
+    con = connect(memory_limit=memory_limit)
+    check_rules(con, config.posts.rules)
+    summaries = [_load(con, path, i, len(files), config, progress) for i, path in enumerate(files)]
+    if progress:
+        progress.finish()
+    _check_rejects(con, summaries, config, out)
+    windows = entity_windows(con, config.policy)
+    threshold = config.policy.threshold_posts
+    flagged = [w for w in windows if w.peak_24h_posts > threshold]
+    findings = [Finding(w, assess(activity, config.policy))
+                for w, activity in flagged_activity(con, flagged)]
+    findings.sort(key=lambda f: (-f.assessment.damages_usd, -f.window.peak_24h_posts,
+                                 f.window.entity_kind, f.window.entity))
+    watchlist = sorted((w for w in windows if w.peak_24h_posts <= threshold),
+                       key=lambda w: (-w.peak_24h_posts, w.entity_kind, w.entity))
+    first, last = run(con, "SELECT min(sec), max(sec) FROM requests")[0]
+    report = Report(generated_at=(now or datetime.now(UTC)).astimezone(UTC),
+                    policy=config.policy, files=summaries, first_request_at=first,
+                    last_request_at=last, findings=findings, watchlist=watchlist)
+    if out is not None:
+        write_out_dir(report, out, _rejects(con) if report.rejected else None)
+    return report
+
+
+def _load(con: duckdb.DuckDBPyConnection, path: Path, index: int, count: int, config: Config,
+          progress: Progress | None) -> FileSummary:
+    source = LogSource.open(path)
+    try:
+        if progress:
+            progress.start_file(path, source.size, index, count)
+        loaded = load_file(con, source, file_id=index, format_name=config.input.format,
+                           config=config, progress=progress.advance if progress else None)
+    finally:
+        source.close()
+    requests = run(con, "SELECT count(*) FROM requests WHERE file_id = $f", {"f": index})[0][0]
+    run(con, "INSERT INTO files VALUES ($id, $path, $format, $sha, $size, $lines, $rej, $req)",
+                {"id": index, "path": str(path), "format": loaded.format, "sha": loaded.sha256,
+                 "size": source.size, "lines": loaded.lines, "rej": loaded.rejected,
+                 "req": requests})
+    return FileSummary(path=str(path), sha256=loaded.sha256, format=loaded.format,
+                       size=source.size, lines=loaded.lines, rejected=loaded.rejected,
+                       requests=requests)
+
+
+def _check_rejects(con: duckdb.DuckDBPyConnection, files: list[FileSummary], config: Config,
+                   out: Path | None) -> None:
+    lines = sum(f.lines for f in files)
+    rejected = sum(f.rejected for f in files)
+    limit = config.input.max_rejected_share
+    if lines and Decimal(rejected) / lines > limit:
+        where = ""
+        if out is not None:
+            path = write_atomically(out, "rejects", lambda s: write_rejects(_rejects(con), s))
+            where = f"; see {path}"
+        worst = max(files, key=lambda f: f.rejected)
+        raise RejectLimitError(
+            f"{rejected:,} of {lines:,} lines rejected ({rejected / lines:.2%}), over the "
+            f"limit of {limit:.2%} (most in {worst.path}: {worst.rejected:,}){where}; check "
+            "--format, or raise input.max_rejected_share")
+
+
+def _rejects(con: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, int, str, str]]:
+    """Every rejected line, by file and line number."""
+    reader = con.sql("SELECT f.path, r.line_no, r.reason, r.text FROM rejects r "
+                     "JOIN files f USING (file_id) ORDER BY r.file_id, r.line_no"
+                     ).to_arrow_reader(65536)
+    for batch in reader:
+        yield from zip(*(batch.column(i).to_pylist() for i in range(4)), strict=True)

@@ -1,0 +1,161 @@
+"""Posts per request and which requests count, as SQL expressions over parsed requests.
+
+A request's posts come from a log field when the record carries one (`posts`, observed);
+else from the first path rule that matches (estimated); else from `posts.default`.
+Whether a request counts at all depends on its HTTP status (`policy.count_statuses`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from scrapewatch.sql import Params, run
+
+if TYPE_CHECKING:
+    import duckdb
+
+
+@dataclass(frozen=True)
+class PostsRule:
+    """One path rule. Exactly one of `param`, `list_param` or `posts` says how to count.
+
+    Attributes:
+        path: Regex searched in the request path (query string excluded); anchor it.
+        param: Posts = this query parameter's integer value ...
+        param_default: ... or this when the parameter is absent or not a number.
+        param_max: The API's page-size cap: larger values count as this.
+        list_param: Posts = the number of comma-separated values of this query parameter.
+        posts: Posts = this constant.
+    """
+
+    path: str
+    param: str | None = None
+    param_default: int = 0
+    param_max: int | None = None
+    list_param: str | None = None
+    posts: int | None = None
+
+    def __post_init__(self) -> None:
+        ways = [w for w in (self.param, self.list_param, self.posts) if w is not None]
+        if len(ways) != 1:
+            raise ValueError(f"rule {self.path!r} needs exactly one of param, list_param, posts")
+        for name, value in (("param_default", self.param_default),
+                            ("param_max", self.param_max), ("posts", self.posts)):
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise ValueError(f"rule {self.path!r}: {name} must be a whole number >= 0")
+        try:
+            re.compile(self.path)
+        except re.error as exc:
+            raise ValueError(f"rule path {self.path!r} is not a valid regex: {exc}") from exc
+
+
+def _page(path: str, param: str, default: int, cap: int) -> PostsRule:
+    return PostsRule(path=path, param=param, param_default=default, param_max=cap)
+
+
+# X API read endpoints that return posts, with their documented default and maximum
+# page sizes. Paths are matched without the query string.
+BUILTIN_RULES: tuple[PostsRule, ...] = (
+    _page(r"^/2/tweets/search/recent$", "max_results", 10, 100),
+    _page(r"^/2/tweets/search/all$", "max_results", 10, 500),
+    PostsRule(path=r"^/2/tweets$", list_param="ids"),
+    PostsRule(path=r"^/2/tweets/[0-9]+$", posts=1),
+    _page(r"^/2/tweets/[0-9]+/quote_tweets$", "max_results", 10, 100),
+    _page(r"^/2/users/[0-9]+/tweets$", "max_results", 10, 100),
+    _page(r"^/2/users/[0-9]+/mentions$", "max_results", 10, 100),
+    _page(r"^/2/users/[0-9]+/timelines/reverse_chronological$", "max_results", 100, 100),
+    _page(r"^/2/users/[0-9]+/liked_tweets$", "max_results", 100, 100),
+    _page(r"^/2/users/[0-9]+/bookmarks$", "max_results", 100, 100),
+    _page(r"^/2/lists/[0-9]+/tweets$", "max_results", 100, 100),
+    _page(r"^/1\.1/search/tweets\.json$", "count", 15, 100),
+    _page(r"^/1\.1/statuses/user_timeline\.json$", "count", 20, 200),
+    _page(r"^/1\.1/statuses/home_timeline\.json$", "count", 20, 200),
+    _page(r"^/1\.1/statuses/mentions_timeline\.json$", "count", 20, 200),
+    _page(r"^/1\.1/lists/statuses\.json$", "count", 20, 200),
+    _page(r"^/1\.1/favorites/list\.json$", "count", 20, 200),
+    _page(r"^/1\.1/statuses/retweets/[0-9]+\.json$", "count", 100, 100),
+    PostsRule(path=r"^/1\.1/statuses/lookup\.json$", list_param="id"),
+    PostsRule(path=r"^/1\.1/statuses/show(/[0-9]+)?\.json$", posts=1),
+)
+
+
+def parse_status_set(spec: str) -> tuple[tuple[int, int], ...]:
+    """Parse `count_statuses` into inclusive status ranges; `all` gives ((0, 999),).
+
+    Accepts comma-separated classes (`2xx`), codes (`304`) and ranges (`200-206`).
+
+    Raises:
+        ValueError: naming the part that is not one of those.
+    """
+    ranges = []
+    for part in (p.strip().lower() for p in spec.split(",")):
+        if part == "all":
+            ranges.append((0, 999))
+        elif re.fullmatch(r"[1-5]xx", part):
+            ranges.append((int(part[0]) * 100, int(part[0]) * 100 + 99))
+        elif m := re.fullmatch(r"(\d{3})(?:-(\d{3}))?", part):
+            low, high = int(m[1]), int(m[2] or m[1])
+            if low > high:
+                raise ValueError(f"status range {part!r} runs backwards")
+            ranges.append((low, high))
+        else:
+            raise ValueError(f"count_statuses part {part!r} is not 'all', a class like '2xx', "
+                             "a code like '304' or a range like '200-206'")
+    return tuple(ranges)
+
+
+def counted_sql(spec: str, params: Params) -> str:
+    """SQL predicate over `status`: does this request count?
+
+    A request whose log gives no status counts: nothing shows that it failed.
+    """
+    terms = [f"status BETWEEN {params.bind(low)} AND {params.bind(high)}"
+             for low, high in parse_status_set(spec)]
+    return f"(status IS NULL OR {' OR '.join(terms)})"
+
+
+def posts_sql(rules: tuple[PostsRule, ...], default: int, params: Params) -> str:
+    """SQL expression over `posts`, `path` and `query`: the posts a request accessed."""
+    branches = [f"WHEN regexp_matches(path, {params.bind(r.path)}) THEN {_rule_sql(r, params)}"
+                for r in rules]
+    return (f"CASE WHEN posts IS NOT NULL THEN posts {' '.join(branches)} "
+            f"ELSE {params.bind(default)} END")
+
+
+def _param_value_sql(name: str, params: Params) -> str:
+    """The raw value of query parameter `name` (NULL when absent)."""
+    pattern = params.bind(r"(?:^|&)" + re.escape(name) + r"=([^&]*)")
+    return f"nullif(regexp_extract(query, {pattern}, 1), '')"
+
+
+def _rule_sql(rule: PostsRule, params: Params) -> str:
+    if rule.posts is not None:
+        return f"{params.bind(rule.posts)}::BIGINT"
+    if rule.list_param is not None:
+        # %2C is an encoded comma; empty items (a,,b) are not posts.
+        value = f"replace(replace({_param_value_sql(rule.list_param, params)}, '%2C', ','), '%2c', ',')"
+        return (f"coalesce(len(list_filter(string_split({value}, ','), "
+                f"lambda v: trim(v) <> '')), 0)::BIGINT")
+    assert rule.param is not None
+    value = f"greatest(0, coalesce(TRY_CAST({_param_value_sql(rule.param, params)} AS BIGINT), " \
+            f"{params.bind(rule.param_default)}))"
+    if rule.param_max is not None:
+        value = f"least({value}, {params.bind(rule.param_max)})"
+    return f"{value}::BIGINT"
+
+
+def check_rules(con: duckdb.DuckDBPyConnection, rules: tuple[PostsRule, ...]) -> None:
+    """Raise ConfigError for a rule regex the SQL engine (RE2) cannot compile."""
+    import duckdb
+
+    from scrapewatch.errors import ConfigError
+
+    for rule in rules:
+        try:
+            run(con, "SELECT regexp_matches('', $p)", {"p": rule.path})
+        except duckdb.Error as exc:
+            raise ConfigError(f"posts rule path {rule.path!r} is not a regex the engine "
+                              f"accepts (RE2 syntax: no look-around or backreferences): "
+                              f"{str(exc).splitlines()[0]}") from exc

@@ -1,0 +1,1 @@
+"""The report: its model (report.json) and the writers that render it."""

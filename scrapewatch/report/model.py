@@ -1,0 +1,144 @@
+"""The report model: what a run found, shaped exactly as DESIGN.md's report.json."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from scrapewatch import __version__
+from scrapewatch.config import PERIODS, ROUNDINGS, Policy
+from scrapewatch.damages import Assessment, iso
+from scrapewatch.detect.windows import EntityWindow
+from scrapewatch.schema import DAY_SECONDS
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FileSummary:
+    """One input file as read."""
+
+    path: str
+    sha256: str
+    format: str | None
+    size: int
+    lines: int
+    rejected: int
+    requests: int
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A flagged entity: its windows and its charged periods."""
+
+    window: EntityWindow
+    assessment: Assessment
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything a run found."""
+
+    generated_at: datetime
+    policy: Policy
+    files: list[FileSummary]
+    first_request_at: int | None
+    last_request_at: int | None
+    findings: list[Finding]
+    watchlist: list[EntityWindow]
+
+    @property
+    def lines(self) -> int:
+        return sum(f.lines for f in self.files)
+
+    @property
+    def rejected(self) -> int:
+        return sum(f.rejected for f in self.files)
+
+    @property
+    def requests(self) -> int:
+        return sum(f.requests for f in self.files)
+
+    @property
+    def damages_usd(self) -> Decimal:
+        return sum((f.assessment.damages_usd for f in self.findings), Decimal("0.00"))
+
+    @property
+    def periods(self) -> int:
+        return sum(len(f.assessment.periods) for f in self.findings)
+
+    def sensitivity(self) -> dict[str, dict[str, Decimal]]:
+        """Total damages under every periods mode and rounding."""
+        return {mode: {rounding: sum((f.assessment.sensitivity[mode][rounding]
+                                      for f in self.findings), Decimal("0.00"))
+                       for rounding in ROUNDINGS} for mode in PERIODS}
+
+    def to_json(self) -> dict[str, Any]:
+        """The report.json document."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "scrapewatch_version": __version__,
+            "generated_at": self.generated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "policy": policy_json(self.policy),
+            "inputs": {
+                "files": [dataclasses.asdict(f) for f in self.files],
+                "lines": self.lines, "rejected": self.rejected, "requests": self.requests,
+                "first_request_at": _iso_or_none(self.first_request_at),
+                "last_request_at": _iso_or_none(self.last_request_at),
+            },
+            "entities": [finding_json(f) for f in self.findings],
+            "watchlist": [window_json(w) for w in self.watchlist],
+            "totals": {"entities_flagged": len(self.findings), "periods": self.periods,
+                       "damages_usd": str(self.damages_usd)},
+            "sensitivity": {mode: {r: str(v) for r, v in by.items()}
+                            for mode, by in self.sensitivity().items()},
+        }
+
+
+def policy_json(policy: Policy) -> dict[str, Any]:
+    """The policy with Decimals as strings and instants as ISO-8601 UTC."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(policy):
+        value = getattr(policy, f.name)
+        if isinstance(value, Decimal):
+            value = str(value)
+        elif isinstance(value, datetime):
+            value = value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        out[f.name] = value
+    return out
+
+
+def window_json(window: EntityWindow) -> dict[str, Any]:
+    """An entity's identity, totals and peak."""
+    return {
+        "entity": window.entity,
+        "entity_kind": window.entity_kind,
+        "total_posts": window.total_posts,
+        "observed_posts": window.observed_posts,
+        "estimated_posts": window.total_posts - window.observed_posts,
+        "requests": window.requests,
+        "peak_24h_posts": window.peak_24h_posts,
+        "peak_start": iso(window.peak_start),
+        "peak_end": iso(window.peak_start + DAY_SECONDS),
+        "first_crossing_at": _iso_or_none(window.first_crossing),
+    }
+
+
+def finding_json(finding: Finding) -> dict[str, Any]:
+    """A flagged entity with its charged periods and damages."""
+    a = finding.assessment
+    return {
+        **window_json(finding.window),
+        "periods": [{"start": iso(p.start), "end": iso(p.end), "posts": p.posts,
+                     "requests": p.requests, "damages_usd": str(d)}
+                    for p, d in zip(a.periods, a.period_damages, strict=True)],
+        "damages_usd": str(a.damages_usd),
+        "damages_by_rounding": {r: str(v) for r, v in a.damages_by_rounding.items()},
+    }
+
+
+def _iso_or_none(seconds: int | None) -> str | None:
+    return None if seconds is None else iso(seconds)

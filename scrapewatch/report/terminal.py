@@ -1,0 +1,44 @@
+"""The terminal table of flagged entities, with the total."""
+
+from __future__ import annotations
+
+from scrapewatch.report.escape import for_terminal
+from scrapewatch.report.model import Report
+
+MAX_ENTITY_WIDTH = 48
+
+
+def render_table(report: Report) -> str:
+    """A plain-text summary: inputs, flagged entities, watchlist size and the total."""
+    policy = report.policy
+    lines = [
+        f"Read {len(report.files)} file(s): {report.lines:,} lines, {report.requests:,} "
+        f"requests, {report.rejected:,} rejected.",
+        f"Policy: more than {policy.threshold_posts:,} posts in a 24-hour period; "
+        f"${policy.rate_usd:,} per {policy.per_posts:,} posts; periods={policy.periods}, "
+        f"rounding={policy.rounding}, charge={policy.charge}.",
+        "",
+    ]
+    if not report.findings:
+        lines.append("No entity crossed the threshold.")
+    else:
+        rows = [("entity", "peak 24h posts", "periods", "damages (USD)")]
+        for f in report.findings:
+            name = for_terminal(f"{f.window.entity} ({f.window.entity_kind})")
+            if len(name) > MAX_ENTITY_WIDTH:
+                name = name[:MAX_ENTITY_WIDTH - 1] + "…"
+            rows.append((name, f"{f.window.peak_24h_posts:,}", str(len(f.assessment.periods)),
+                         f"{f.assessment.damages_usd:,}"))
+        rows.append(("total", "", str(report.periods), f"{report.damages_usd:,}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        rule = "  ".join("-" * w for w in widths)
+        for n, row in enumerate(rows):
+            if n in (1, len(rows) - 1):
+                lines.append(rule)
+            lines.append("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                                   for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
+    if report.watchlist:
+        lines.append("")
+        lines.append(f"Watchlist: {len(report.watchlist)} entity(ies) at or above "
+                     f"{policy.warning_share:.0%} of the threshold.")
+    return "\n".join(lines) + "\n"

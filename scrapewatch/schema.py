@@ -1,0 +1,27 @@
+"""The tables every stage agrees on.
+
+A format's parse query yields PARSED_COLUMNS, one row per input line. Lines that parse
+become rows of `requests` (entity and posts decided); the others rows of `rejects`.
+Times are whole seconds since the Unix epoch, UTC: every window and period is computed
+on these integers, so no engine's interval arithmetic is trusted at the 24-hour edge.
+"""
+
+# Columns of a parse query, in order; reject_reason is NULL for a request.
+PARSED_COLUMNS = ("line_no", "reject_reason", "ts", "client_ip", "user", "api_key", "method",
+                  "path", "query", "status", "bytes", "referer", "user_agent", "posts", "line")
+
+DAY_SECONDS = 86_400
+
+TABLES_SQL = """
+CREATE TABLE IF NOT EXISTS files (
+    file_id INTEGER PRIMARY KEY, path VARCHAR, format VARCHAR, sha256 VARCHAR,
+    size BIGINT, lines BIGINT, rejected BIGINT, requests BIGINT);
+-- One row per parsed request, reduced to what detection and evidence need.
+CREATE TABLE IF NOT EXISTS requests (
+    file_id INTEGER, line_no BIGINT, sec BIGINT, entity_kind VARCHAR, entity VARCHAR,
+    status SMALLINT, posts BIGINT, observed BOOLEAN, counted BOOLEAN);
+CREATE TABLE IF NOT EXISTS rejects (
+    file_id INTEGER, line_no BIGINT, reason VARCHAR, text VARCHAR);
+"""
+
+REJECT_TEXT_CHARS = 500  # a rejected line is kept cut to this length
