@@ -91,14 +91,11 @@ def scan(paths: Sequence[str], *, config: Config, out: Path | None = None,
 
 def _load(con: duckdb.DuckDBPyConnection, path: Path, index: int, count: int, config: Config,
           progress: Progress | None) -> FileSummary:
-    source = LogSource.open(path)
-    try:
+    with LogSource.open(path) as source:
         if progress:
             progress.start_file(path, source.size, index, count)
         loaded = load_file(con, source, file_id=index, format_name=config.input.format,
                            config=config, progress=progress.advance if progress else None)
-    finally:
-        source.close()
     requests = run(con, "SELECT count(*) FROM requests WHERE file_id = $f", {"f": index})[0][0]
     run(con, "INSERT INTO files VALUES ($id, $path, $format, $sha, $size, $lines, $rej, $req)",
                 {"id": index, "path": str(path), "format": loaded.format, "sha": loaded.sha256,

@@ -129,6 +129,12 @@ class LogSource:
     def close(self) -> None:
         self._raw.raw.close()
 
+    def __enter__(self) -> LogSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _read(self, size: int) -> bytes:
         try:
             return bytes(self._stream.read(size))

@@ -90,8 +90,8 @@ def parse_sql(config: InputConfig, params: Params) -> str:
                CASE WHEN regexp_full_match(ts_text, {number}) THEN {_epoch_sql('ts_text')}
                     ELSE coalesce(TRY_CAST(ts_text AS TIMESTAMPTZ),
                                   try_strptime(ts_text, '%d/%b/%Y:%H:%M:%S %z')) END AS ts,
-               regexp_replace(coalesce(regexp_extract(target_text, {request_line}, 1),
-                                       target_text), {origin}, '') AS target
+               regexp_replace(coalesce(nullif(regexp_extract(target_text, {request_line}, 1),
+                                              ''), target_text), {origin}, '') AS target
         FROM e
     )
     SELECT line_no,

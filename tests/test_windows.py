@@ -1,0 +1,79 @@
+"""The window SQL (peak, first crossing, watch level) against the brute-force oracle."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import oracle
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scrapewatch.config import Policy
+from scrapewatch.detect.windows import entity_windows, flagged_activity
+from scrapewatch.pipeline import connect
+from scrapewatch.sql import run
+
+DAY = 86_400
+T0 = 1_740_787_200  # 2025-03-01T00:00:00Z
+
+
+def windows_of(events_by_entity: dict[str, list[tuple[int, int]]], policy: Policy = Policy()):
+    con = connect()
+    rows = [(e, t, p) for e, events in events_by_entity.items() for t, p in events]
+    con.register("input", pa.table({"entity": [r[0] for r in rows],
+                                    "sec": pa.array([r[1] for r in rows], pa.int64()),
+                                    "posts": pa.array([r[2] for r in rows], pa.int64())}))
+    run(con, "INSERT INTO requests SELECT 0, 1, sec, 'client_ip', entity, 200, posts, false, "
+             "true FROM input")
+    return con, {w.entity: w for w in entity_windows(con, policy)}
+
+
+def test_exactly_24h_apart_never_share_a_window() -> None:
+    _, found = windows_of({"a": [(T0, 600_000), (T0 + DAY, 600_000)]})
+    assert found["a"].peak_24h_posts == 600_000
+    assert found["a"].first_crossing is None
+
+
+def test_one_second_less_apart_share_one() -> None:
+    _, found = windows_of({"a": [(T0, 600_000), (T0 + DAY - 1, 600_000)]})
+    w = found["a"]
+    assert (w.peak_24h_posts, w.peak_start, w.first_crossing) == (1_200_000, T0, T0 + DAY - 1)
+    assert (w.total_posts, w.requests) == (1_200_000, 2)
+
+
+def test_requests_in_one_second_are_summed() -> None:
+    _, found = windows_of({"a": [(T0, 400_000)] * 3})
+    assert (found["a"].peak_24h_posts, found["a"].requests) == (1_200_000, 3)
+
+
+def test_entities_below_the_watch_level_are_left_out() -> None:
+    _, found = windows_of({"low": [(T0, 799_999)], "watch": [(T0, 800_000)]})
+    assert set(found) == {"watch"}
+    _, found = windows_of({"low": [(T0, 799_999)]}, replace(Policy(), warning_share=0))
+    assert set(found) == {"low"}
+
+
+def test_flagged_activity_streams_each_entity_whole() -> None:
+    events = {"a": [(T0 + i, 1) for i in range(5)], "b": [(T0 + 7, 2)], "c": [(T0, 3)] * 2}
+    con, found = windows_of(events, replace(Policy(), warning_share=0))
+    got = {w.entity: (a.sec.tolist(), a.posts.tolist(), a.requests.tolist())
+           for w, a in flagged_activity(con, sorted(found.values(), key=lambda w: w.entity),
+                                        batch_rows=2)}
+    assert got == {"a": ([T0 + i for i in range(5)], [1] * 5, [1] * 5),
+                   "b": ([T0 + 7], [2], [1]), "c": ([T0], [6], [2])}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.sampled_from(["a", "b", "c"]),
+                       st.lists(st.tuples(st.integers(0, 3 * DAY), st.integers(0, 600_000)),
+                                min_size=1, max_size=10), min_size=1))
+def test_windows_match_oracle(raw: dict[str, list[tuple[int, int]]]) -> None:
+    events = {e: [(T0 + t, p) for t, p in ev] for e, ev in raw.items()}
+    _, found = windows_of(events, replace(Policy(), warning_share=0))
+    for entity, ev in events.items():
+        posts, start = oracle.peak(ev)
+        w = found[entity]
+        assert (w.peak_24h_posts, w.peak_start) == (posts, start)
+        assert w.first_crossing == oracle.first_crossing(ev, 1_000_000)
+        assert w.total_posts == sum(p for _, p in ev)
