@@ -1,0 +1,87 @@
+"""Posts per request from log fields, path rules and the default; counted statuses."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from scrapewatch.errors import ConfigError
+from scrapewatch.pipeline import connect
+from scrapewatch.posts import (BUILTIN_RULES, PostsRule, check_rules, counted_sql,
+                               parse_status_set, posts_sql)
+from scrapewatch.sql import Params, run
+
+
+def posts_of(requests: list[tuple[str | None, str | None, int | None]],
+             rules: tuple[PostsRule, ...] = BUILTIN_RULES, default: int = 0) -> list[int]:
+    con = connect()
+    con.register("r", pa.table({"path": pa.array([r[0] for r in requests], pa.string()),
+                                "query": pa.array([r[1] for r in requests], pa.string()),
+                                "posts": pa.array([r[2] for r in requests], pa.int64())}))
+    params = Params()
+    rows = run(con, f"SELECT {posts_sql(rules, default, params)} FROM r", params.values)
+    return [row[0] for row in rows]
+
+
+def test_builtin_rules() -> None:
+    assert posts_of([
+        ("/2/tweets/search/recent", "query=x&max_results=100", None),
+        ("/2/tweets/search/recent", "query=x", None),            # documented default 10
+        ("/2/tweets/search/recent", "max_results=1000", None),   # capped at the API's 100
+        ("/2/tweets/search/all", "max_results=500", None),
+        ("/2/tweets/search/all", "max_results=abc", None),       # not a number: default
+        ("/2/tweets", "ids=1,2,3&expansions=x", None),
+        ("/2/tweets", "ids=1%2C2%2c3%2C4", None),                # encoded commas
+        ("/2/tweets", "ids=1,,2,", None),                         # empty items are not posts
+        ("/2/tweets", None, None),
+        ("/2/tweets/1460323737035677698", None, None),
+        ("/2/users/2244994945/tweets", "max_results=5", None),
+        ("/1.1/statuses/user_timeline.json", "count=200", None),
+        ("/1.1/statuses/user_timeline.json", None, None),        # v1.1 default 20
+        ("/1.1/statuses/lookup.json", "id=20,432656548536401920", None),
+        ("/1.1/search/tweets.json", "q=a&count=-4", None),       # negative counts as 0
+        ("/static/app.js", None, None),
+        (None, None, None),                                      # no request line at all
+    ]) == [100, 10, 100, 500, 10, 3, 4, 2, 0, 1, 5, 200, 20, 2, 0, 0, 0]
+
+
+def test_observed_posts_win_over_rules() -> None:
+    assert posts_of([("/2/tweets/search/recent", "max_results=100", 37)]) == [37]
+
+
+def test_first_matching_rule_wins_and_default_applies() -> None:
+    rules = (PostsRule(path="^/a", posts=7), PostsRule(path="^/a/b", posts=9),
+             PostsRule(path="^/page$", param="n", param_default=3))
+    assert posts_of([("/a/b", None, None), ("/page", "n=4", None), ("/page", "m=4", None),
+                     ("/other", None, None)], rules, default=2) == [7, 4, 3, 2]
+
+
+def test_query_parameter_names_are_matched_literally() -> None:
+    rules = (PostsRule(path="^/p$", param="a.b"),)
+    assert posts_of([("/p", "axb=5&a.b=6", None)], rules) == [6]
+
+
+def test_rules_are_validated() -> None:
+    with pytest.raises(ValueError, match="exactly one of"):
+        PostsRule(path="^/x", posts=1, param="n")
+    with pytest.raises(ValueError, match="not a valid regex"):
+        PostsRule(path="(", posts=1)
+    with pytest.raises(ConfigError, match="RE2"):
+        check_rules(connect(), (PostsRule(path="^/a(?=b)", posts=1),))
+
+
+def test_status_sets() -> None:
+    assert parse_status_set("2xx") == ((200, 299),)
+    assert parse_status_set("all") == ((0, 999),)
+    assert parse_status_set("2xx, 304,400-404") == ((200, 299), (304, 304), (400, 404))
+    with pytest.raises(ValueError, match="'2x'"):
+        parse_status_set("2x")
+
+
+def test_counted_statuses() -> None:
+    con = connect()
+    con.register("r", pa.table({"status": pa.array([200, 299, 300, 304, 404, None],
+                                                   pa.int16())}))
+    params = Params()
+    rows = run(con, f"SELECT {counted_sql('2xx,304', params)} FROM r", params.values)
+    assert [r[0] for r in rows] == [True, True, False, True, False, True]
