@@ -7,8 +7,10 @@ Heavy modules (duckdb, pyarrow, numpy) are imported inside commands so that
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, NoReturn
@@ -141,8 +143,9 @@ def scan(ctx: click.Context, paths: tuple[str, ...], config_path: Path | None,
     with _errors_reported(ctx):
         config = load_config(config_path, overrides=overrides)
         report = run_scan(paths, config=config, out=out, memory_limit=memory_limit,
+                          now=_pinned_clock(),
                           progress=TerminalProgress() if show_progress else None)
-    stdout = click.get_text_stream("stdout")
+    stdout = sys.stdout
     if output == "json":
         write_report_json(report, stdout)
     elif output == "csv":
@@ -180,6 +183,17 @@ def _fail(message: str, code: ExitCode) -> NoReturn:
 
     click.echo(f"error: {for_terminal(message)}", err=True)
     sys.exit(code)
+
+
+def _pinned_clock() -> datetime | None:
+    """The run's time from SOURCE_DATE_EPOCH when set, for reproducible reports."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if not epoch:
+        return None
+    try:
+        return datetime.fromtimestamp(int(epoch), UTC)
+    except ValueError:
+        raise click.BadParameter(f"SOURCE_DATE_EPOCH={epoch!r} is not whole seconds") from None
 
 
 def main() -> None:

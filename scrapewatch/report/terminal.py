@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from scrapewatch.damages import iso
 from scrapewatch.report.escape import for_terminal
 from scrapewatch.report.model import Report
 
 MAX_ENTITY_WIDTH = 48
+WATCHLIST_SHOWN = 10
 
 
 def render_table(report: Report) -> str:
@@ -24,10 +26,7 @@ def render_table(report: Report) -> str:
     else:
         rows = [("entity", "peak 24h posts", "periods", "damages (USD)")]
         for f in report.findings:
-            name = for_terminal(f"{f.window.entity} ({f.window.entity_kind})")
-            if len(name) > MAX_ENTITY_WIDTH:
-                name = name[:MAX_ENTITY_WIDTH - 1] + "…"
-            rows.append((name, f"{f.window.peak_24h_posts:,}", str(len(f.assessment.periods)),
+            rows.append((_entity_cell(f.window.entity, f.window.entity_kind), f"{f.window.peak_24h_posts:,}", str(len(f.assessment.periods)),
                          f"{f.assessment.damages_usd:,}"))
         rows.append(("total", "", str(report.periods), f"{report.damages_usd:,}"))
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
@@ -38,7 +37,18 @@ def render_table(report: Report) -> str:
             lines.append("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
                                    for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
     if report.watchlist:
-        lines.append("")
-        lines.append(f"Watchlist: {len(report.watchlist)} entity(ies) at or above "
-                     f"{policy.warning_share:.0%} of the threshold.")
+        lines += ["", f"Watchlist (peak at or above {policy.warning_share:.0%} of the "
+                      f"threshold, not over it): {len(report.watchlist)}"]
+        for w in report.watchlist[:WATCHLIST_SHOWN]:
+            lines.append(f"  {_entity_cell(w.entity, w.entity_kind)}  "
+                         f"{w.peak_24h_posts:,} posts from {iso(w.peak_start)}")
+        if len(report.watchlist) > WATCHLIST_SHOWN:
+            lines.append(f"  ... and {len(report.watchlist) - WATCHLIST_SHOWN} more "
+                         "(see report.json)")
     return "\n".join(lines) + "\n"
+
+
+def _entity_cell(entity: str, kind: str) -> str:
+    """An entity for the terminal: escaped, labelled with its kind, cut to fit."""
+    name = for_terminal(f"{entity} ({kind})")
+    return name if len(name) <= MAX_ENTITY_WIDTH else name[:MAX_ENTITY_WIDTH - 1] + "…"

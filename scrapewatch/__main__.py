@@ -1,0 +1,5 @@
+"""`python -m scrapewatch`."""
+
+from scrapewatch.cli import main
+
+main()

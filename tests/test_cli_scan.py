@@ -1,0 +1,161 @@
+"""`scrapewatch scan` end to end: exit codes, stdout, stderr and the golden report files.
+
+Regenerate the golden files with SCRAPEWATCH_UPDATE_GOLDEN=1 and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from conftest import ROOT
+
+from scrapewatch.cli import cli
+
+GOLDEN = Path(__file__).parent / "golden"
+PINNED = {"SOURCE_DATE_EPOCH": "1741219200"}  # 2025-03-06T00:00:00Z
+LINE = '192.0.2.1 - - [04/Mar/2025:10:00:00 +0000] "GET /2/tweets/1 HTTP/1.1" 200 1 "-" "-"\n'
+
+
+def scan(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, ["scan", *args], env={**PINNED, **(env or {})})
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("SCRAPEWATCH_UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def in_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)  # report paths are as given: sample_logs/...
+
+
+def test_table_on_stdout(in_root: None) -> None:
+    result = scan("sample_logs/")
+    assert (result.exit_code, result.stderr) == (0, "")
+    check_golden("sample_logs.table.txt", result.stdout)
+    assert "k-acme-scraper (api_key)        2,500,000        2      45,000.00" in result.stdout
+    assert "total                                            3      60,000.00" in result.stdout
+
+
+def test_json_on_stdout_is_the_golden_report(in_root: None) -> None:
+    result = scan("sample_logs/", "--output", "json")
+    assert (result.exit_code, result.stderr) == (0, "")
+    check_golden("sample_logs.report.json", result.stdout)
+    report = json.loads(result.stdout)
+    assert report["totals"] == {"entities_flagged": 2, "periods": 3, "damages_usd": "60000.00"}
+    assert [(e["entity"], e["damages_usd"]) for e in report["entities"]] == [
+        ("k-acme-scraper", "45000.00"), ("198.51.100.23", "15000.00")]
+    assert [(w["entity"], w["peak_24h_posts"]) for w in report["watchlist"]] == [
+        ("k-research-lab", 1_000_000), ("203.0.113.77", 850_000)]
+    assert report["sensitivity"]["greedy"] == {"full": "60000.00", "prorata": "71257.50",
+                                               "started": "105000.00"}
+    assert report["inputs"]["rejected"] == 1
+
+
+def test_out_dir_files(in_root: None, tmp_path: Path) -> None:
+    result = scan("sample_logs/", "--out", str(tmp_path / "r"), "--output", "csv")
+    assert result.exit_code == 0
+    files = sorted(p.name for p in (tmp_path / "r").iterdir())
+    assert files == ["entities.csv", "periods.csv", "rejects", "report.json"]
+    out = {name: (tmp_path / "r" / name).read_text() for name in files}
+    assert out["entities.csv"] == result.stdout
+    check_golden("sample_logs.entities.csv", out["entities.csv"])
+    check_golden("sample_logs.periods.csv", out["periods.csv"])
+    check_golden("sample_logs.rejects.csv", out["rejects"])
+    check_golden("sample_logs.report.json", out["report.json"])
+
+
+def test_policy_flags_override(in_root: None) -> None:
+    result = scan("sample_logs/", "--output", "json", "--rounding", "prorata",
+                  "--threshold", "999999", "--periods", "calendar")
+    report = json.loads(result.stdout)
+    assert report["policy"]["threshold_posts"] == 999_999
+    # k-research-lab's exactly 1,000,000 now crosses the lowered line
+    assert {e["entity"] for e in report["entities"]} == {"k-acme-scraper", "198.51.100.23",
+                                                         "k-research-lab"}
+    assert report["totals"]["damages_usd"] == report["sensitivity"]["calendar"]["prorata"]
+
+
+def test_fail_on_violation_exits_3_after_printing(in_root: None) -> None:
+    result = scan("sample_logs/", "--fail-on-violation")
+    assert result.exit_code == 3
+    assert "60,000.00" in result.stdout
+
+
+def test_fail_on_violation_without_violations_exits_0(tmp_path: Path) -> None:
+    (tmp_path / "a.log").write_text(LINE)
+    result = scan(str(tmp_path), "--fail-on-violation")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert "No entity crossed the threshold." in result.stdout
+
+
+def test_missing_input_is_a_one_line_error(tmp_path: Path) -> None:
+    result = scan(str(tmp_path / "nope"))
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"error: {tmp_path / 'nope'}: no such file or directory\n"
+
+
+def test_bad_config_key_is_a_one_line_error(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("[policy]\nrate = 1\n")
+    result = scan(str(tmp_path), "--config", str(config))
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr.startswith("error: unknown config key policy.'rate' (did you mean "
+                                    "'rate_usd'?)")
+
+
+def test_usage_errors_exit_2() -> None:
+    assert scan("--periods", "weekly", "x").exit_code == 2
+    assert CliRunner().invoke(cli, ["scan"]).exit_code == 2
+
+
+def test_too_many_rejects_exits_4_and_writes_them(tmp_path: Path) -> None:
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs/a.log").write_text(LINE * 98 + "garbage\n" * 2)
+    result = scan(str(tmp_path / "logs"), "--out", str(tmp_path / "r"))
+    assert (result.exit_code, result.stdout) == (4, "")
+    assert "2 of 100 lines rejected (2.00%), over the limit of 1.00%" in result.stderr
+    assert (tmp_path / "r/rejects").read_text().splitlines()[1:] == [
+        f"{tmp_path / 'logs/a.log'},99,not a common/combined log line,garbage",
+        f"{tmp_path / 'logs/a.log'},100,not a common/combined log line,garbage"]
+    assert scan(str(tmp_path / "logs"), "--max-rejected-share", "0.02").exit_code == 0
+
+
+def test_terminal_output_is_escaped(tmp_path: Path) -> None:
+    line = ('{"ts": "2025-03-04T10:00:00Z", "api_key": "\\u001b[31mred\\u202e", '
+            '"posts": 1000001}\n')
+    (tmp_path / "a.jsonl").write_text(line)
+    result = scan(str(tmp_path))
+    assert "\x1b" not in result.stdout and "\u202e" not in result.stdout
+    assert "\\x1b[31mred\\u202e (api_key)" in result.stdout
+
+
+def test_csv_cells_cannot_become_formulas(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text('{"ts": "2025-03-04T10:00:00Z", "api_key": '
+                                      '"=HYPERLINK(\\"x\\")", "posts": 1000001}\n')
+    result = scan(str(tmp_path), "--output", "csv")
+    assert result.stdout.splitlines()[1].startswith("\"'=HYPERLINK(\"\"x\"\")\",api_key,")
+
+
+def test_help_is_fast_and_documents_options() -> None:
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "scrapewatch", "scan", "--help"],
+                          capture_output=True, text=True, check=True)
+    del started  # speed is measured by the benchmarks, not asserted here
+    for option in ("--threshold", "--rate", "--periods", "--rounding", "--charge",
+                   "--count-status", "--timezone", "--entity", "--out", "--output",
+                   "--fail-on-violation", "--format", "--quiet"):
+        assert option in done.stdout
+    assert "duckdb" not in subprocess.run(
+        [sys.executable, "-c", "import sys, scrapewatch.cli; print(sorted(sys.modules))"],
+        capture_output=True, text=True, check=True).stdout
