@@ -54,7 +54,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -67,7 +67,7 @@ import pyarrow.compute as pc
 FORMATS = ("combined", "jsonl")
 DEFAULT_START = "2025-03-01T00:00:00Z"
 DEFAULT_DAYS = 7
-EFFECTIVE_FROM = datetime(2024, 11, 15, tzinfo=timezone.utc)
+EFFECTIVE_FROM = datetime(2024, 11, 15, tzinfo=UTC)
 
 THRESHOLD_POSTS = 1_000_000
 RATE_USD = Decimal(15000)
@@ -344,9 +344,9 @@ def background_population(rng: np.random.Generator, n: int) -> Population:
              for i in range(n)]
     agent_pick = rng.integers(0, 1 << 16, size=n).tolist()
     agents = [API_AGENTS[a % len(API_AGENTS)] if api else BROWSER_AGENTS[a % len(BROWSER_AGENTS)]
-              for a, api in zip(agent_pick, is_api.tolist())]
+              for a, api in zip(agent_pick, is_api.tolist(), strict=True)]
     referers = ["-" if api or a % 2 else "https://example.com/home"
-                for a, api in zip(agent_pick, is_api.tolist())]
+                for a, api in zip(agent_pick, is_api.tolist(), strict=True)]
     offsets = rng.choice(len(OFFSETS), size=n, p=OFFSET_SHARE).tolist()
     return Population(ip=ips, offset=offsets, api_key=keys, user=users, agent=agents,
                       referer=referers, is_api=is_api, weight=rng.lognormal(0.0, 1.0, n),
@@ -522,7 +522,7 @@ def place_bursts(rng: np.random.Generator, entity: PlantedEntity, t0: int, span:
         raise ValueError(f"{k} bursts do not fit in {span // DAY} days")
     gaps = np.floor(rng.dirichlet(np.ones(k + 1)) * slack).astype(np.int64).tolist()
     start = t0 + gaps[0]
-    for i, (posts, duration) in enumerate(zip(entity.posts, durations)):
+    for i, (posts, duration) in enumerate(zip(entity.posts, durations, strict=True)):
         if i:
             start += BURST_GAP_S + gaps[i]
         entity.bursts.append(Burst(start=start, duration=duration, posts=posts))
@@ -616,7 +616,7 @@ class DiurnalClock:
 
     def seconds_at(self, q: np.ndarray | float) -> np.ndarray:
         """Seconds after the start at which a share ``q`` of the traffic has passed."""
-        return np.interp(q, self.cdf, self.grid)
+        return np.asarray(np.interp(q, self.cdf, self.grid))
 
 
 @dataclass
@@ -732,10 +732,10 @@ def _client_texts(pop: Population, fmt: str) -> tuple[list[str], list[str]]:
     """Per client: the text before the timestamp and the text ending the line."""
     if fmt == "combined":
         head = [f"{ip} - - [" for ip in pop.ip]
-        tail = [f' "{ref}" "{agent}"\n' for ref, agent in zip(pop.referer, pop.agent)]
+        tail = [f' "{ref}" "{agent}"\n' for ref, agent in zip(pop.referer, pop.agent, strict=True)]
         return head, tail
     head = [f'Z","client_ip":{_json(ip)},"api_key":{_json(key)},"user":{_json(user)},'
-            for ip, key, user in zip(pop.ip, pop.api_key, pop.user)]
+            for ip, key, user in zip(pop.ip, pop.api_key, pop.user, strict=True)]
     return head, []
 
 
@@ -743,14 +743,15 @@ def build_tables(world: World) -> RenderTables:
     """Pre-renders every repeated piece of text once."""
     fmt, cat = world.fmt, world.cat
     day_base = world.t0 // DAY - 1  # offsets move local days by at most one
-    days, clock = [], []
+    days: list[str] = []
+    clock: list[str] = []
     for d in range(world.span // DAY + 3):
-        when = datetime.fromtimestamp((day_base + d) * DAY, timezone.utc)
+        when = datetime.fromtimestamp((day_base + d) * DAY, UTC)
         days.append(when.strftime("%d/%b/%Y:" if fmt == "combined" else '{"ts":"%Y-%m-%dT'))
     offsets = OFFSETS if fmt == "combined" else OFFSETS[:1]
     for text, _ in offsets:
-        tail = f' {text}] "' if fmt == "combined" else ""
-        clock += [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}{tail}" for s in range(DAY)]
+        suffix = f' {text}] "' if fmt == "combined" else ""
+        clock += [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}{suffix}" for s in range(DAY)]
     head, tail = _client_texts(world.pop, fmt)
     request = [_request_text(cat, fmt, i, int(s)) for i in range(len(cat.method)) for s in STATUSES]
     text = pa.large_string()
@@ -842,7 +843,7 @@ class ChunkWriter:
 
 def iso(ts: int) -> str:
     """Epoch seconds as ``2025-03-01T00:00:01Z``."""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def damages(posts: int) -> Decimal:
@@ -897,7 +898,7 @@ def parse_start(start: str | datetime) -> int:
     """A start instant (ISO-8601 or datetime, UTC if naive) as epoch seconds."""
     when = start if isinstance(start, datetime) else datetime.fromisoformat(start.replace("Z", "+00:00"))
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     if when < EFFECTIVE_FROM:
         raise ValueError("start must be on or after 2024-11-15T00:00:00Z (earlier requests do not count)")
     return int(when.timestamp())
@@ -938,7 +939,7 @@ def write_lines(path: Path, world: World, planted: Lines, n_background: int,
     n_chunks = max(1, math.ceil(n_background / CHUNK_LINES))
     cuts = [n_background * k // n_chunks for k in range(n_chunks + 1)]
     # Planted lines go to the chunk whose time range holds them (see edges).
-    edges = [world.t0 + int(math.floor(world.clock.seconds_at(c / n_background))) for c in cuts]
+    edges = [world.t0 + math.floor(float(world.clock.seconds_at(c / n_background))) for c in cuts]
     check, writer, began, done = BackgroundPeakCheck(world), ChunkWriter(path), time.monotonic(), 0
     try:
         for k in range(n_chunks):

@@ -113,6 +113,6 @@ FROM parsed WHERE reject_reason IS NULL
 # insert_rejects: the other parsed rows -> rejects, the line cut to a readable length.
 _INSERT_REJECTS = f"""
 INSERT INTO rejects
-SELECT $file_id, line_no, reject_reason, left(line, {REJECT_TEXT_CHARS})
+SELECT $file_id, line_no, reject_reason, left(rtrim(line, chr(13) || chr(10)), {REJECT_TEXT_CHARS})
 FROM parsed WHERE reject_reason IS NOT NULL
 """
