@@ -10,7 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
 SAMPLE_LOGS = ROOT / "sample_logs"
-sys.path.insert(0, str(Path(__file__).parent))  # the oracle module
+sys.path.insert(0, str(Path(__file__).parent))  # the oracle and helpers modules
+sys.path.insert(1, str(ROOT))  # benchmarks.generate, which is not installed
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -23,6 +23,7 @@ from scrapewatch.schema import REJECT_TEXT_CHARS
 from scrapewatch.sql import Params, run
 
 SNIFF_LINES = 50
+BATCH_ROWS = 16_384
 
 Progress = Callable[[int, int], None]  # (raw bytes read so far in this file, lines so far)
 
@@ -56,7 +57,9 @@ def load_file(con: duckdb.DuckDBPyConnection, source: LogSource, *, file_id: int
     for block in _chain(first, blocks):
         count = len(block)
         numbers = pa.array(np.arange(lines + 1, lines + count + 1, dtype=np.int64))
-        con.register("block", pa.table({"line_no": numbers, "line": block}))
+        table = pa.table({"line_no": numbers, "line": block})
+        # several record batches, so that DuckDB parses them on every core
+        con.register("block", pa.Table.from_batches(table.to_batches(max_chunksize=BATCH_ROWS)))
         run(con, parse, params.values)
         run(con, _INSERT_REQUESTS, {"file_id": file_id})
         rejected += run(con, _INSERT_REJECTS, {"file_id": file_id})[0][0]

@@ -1,0 +1,38 @@
+"""The README documents every setting and option, and the layering rules hold."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from conftest import ROOT
+
+from scrapewatch.cli import scan
+from scrapewatch.config import Config
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_every_config_key_is_documented() -> None:
+    for section in dataclasses.fields(Config):
+        assert f"[{section.name}]" in README
+        for setting in dataclasses.fields(section.default_factory()):  # type: ignore[misc]
+            assert re.search(rf"^{setting.name} =|\b{setting.name}\b", README, re.M), setting.name
+
+
+def test_every_scan_option_is_documented() -> None:
+    for param in scan.params:
+        for option in getattr(param, "opts", []):
+            if option.startswith("--"):
+                assert option in README, option
+
+
+def test_only_the_cli_imports_click() -> None:
+    for path in (ROOT / "scrapewatch").rglob("*.py"):
+        if path.name != "cli.py":
+            assert not re.search(r"^\s*(import|from) click", path.read_text(), re.M), path
+
+
+def test_the_readme_shows_the_real_sample_output() -> None:
+    golden = (ROOT / "tests/golden/sample_logs.table.txt").read_text()
+    assert golden in README
