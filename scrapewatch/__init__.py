@@ -1,4 +1,4 @@
-"""scrapewatch: who accessed more than a million posts in 24 hours, and what the clause says they owe."""
+"""scrapewatch: who accessed more than a million posts in 24 hours, and what they owe."""
 
 from importlib.metadata import PackageNotFoundError, version
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
@@ -118,7 +120,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--max-rejected-share", help="Fail (exit 4) when more than this share of "
                                            "lines is rejected [0.01].")
 @click.pass_context
-def scan(ctx: click.Context, paths: tuple[str, ...], config_path: Path | None,
+def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None,
          log_format: str | None, out: Path | None, output: str, fail_on_violation: bool,
          quiet: bool, memory_limit: str | None, **flags: Any) -> None:
     """Scan log files, directories (recursively) and globs; plain, .gz or .zst.
@@ -127,7 +129,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], config_path: Path | None,
     """
     from scrapewatch.config import load_config
     from scrapewatch.pipeline import scan as run_scan
-    from scrapewatch.report.files import (write_entities_csv, write_report_json)
+    from scrapewatch.report.files import write_entities_csv, write_report_json
     from scrapewatch.report.terminal import render_table
 
     overrides = {"policy.threshold_posts": flags["threshold"], "policy.rate_usd": flags["rate"],
@@ -156,26 +158,24 @@ def scan(ctx: click.Context, paths: tuple[str, ...], config_path: Path | None,
         ctx.exit(ExitCode.VIOLATIONS)
 
 
-class _errors_reported:
+@contextmanager
+def _errors_reported(ctx: click.Context) -> Iterator[None]:
     """Turn library errors into one stderr line and DESIGN.md's exit code."""
+    from scrapewatch.errors import RejectLimitError, ScrapewatchError
 
-    def __init__(self, ctx: click.Context) -> None:
-        self.debug = bool(ctx.obj and ctx.obj.get("debug"))
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 _tb: object) -> bool:
-        from scrapewatch.errors import RejectLimitError, ScrapewatchError
-
-        if error is None or self.debug or not isinstance(error, Exception):
-            return False
-        if isinstance(error, ScrapewatchError):
-            code = ExitCode.REJECTS if isinstance(error, RejectLimitError) else ExitCode.ERROR
-            _fail(str(error), code)
-        _fail(f"unexpected {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-              " (run with --debug for the traceback, and please report it)", ExitCode.ERROR)
+    if ctx.obj and ctx.obj.get("debug"):
+        yield
+        return
+    try:
+        yield
+    except RejectLimitError as error:
+        _fail(str(error), ExitCode.REJECTS)
+    except ScrapewatchError as error:
+        _fail(str(error), ExitCode.ERROR)
+    except Exception as error:  # a bug or an engine failure: still one line, unless --debug
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        _fail(f"unexpected {type(error).__name__}: {first_line} (run with --debug for the "
+              "traceback, and please report it)", ExitCode.ERROR)
 
 
 def _fail(message: str, code: ExitCode) -> NoReturn:

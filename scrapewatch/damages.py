@@ -40,12 +40,13 @@ class Activity:
 
     def posts_between(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
         """Posts in [start, end), elementwise."""
-        return self._posts_before[self._index(end)] - self._posts_before[self._index(start)]
+        return np.asarray(self._posts_before[self._index(end)]
+                          - self._posts_before[self._index(start)])
 
     def requests_between(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
         """Requests in [start, end), elementwise."""
-        return (self._requests_before[self._index(end)]
-                - self._requests_before[self._index(start)])
+        return np.asarray(self._requests_before[self._index(end)]
+                          - self._requests_before[self._index(start)])
 
     def _index(self, at: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.sec, at, side="left")

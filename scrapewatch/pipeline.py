@@ -39,8 +39,9 @@ class Progress(Protocol):
 def connect(*, memory_limit: str | None = None, temp_directory: str | None = None
             ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection set up for scrapewatch: UTC, spilling to disk when needed."""
-    settings = {"preserve_insertion_order": False,
-                "temp_directory": temp_directory or tempfile.gettempdir()}
+    settings: dict[str, str | bool | int | float | list[str]] = {
+        "preserve_insertion_order": False,
+        "temp_directory": temp_directory or tempfile.gettempdir()}
     if memory_limit:
         settings["memory_limit"] = memory_limit
     con = duckdb.connect(":memory:", config=settings)

@@ -135,7 +135,8 @@ def _rule_sql(rule: PostsRule, params: Params) -> str:
         return f"{params.bind(rule.posts)}::BIGINT"
     if rule.list_param is not None:
         # %2C is an encoded comma; empty items (a,,b) are not posts.
-        value = f"replace(replace({_param_value_sql(rule.list_param, params)}, '%2C', ','), '%2c', ',')"
+        raw = _param_value_sql(rule.list_param, params)
+        value = f"replace(replace({raw}, '%2C', ','), '%2c', ',')"
         return (f"coalesce(len(list_filter(string_split({value}, ','), "
                 f"lambda v: trim(v) <> '')), 0)::BIGINT")
     assert rule.param is not None

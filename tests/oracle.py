@@ -7,8 +7,8 @@ definition, so the fast code can be checked against it on small random cases.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta
-from functools import lru_cache
+from datetime import datetime
+from functools import cache
 from zoneinfo import ZoneInfo
 
 DAY = 86_400
@@ -75,7 +75,7 @@ def max_total(events: Events, value, step: int = 1) -> int:
     low = (times[0] - DAY + 1) // step * step
     high = times[-1]
 
-    @lru_cache(maxsize=None)
+    @cache
     def best(x: int) -> int:
         if x > high:
             return 0

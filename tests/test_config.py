@@ -84,7 +84,7 @@ def test_errors_name_the_key(tmp_path: Path, text: str, message: str) -> None:
 
 
 def test_flag_values_are_checked_like_file_values() -> None:
-    with pytest.raises(ConfigError, match="invalid value for policy.rate_usd: 'abc'"):
+    with pytest.raises(ConfigError, match=r"invalid value for policy\.rate_usd: 'abc'"):
         load_config(overrides={"policy.rate_usd": "abc"})
     assert load_config(overrides={"entity.keys": "user, client_ip"}).entity.keys == (
         "user", "client_ip")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from decimal import Decimal
 
@@ -12,8 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scrapewatch.config import Policy
-from scrapewatch.damages import (Activity, assess, calendar_periods, greedy_periods,
-                                 max_periods, peak_periods, period_damages, period_values)
+from scrapewatch.damages import (
+    Activity,
+    assess,
+    calendar_periods,
+    greedy_periods,
+    max_periods,
+    peak_periods,
+    period_damages,
+    period_values,
+)
 
 DAY = 86_400
 T0 = 1_740_787_200  # 2025-03-01T00:00:00Z
@@ -181,7 +190,7 @@ def test_calendar_matches_oracle(raw: list[tuple[int, int]], zone: str) -> None:
 
 def _check_max(events: list[tuple[int, int]], rounding: str, step: int) -> None:
     periods = max_periods(activity(events), POLICY, rounding)
-    for a, b in zip(periods, periods[1:]):
+    for a, b in itertools.pairwise(periods):
         assert a.end <= b.start  # disjoint
     value = _value(rounding)
     got = sum(value(p.posts) for p in periods)

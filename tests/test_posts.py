@@ -7,8 +7,14 @@ import pytest
 
 from scrapewatch.errors import ConfigError
 from scrapewatch.pipeline import connect
-from scrapewatch.posts import (BUILTIN_RULES, PostsRule, check_rules, counted_sql,
-                               parse_status_set, posts_sql)
+from scrapewatch.posts import (
+    BUILTIN_RULES,
+    PostsRule,
+    check_rules,
+    counted_sql,
+    parse_status_set,
+    posts_sql,
+)
 from scrapewatch.sql import Params, run
 
 

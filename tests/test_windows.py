@@ -18,7 +18,9 @@ DAY = 86_400
 T0 = 1_740_787_200  # 2025-03-01T00:00:00Z
 
 
-def windows_of(events_by_entity: dict[str, list[tuple[int, int]]], policy: Policy = Policy()):
+def windows_of(events_by_entity: dict[str, list[tuple[int, int]]],
+               policy: Policy | None = None):
+    policy = policy or Policy()
     con = connect()
     rows = [(e, t, p) for e, events in events_by_entity.items() for t, p in events]
     con.register("input", pa.table({"entity": [r[0] for r in rows],

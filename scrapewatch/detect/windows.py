@@ -115,7 +115,8 @@ def flagged_activity(con: duckdb.DuckDBPyConnection, flagged: list[EntityWindow]
     con.unregister("flagged_list")
     pending: list[np.ndarray] = []  # row blocks of the entity still being read
     for batch in con.sql(FLAGGED_ACTIVITY_SQL).to_arrow_reader(batch_rows):
-        rows = np.column_stack([batch.column(i).to_numpy(zero_copy_only=False).astype(np.int64) for i in range(4)])
+        rows = np.column_stack([batch.column(i).to_numpy(zero_copy_only=False).astype(np.int64)
+                                for i in range(4)])
         cuts = np.flatnonzero(np.diff(rows[:, 0])) + 1  # where a new entity begins
         for part in np.split(rows, cuts):
             if pending and pending[-1][0, 0] != part[0, 0]:

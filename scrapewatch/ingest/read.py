@@ -6,6 +6,7 @@ and posts of every request. Every line ends up as a request or a reject, never n
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -54,7 +55,7 @@ def load_file(con: duckdb.DuckDBPyConnection, source: LogSource, *, file_id: int
     params = Params()
     parse = _load_sql(fmt, config, params)
     lines = rejected = 0
-    for block in _chain(first, blocks):
+    for block in itertools.chain([first], blocks):
         count = len(block)
         numbers = pa.array(np.arange(lines + 1, lines + count + 1, dtype=np.int64))
         table = pa.table({"line_no": numbers, "line": block})
@@ -68,11 +69,6 @@ def load_file(con: duckdb.DuckDBPyConnection, source: LogSource, *, file_id: int
         if progress:
             progress(source.bytes_read, lines)
     return FileLoad(fmt.name, lines, rejected, source.sha256())
-
-
-def _chain(first: pa.StringArray, rest: object) -> object:
-    yield first
-    yield from rest  # type: ignore[misc]
 
 
 def _choose_format(source: LogSource, first: pa.StringArray, name: str) -> LogFormat:

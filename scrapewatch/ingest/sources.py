@@ -49,11 +49,11 @@ def expand_inputs(paths: Sequence[str]) -> list[Path]:
         elif path.is_file():
             found.setdefault(path)
         elif _GLOB_CHARS & set(given):
-            matches = sorted(Path(m) for m in glob.glob(given, recursive=True))
-            files = [m for m in matches if m.is_file()]
-            if not files:
+            matches = [m for m in sorted(Path(g) for g in glob.glob(given, recursive=True))
+                       if m.is_file()]
+            if not matches:
                 raise InputError(f"no file matches {given!r}")
-            for match in files:
+            for match in matches:
                 found.setdefault(match)
         else:
             raise InputError(f"{given}: no such file or directory")

@@ -7,7 +7,6 @@ half a file and a symlink planted in the folder is replaced, never followed.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import tempfile
@@ -77,7 +76,7 @@ def write_atomically(folder: Path, name: str, write: Callable[[TextIO], None]) -
     folder.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
     try:
-        with io.open(handle, "w", encoding="utf-8", newline="") as stream:
+        with open(handle, "w", encoding="utf-8", newline="") as stream:
             write(stream)
         os.replace(temporary, folder / name)
     except BaseException:

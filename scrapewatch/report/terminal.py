@@ -26,7 +26,8 @@ def render_table(report: Report) -> str:
     else:
         rows = [("entity", "peak 24h posts", "periods", "damages (USD)")]
         for f in report.findings:
-            rows.append((_entity_cell(f.window.entity, f.window.entity_kind), f"{f.window.peak_24h_posts:,}", str(len(f.assessment.periods)),
+            rows.append((_entity_cell(f.window.entity, f.window.entity_kind),
+                         f"{f.window.peak_24h_posts:,}", str(len(f.assessment.periods)),
                          f"{f.assessment.damages_usd:,}"))
         rows.append(("total", "", str(report.periods), f"{report.damages_usd:,}"))
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
