@@ -57,11 +57,16 @@ class TerminalProgress:
             return
         self._drawn = now
         share = f"{bytes_read / self._size:4.0%}" if self._size else "   -"
-        click.echo(f"\r\x1b[K{share} {self._label}: {bytes_read / 1e6:,.1f} MB, "
-                   f"{lines:,} lines", nl=False, err=True)
+        _redraw(f"{share} {self._label}: {bytes_read / 1e6:,.1f} MB, {lines:,} lines")
 
     def finish(self) -> None:
-        click.echo("\r\x1b[K", nl=False, err=True)
+        _redraw("")
+
+
+def _redraw(text: str) -> None:
+    """Replace the current stderr line (carriage return, erase to the end of line)."""
+    sys.stderr.write(f"\r\x1b[K{text}")
+    sys.stderr.flush()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 from conftest import ROOT
 
-from scrapewatch.cli import cli
+from scrapewatch.cli import TerminalProgress, cli
 
 GOLDEN = Path(__file__).parent / "golden"
 PINNED = {"SOURCE_DATE_EPOCH": "1741219200"}  # 2025-03-06T00:00:00Z
@@ -159,3 +159,15 @@ def test_help_is_fast_and_documents_options() -> None:
     assert "duckdb" not in subprocess.run(
         [sys.executable, "-c", "import sys, scrapewatch.cli; print(sorted(sys.modules))"],
         capture_output=True, text=True, check=True).stdout
+
+
+def test_progress_is_drawn_in_place_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    progress = TerminalProgress()
+    progress.start_file(Path("logs/a\x1b.log"), 2_000_000, 0, 2)
+    progress.advance(1_000_000, 4_321, force=True)
+    progress.finish()
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == ("\r\x1b[K  0% [1/2] logs/a\\x1b.log: 0.0 MB, 0 lines"
+                            "\r\x1b[K 50% [1/2] logs/a\\x1b.log: 1.0 MB, 4,321 lines"
+                            "\r\x1b[K")
