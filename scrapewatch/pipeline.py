@@ -97,14 +97,13 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path, index: int, count: int, co
             progress.start_file(path, source.size, index, count)
         loaded = load_file(con, source, file_id=index, format_name=config.input.format,
                            config=config, progress=progress.advance if progress else None)
-    requests = run(con, "SELECT count(*) FROM requests WHERE file_id = $f", {"f": index})[0][0]
     run(con, "INSERT INTO files VALUES ($id, $path, $format, $sha, $size, $lines, $rej, $req)",
                 {"id": index, "path": str(path), "format": loaded.format, "sha": loaded.sha256,
                  "size": source.size, "lines": loaded.lines, "rej": loaded.rejected,
-                 "req": requests})
+                 "req": loaded.requests})
     return FileSummary(path=str(path), sha256=loaded.sha256, format=loaded.format,
                        size=source.size, lines=loaded.lines, rejected=loaded.rejected,
-                       requests=requests)
+                       requests=loaded.requests)
 
 
 def _check_rejects(con: duckdb.DuckDBPyConnection, files: list[FileSummary], config: Config,

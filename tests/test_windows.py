@@ -32,7 +32,8 @@ def windows_of(events_by_entity: dict[str, list[tuple[int, int]]],
 
 
 def test_exactly_24h_apart_never_share_a_window() -> None:
-    _, found = windows_of({"a": [(T0, 600_000), (T0 + DAY, 600_000)]})
+    _, found = windows_of({"a": [(T0, 600_000), (T0 + DAY, 600_000)]},
+                          replace(Policy(), warning_share=0))
     assert found["a"].peak_24h_posts == 600_000
     assert found["a"].first_crossing is None
 
@@ -50,8 +51,9 @@ def test_requests_in_one_second_are_summed() -> None:
 
 
 def test_entities_below_the_watch_level_are_left_out() -> None:
-    _, found = windows_of({"low": [(T0, 799_999)], "watch": [(T0, 800_000)]})
-    assert set(found) == {"watch"}
+    _, found = windows_of({"low": [(T0, 799_999)], "watch": [(T0, 800_000)],
+                           "spread": [(T0 + d * DAY, 200_000) for d in range(5)]})
+    assert set(found) == {"watch"}  # "spread" has 1 M posts, but never 800,000 in a day
     _, found = windows_of({"low": [(T0, 799_999)]}, replace(Policy(), warning_share=0))
     assert set(found) == {"low"}
 
@@ -73,6 +75,7 @@ def test_flagged_activity_streams_each_entity_whole() -> None:
 def test_windows_match_oracle(raw: dict[str, list[tuple[int, int]]]) -> None:
     events = {e: [(T0 + t, p) for t, p in ev] for e, ev in raw.items()}
     _, found = windows_of(events, replace(Policy(), warning_share=0))
+    assert set(found) == set(events)  # a watch level of 0 keeps every entity
     for entity, ev in events.items():
         posts, start = oracle.peak(ev)
         w = found[entity]

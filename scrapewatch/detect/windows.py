@@ -32,8 +32,9 @@ WHERE counted
 GROUP BY entity_kind, entity, sec
 """
 
-# entity_windows: entities whose total posts reach $watch_level (no other can reach
-# the watchlist or the threshold) -> total_posts, requests, observed_posts,
+# entity_windows: entities whose peak reaches $watch_level (those on the watchlist or
+# over the threshold; entities whose total is lower are dropped before windowing)
+# -> total_posts, requests, observed_posts,
 # peak_24h_posts = max over active seconds s of posts in [s, s + 86400),
 # peak_start = the earliest such s, and first_crossing = the earliest active second t
 # with more than $threshold posts in (t - 86400, t].
@@ -63,6 +64,7 @@ SELECT p.entity_kind, p.entity, t.total_posts, t.requests, t.observed_posts,
 FROM peaks p
 JOIN windows w ON w.entity_kind = p.entity_kind AND w.entity = p.entity AND w.ahead = p.peak
 JOIN totals t ON t.entity_kind = p.entity_kind AND t.entity = p.entity
+WHERE p.peak >= $watch_level
 GROUP BY p.entity_kind, p.entity, t.total_posts, t.requests, t.observed_posts, p.peak,
          p.first_crossing
 ORDER BY p.entity_kind, p.entity
@@ -93,8 +95,8 @@ class EntityWindow:
 
 
 def entity_windows(con: duckdb.DuckDBPyConnection, policy: Policy) -> list[EntityWindow]:
-    """Build `activity` from `requests`, then the window figures of every entity that
-    could be flagged or watched."""
+    """Build `activity` from `requests`, then the window figures of every entity whose
+    peak reaches the watch level: flagged (over the threshold) or watched."""
     run(con, ACTIVITY_SQL)
     watch_level = math.ceil(policy.warning_share * policy.threshold_posts)
     rows = run(con, ENTITY_WINDOWS_SQL, {"watch_level": watch_level,

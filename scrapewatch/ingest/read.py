@@ -35,6 +35,7 @@ class FileLoad:
 
     format: str | None  # None for an empty file
     lines: int
+    requests: int
     rejected: int
     sha256: str
 
@@ -50,11 +51,11 @@ def load_file(con: duckdb.DuckDBPyConnection, source: LogSource, *, file_id: int
     blocks = source.blocks()
     first = next(blocks, None)
     if first is None:
-        return FileLoad(None, 0, 0, source.sha256())
+        return FileLoad(None, 0, 0, 0, source.sha256())
     fmt = _choose_format(source, first, format_name)
     params = Params()
     parse = _load_sql(fmt, config, params)
-    lines = rejected = 0
+    lines = requests = rejected = 0
     for block in itertools.chain([first], blocks):
         count = len(block)
         numbers = pa.array(np.arange(lines + 1, lines + count + 1, dtype=np.int64))
@@ -62,13 +63,13 @@ def load_file(con: duckdb.DuckDBPyConnection, source: LogSource, *, file_id: int
         # several record batches, so that DuckDB parses them on every core
         con.register("block", pa.Table.from_batches(table.to_batches(max_chunksize=BATCH_ROWS)))
         run(con, parse, params.values)
-        run(con, _INSERT_REQUESTS, {"file_id": file_id})
+        requests += run(con, _INSERT_REQUESTS, {"file_id": file_id})[0][0]
         rejected += run(con, _INSERT_REJECTS, {"file_id": file_id})[0][0]
         con.unregister("block")
         lines += count
         if progress:
             progress(source.bytes_read, lines)
-    return FileLoad(fmt.name, lines, rejected, source.sha256())
+    return FileLoad(fmt.name, lines, requests, rejected, source.sha256())
 
 
 def _choose_format(source: LogSource, first: pa.StringArray, name: str) -> LogFormat:
