@@ -11,13 +11,13 @@ from typing import Protocol
 
 import duckdb
 
-from scrapewatch.config import Config
+from scrapewatch.config import Config, Policy
 from scrapewatch.damages import assess
-from scrapewatch.detect.windows import entity_windows, flagged_activity
+from scrapewatch.detect.windows import EntityWindow, entity_windows, flagged_activity
 from scrapewatch.entities import create_macros
 from scrapewatch.errors import RejectLimitError
 from scrapewatch.ingest.formats import get_format
-from scrapewatch.ingest.read import load_file
+from scrapewatch.ingest.read import FileLoad, load_file
 from scrapewatch.ingest.sources import LogSource, expand_inputs
 from scrapewatch.posts import check_rules
 from scrapewatch.report.files import write_atomically, write_out_dir, write_rejects
@@ -53,10 +53,12 @@ def connect(*, memory_limit: str | None = None, temp_directory: str | None = Non
 
 def scan(paths: Sequence[str], *, config: Config, out: Path | None = None,
          now: datetime | None = None, progress: Progress | None = None,
-         memory_limit: str | None = None) -> Report:
+         memory_limit: str | None = None, keep_requests: bool = False) -> Report:
     """Read every log under `paths`, detect violations and total the damages.
 
     Writes report.json, entities.csv, periods.csv and rejects into `out` when given.
+    With `keep_requests`, the connection's `requests` table keeps every request (with
+    its file and line number) while the scan runs; it is off by default to bound memory.
 
     Raises:
         InputError, FormatError, ConfigError: on unreadable inputs or invalid settings.
@@ -68,42 +70,56 @@ def scan(paths: Sequence[str], *, config: Config, out: Path | None = None,
         get_format(config.input.format)  # fail on a bad name before reading anything
     con = connect(memory_limit=memory_limit)
     check_rules(con, config.posts.rules)
-    summaries = [_load(con, path, i, len(files), config, progress) for i, path in enumerate(files)]
+    loads = [_load(con, path, i, len(files), config, progress, keep_requests)
+             for i, path in enumerate(files)]
     if progress:
         progress.finish()
+    summaries = [summary for summary, _ in loads]
     _check_rejects(con, summaries, config, out)
-    windows = entity_windows(con, config.policy)
-    threshold = config.policy.threshold_posts
-    flagged = [w for w in windows if w.peak_24h_posts > threshold]
-    findings = [Finding(w, assess(activity, config.policy))
-                for w, activity in flagged_activity(con, flagged)]
-    findings.sort(key=lambda f: (-f.assessment.damages_usd, -f.window.peak_24h_posts,
-                                 f.window.entity_kind, f.window.entity))
-    watchlist = sorted((w for w in windows if w.peak_24h_posts <= threshold),
-                       key=lambda w: (-w.peak_24h_posts, w.entity_kind, w.entity))
-    first, last = run(con, "SELECT min(sec), max(sec) FROM requests")[0]
+    findings, watchlist = _detect(con, config.policy)
+    firsts = [load.first_request for _, load in loads if load.first_request is not None]
+    lasts = [load.last_request for _, load in loads if load.last_request is not None]
     report = Report(generated_at=(now or datetime.now(UTC)).astimezone(UTC),
-                    policy=config.policy, files=summaries, first_request_at=first,
-                    last_request_at=last, findings=findings, watchlist=watchlist)
+                    policy=config.policy, files=summaries,
+                    first_request_at=min(firsts, default=None),
+                    last_request_at=max(lasts, default=None),
+                    findings=findings, watchlist=watchlist)
     if out is not None:
         write_out_dir(report, out, _rejects(con) if report.rejected else None)
     return report
 
 
+def _detect(con: duckdb.DuckDBPyConnection, policy: Policy
+            ) -> tuple[list[Finding], list[EntityWindow]]:
+    """Flagged entities with their charged periods (largest damages first), and the
+    watchlist (largest peak first)."""
+    windows = entity_windows(con, policy)
+    flagged = [w for w in windows if w.peak_24h_posts > policy.threshold_posts]
+    findings = [Finding(w, assess(activity, policy))
+                for w, activity in flagged_activity(con, flagged)]
+    findings.sort(key=lambda f: (-f.assessment.damages_usd, -f.window.peak_24h_posts,
+                                 f.window.entity_kind, f.window.entity))
+    watchlist = sorted((w for w in windows if w.peak_24h_posts <= policy.threshold_posts),
+                       key=lambda w: (-w.peak_24h_posts, w.entity_kind, w.entity))
+    return findings, watchlist
+
+
 def _load(con: duckdb.DuckDBPyConnection, path: Path, index: int, count: int, config: Config,
-          progress: Progress | None) -> FileSummary:
+          progress: Progress | None, keep_requests: bool) -> tuple[FileSummary, FileLoad]:
     with LogSource.open(path) as source:
         if progress:
             progress.start_file(path, source.size, index, count)
         loaded = load_file(con, source, file_id=index, format_name=config.input.format,
-                           config=config, progress=progress.advance if progress else None)
+                           config=config, progress=progress.advance if progress else None,
+                           keep_requests=keep_requests)
     run(con, "INSERT INTO files VALUES ($id, $path, $format, $sha, $size, $lines, $rej, $req)",
-                {"id": index, "path": str(path), "format": loaded.format, "sha": loaded.sha256,
-                 "size": source.size, "lines": loaded.lines, "rej": loaded.rejected,
-                 "req": loaded.requests})
-    return FileSummary(path=str(path), sha256=loaded.sha256, format=loaded.format,
-                       size=source.size, lines=loaded.lines, rejected=loaded.rejected,
-                       requests=loaded.requests)
+        {"id": index, "path": str(path), "format": loaded.format, "sha": loaded.sha256,
+         "size": source.size, "lines": loaded.lines, "rej": loaded.rejected,
+         "req": loaded.requests})
+    summary = FileSummary(path=str(path), sha256=loaded.sha256, format=loaded.format,
+                          size=source.size, lines=loaded.lines, rejected=loaded.rejected,
+                          requests=loaded.requests)
+    return summary, loaded
 
 
 def _check_rejects(con: duckdb.DuckDBPyConnection, files: list[FileSummary], config: Config,

@@ -117,11 +117,20 @@ def counted_sql(spec: str, params: Params) -> str:
 
 
 def posts_sql(rules: tuple[PostsRule, ...], default: int, params: Params) -> str:
-    """SQL expression over `posts`, `path` and `query`: the posts a request accessed."""
+    """SQL expression over `posts`, `path` and `query`: the posts a request accessed.
+
+    One capture-free regex joining every rule first sends the many paths no rule
+    matches (pages, assets) straight to the default; the rules are then tried in order.
+    """
+    fallback = params.bind(default)
+    if not rules:
+        return f"coalesce(posts, {fallback})"
+    any_rule = params.bind("|".join(f"(?:{r.path})" for r in rules))
     branches = [f"WHEN regexp_matches(path, {params.bind(r.path)}) THEN {_rule_sql(r, params)}"
                 for r in rules]
-    return (f"CASE WHEN posts IS NOT NULL THEN posts {' '.join(branches)} "
-            f"ELSE {params.bind(default)} END")
+    return (f"CASE WHEN posts IS NOT NULL THEN posts "
+            f"WHEN NOT coalesce(regexp_matches(path, {any_rule}), false) THEN {fallback} "
+            f"{' '.join(branches)} ELSE {fallback} END")
 
 
 def _param_value_sql(name: str, params: Params) -> str:

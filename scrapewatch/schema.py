@@ -1,7 +1,8 @@
 """The tables every stage agrees on.
 
 A format's parse query yields PARSED_COLUMNS, one row per input line. Lines that parse
-become rows of `requests` (entity and posts decided); the others rows of `rejects`.
+are requests (entity and posts decided), summed into `activity_parts`; the others
+become rows of `rejects`.
 Times are whole seconds since the Unix epoch, UTC: every window and period is computed
 on these integers, so no engine's interval arithmetic is trusted at the 24-hour edge.
 """
@@ -16,10 +17,16 @@ TABLES_SQL = """
 CREATE TABLE IF NOT EXISTS files (
     file_id INTEGER PRIMARY KEY, path VARCHAR, format VARCHAR, sha256 VARCHAR,
     size BIGINT, lines BIGINT, rejected BIGINT, requests BIGINT);
--- One row per parsed request, reduced to what detection and evidence need.
+-- One row per parsed request, kept only when asked for (keep_requests): detection
+-- needs only activity, and this table grows with the input.
 CREATE TABLE IF NOT EXISTS requests (
     file_id INTEGER, line_no BIGINT, sec BIGINT, entity_kind VARCHAR, entity VARCHAR,
     status SMALLINT, posts BIGINT, observed BOOLEAN, counted BOOLEAN);
+-- Counted posts and requests per (entity, second), summed block by block; activity
+-- sums these parts once more, as one second may straddle two blocks.
+CREATE TABLE IF NOT EXISTS activity_parts (
+    entity_kind VARCHAR, entity VARCHAR, sec BIGINT, posts BIGINT, requests BIGINT,
+    observed_posts BIGINT);
 CREATE TABLE IF NOT EXISTS rejects (
     file_id INTEGER, line_no BIGINT, reason VARCHAR, text VARCHAR);
 """

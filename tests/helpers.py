@@ -36,7 +36,7 @@ def load(path: Path, fmt: str = "auto", config: Config | None = None
     con = connect()
     with LogSource.open(path) as source:
         loaded = load_file(con, source, file_id=0, format_name=fmt,
-                           config=config or load_config())
+                           config=config or load_config(), keep_requests=True)
     requests = run(con, "SELECT line_no, sec, entity_kind, entity, status, posts, observed, "
                         "counted FROM requests ORDER BY line_no")
     rejects = run(con, "SELECT line_no, reason, text FROM rejects ORDER BY line_no")

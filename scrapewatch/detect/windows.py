@@ -19,17 +19,17 @@ from scrapewatch.config import Policy
 from scrapewatch.damages import Activity
 from scrapewatch.sql import run
 
-# activity: counted requests -> posts and requests per (entity, second); lossless for
-# every window, period and total below.
+# activity: the blocks' activity_parts -> posts and requests of counted requests per
+# (entity, second); lossless for every window, period and total below.
 ACTIVITY_SQL = """
 CREATE OR REPLACE TABLE activity AS
 SELECT entity_kind, entity, sec,
        CAST(sum(posts) AS BIGINT) AS posts,
-       CAST(count(*) AS BIGINT) AS requests,
-       CAST(sum(CASE WHEN observed THEN posts ELSE 0 END) AS BIGINT) AS observed_posts
-FROM requests
-WHERE counted
-GROUP BY entity_kind, entity, sec
+       CAST(sum(requests) AS BIGINT) AS requests,
+       CAST(sum(observed_posts) AS BIGINT) AS observed_posts
+FROM activity_parts
+GROUP BY entity_kind, entity, sec;
+DELETE FROM activity_parts;
 """
 
 # entity_windows: entities whose peak reaches $watch_level (those on the watchlist or
@@ -95,7 +95,7 @@ class EntityWindow:
 
 
 def entity_windows(con: duckdb.DuckDBPyConnection, policy: Policy) -> list[EntityWindow]:
-    """Build `activity` from `requests`, then the window figures of every entity whose
+    """Build `activity` from `activity_parts`, then the window figures of every entity whose
     peak reaches the watch level: flagged (over the threshold) or watched."""
     run(con, ACTIVITY_SQL)
     watch_level = math.ceil(policy.warning_share * policy.threshold_posts)

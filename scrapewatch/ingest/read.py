@@ -7,7 +7,7 @@ and posts of every request. Every line ends up as a request or a reject, never n
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import duckdb
@@ -18,7 +18,7 @@ from scrapewatch.config import Config
 from scrapewatch.entities import entity_sql
 from scrapewatch.errors import FormatError
 from scrapewatch.ingest.formats import FORMATS, LogFormat, get_format, sniff_format
-from scrapewatch.ingest.sources import LogSource
+from scrapewatch.ingest.sources import LogSource, prefetch
 from scrapewatch.posts import counted_sql, posts_sql
 from scrapewatch.schema import REJECT_TEXT_CHARS
 from scrapewatch.sql import Params, run
@@ -38,38 +38,76 @@ class FileLoad:
     requests: int
     rejected: int
     sha256: str
+    first_request: int | None  # epoch seconds
+    last_request: int | None
 
 
 def load_file(con: duckdb.DuckDBPyConnection, source: LogSource, *, file_id: int,
-              format_name: str, config: Config, progress: Progress | None = None) -> FileLoad:
-    """Parse `source` into `requests` and `rejects` rows tagged with `file_id`.
+              format_name: str, config: Config, progress: Progress | None = None,
+              keep_requests: bool = False) -> FileLoad:
+    """Parse `source` into `activity_parts` and `rejects` rows tagged with `file_id`.
+
+    With `keep_requests`, every request is also kept in `requests` with its line number.
 
     Raises:
         FormatError: when `format_name` is `auto` and no format fits the first lines.
         InputError: when the file is unreadable or its compression is corrupt.
     """
-    blocks = source.blocks()
+    blocks = prefetch(_numbered_blocks(source))
     first = next(blocks, None)
     if first is None:
-        return FileLoad(None, 0, 0, 0, source.sha256())
-    fmt = _choose_format(source, first, format_name)
+        return FileLoad(None, 0, 0, 0, source.sha256(), None, None)
+    fmt = _choose_format(source, first.column("line"), format_name)
     params = Params()
     parse = _load_sql(fmt, config, params)
-    lines = requests = rejected = 0
-    for block in itertools.chain([first], blocks):
-        count = len(block)
-        numbers = pa.array(np.arange(lines + 1, lines + count + 1, dtype=np.int64))
-        table = pa.table({"line_no": numbers, "line": block})
-        # several record batches, so that DuckDB parses them on every core
-        con.register("block", pa.Table.from_batches(table.to_batches(max_chunksize=BATCH_ROWS)))
-        run(con, parse, params.values)
-        requests += run(con, _INSERT_REQUESTS, {"file_id": file_id})[0][0]
-        rejected += run(con, _INSERT_REJECTS, {"file_id": file_id})[0][0]
-        con.unregister("block")
-        lines += count
+    totals = _Totals()
+    for table in itertools.chain([first], blocks):
+        _load_block(con, table, parse, params, file_id=file_id, keep_requests=keep_requests,
+                    totals=totals)
         if progress:
-            progress(source.bytes_read, lines)
-    return FileLoad(fmt.name, lines, requests, rejected, source.sha256())
+            progress(source.bytes_read, totals.lines)
+    return FileLoad(fmt.name, totals.lines, totals.lines - totals.rejected, totals.rejected,
+                    source.sha256(), totals.first_request, totals.last_request)
+
+
+@dataclass
+class _Totals:
+    """Running counts over a file's blocks."""
+
+    lines: int = 0
+    rejected: int = 0
+    first_request: int | None = None
+    last_request: int | None = None
+
+
+def _numbered_blocks(source: LogSource) -> Iterator[pa.Table]:
+    """The file's lines as tables (line_no, line), in record batches DuckDB can share
+    out to its threads."""
+    lines = 0
+    for block in source.blocks():
+        numbers = pa.array(np.arange(lines + 1, lines + len(block) + 1, dtype=np.int64))
+        lines += len(block)
+        table = pa.table({"line_no": numbers, "line": block})
+        yield pa.Table.from_batches(table.to_batches(max_chunksize=BATCH_ROWS))
+
+
+def _load_block(con: duckdb.DuckDBPyConnection, table: pa.Table, parse: str, params: Params, *,
+                file_id: int, keep_requests: bool, totals: _Totals) -> None:
+    """Parse one block and add it to activity_parts, rejects (and requests)."""
+    con.register("block", table)
+    try:
+        run(con, parse, params.values)
+    finally:
+        con.unregister("block")
+    run(con, _INSERT_ACTIVITY)
+    if keep_requests:
+        run(con, _INSERT_REQUESTS, {"file_id": file_id})
+    totals.rejected += run(con, _INSERT_REJECTS, {"file_id": file_id})[0][0]
+    low, high = run(con, "SELECT min(sec), max(sec) FROM parsed WHERE reject_reason IS NULL")[0]
+    if low is not None:
+        totals.first_request = min(low, totals.first_request or low)
+        totals.last_request = max(high, totals.last_request or high)
+    totals.lines += table.num_rows
 
 
 def _choose_format(source: LogSource, first: pa.StringArray, name: str) -> LogFormat:
@@ -91,7 +129,8 @@ def _load_sql(fmt: LogFormat, config: Config, params: Params) -> str:
     return f"""
     -- load_block: block(line_no, line) -> temp table parsed, one row per line.
     CREATE OR REPLACE TEMP TABLE parsed AS
-    SELECT line_no, ts, status, {kind} AS entity_kind, {entity} AS entity,
+    SELECT line_no, epoch_us(ts) // 1000000 AS sec, status, {kind} AS entity_kind,
+           {entity} AS entity,
            {posts} AS posts, posts IS NOT NULL AS observed,
            {counted} AND ts >= {effective} AS counted,
            coalesce(reject_reason, CASE WHEN {entity} IS NULL
@@ -102,11 +141,19 @@ def _load_sql(fmt: LogFormat, config: Config, params: Params) -> str:
     """
 
 
+# insert_activity: counted requests of the block -> posts and requests per (entity, second).
+_INSERT_ACTIVITY = """
+INSERT INTO activity_parts
+SELECT entity_kind, entity, sec, sum(posts), count(*),
+       sum(CASE WHEN observed THEN posts ELSE 0 END)
+FROM parsed WHERE reject_reason IS NULL AND counted
+GROUP BY entity_kind, entity, sec
+"""
+
 # insert_requests: parsed rows without a reject reason -> requests (whole UTC seconds).
 _INSERT_REQUESTS = """
 INSERT INTO requests
-SELECT $file_id, line_no, epoch_us(ts) // 1000000, entity_kind, entity, status, posts,
-       observed, counted
+SELECT $file_id, line_no, sec, entity_kind, entity, status, posts, observed, counted
 FROM parsed WHERE reject_reason IS NULL
 """
 

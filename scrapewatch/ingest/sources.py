@@ -12,17 +12,20 @@ import gzip
 import hashlib
 import io
 import os
+import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from queue import Full, Queue
+from typing import IO, Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
 
 from scrapewatch.errors import InputError
 
+T = TypeVar("T")
 BLOCK_BYTES = 16 << 20
 MAX_LINE_BYTES = 64 << 20  # a longer "line" is not a log line: stop rather than hold it all
 _GLOB_CHARS = frozenset("*?[")
@@ -177,3 +180,43 @@ def lines_array(data: bytes) -> pa.StringArray:
     except pa.ArrowInvalid:
         return lines_array(data.decode("utf-8", "backslashreplace").encode("utf-8"))
     return array
+
+
+_DONE = object()
+
+
+def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Run `items` in a background thread, up to `depth` ahead of the consumer.
+
+    Reading, decompressing, hashing and cutting blocks release the GIL, so the next
+    block is prepared on one core while DuckDB parses the current one. An exception in
+    the producer is raised in the consumer; a consumer that stops early stops it.
+    """
+    queue: Queue[Any] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        queue.put(item, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            queue.put(exc)
+
+    thread = threading.Thread(target=produce, name="scrapewatch-reader", daemon=True)
+    thread.start()
+    try:
+        while (item := queue.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()

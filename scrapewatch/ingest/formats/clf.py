@@ -29,14 +29,14 @@ FIELDS = ["client", "ident", "user", "ts", "request", "status", "bytes", "refere
 TIME_FORMAT = "%d/%b/%Y:%H:%M:%S %z"
 # method, target and protocol of a request line; anything else (raw bytes) has none.
 REQUEST_REGEX = r"^([A-Za-z]+) (.*?)(?: HTTP/[0-9.]+)?$"
-# Lines of the plain shape, cut by string_split instead (see parse_sql): a one-token
-# host, no quote or backslash in any field, a 3-digit status, and either the end of the
-# line after the size (common) or the quoted referer and agent (combined).
+# Lines of the plain shape, cut at fixed places instead (see parse_sql): a one-token
+# host, a 26-character time, a `METHOD target HTTP/x` request, no quote or backslash in
+# any field, a 3-digit status, and either the end of the line after the size (common)
+# or the quoted referer and agent (combined).
 _PLAIN_FIELD = r'"[^"\\]*"'
-PLAIN_REGEX = (r'^[^" \\]+ [^" \\]+ [^" \\]+ \[[^\]"\\]+\] ' + _PLAIN_FIELD
-               + r" [0-9]{3} (?:[0-9]+|-)(?: " + _PLAIN_FIELD + " " + _PLAIN_FIELD
-               + r"|\r?\n?$)")
-PLAIN_REQUEST_REGEX = r"^[A-Za-z]+ [^ ]+ HTTP/[0-9.]+$"
+PLAIN_REGEX = (r'^[^" \\]+ [^" \\]+ [^" \\]+ \[[0-9]{2}/[A-Za-z]{3}/[0-9]{4}(?::[0-9]{2}){3} '
+               r'[+-][0-9]{4}\] "[A-Za-z]+ [^" \\]+ HTTP/[0-9.]+" [0-9]{3} (?:[0-9]+|-)(?: '
+               + _PLAIN_FIELD + " " + _PLAIN_FIELD + r"|\r?\n?$)")
 ORIGIN_REGEX = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?]*"  # scheme://host of an absolute target
 LAST_HOST_REGEX = r'\[?([^\s,"\[\]]+)\]?"?$'  # last host of "a, b" c or [v6]
 ONE_HOST_REGEX = r'^[^\s,"\[\]]+$'  # the usual case: the host field is one address
@@ -62,67 +62,70 @@ def sniff_combined(lines: list[str]) -> float:
 def parse_sql(config: InputConfig, params: Params) -> str:
     """The parse query for common and combined lines (the two share one grammar).
 
-    Most lines have a plain shape (one-token host, no quote or backslash inside a
-    field): a capture-free regex recognises them and `string_split` on '"' cuts them,
-    several times faster than regex captures. Every other line goes through the exact
-    regex with captures, which gives the same fields for the plain ones.
+    Most lines have a plain shape (see PLAIN_REGEX): a capture-free regex recognises
+    them and fixed positions after one `string_split` on '"' cut them, several times
+    faster than regex captures. Every other line goes through the exact regex.
     """
     del config  # CLF has fixed positions: no field mapping applies
-    trailer = params.bind(chr(13) + chr(10) + " ")
     return f"""
     -- parse_clf: block(line_no, line) -> parsed requests, one row per line;
     -- reject_reason is NULL for a request and says why otherwise.
-    WITH s AS (
-        SELECT line_no, line, regexp_matches(line, {params.bind(PLAIN_REGEX)}) AS plain,
-               CASE WHEN plain THEN string_split(line, '"') END AS q
+    WITH s AS MATERIALIZED (
+        SELECT line_no, line, regexp_matches(line, {params.bind(PLAIN_REGEX)}) AS plain
         FROM block
-    ), m AS (
+    ), plain_lines AS (
+        -- q[1] = 'host ident user [dd/Mon/yyyy:HH:MM:SS +hhmm] ', q[2] = 'GET /x HTTP/1.1',
+        -- q[3] = ' status size', q[4] = referer, q[6] = user agent
+        SELECT line_no, line, string_split(line, '"') AS q FROM s WHERE plain
+    ), fast AS (
         SELECT line_no, line,
-               CASE WHEN plain THEN struct_pack(
-                        client := split_part(q[1], ' ', 1),
-                        ident := split_part(q[1], ' ', 2),
-                        "user" := split_part(q[1], ' ', 3),
-                        ts := split_part(split_part(q[1], '[', 2), ']', 1),
-                        request := q[2],
-                        status := split_part(trim(q[3], {trailer}), ' ', 1),
-                        bytes := split_part(trim(q[3], {trailer}), ' ', 2),
-                        referer := q[4],
-                        user_agent := q[6])
-                    ELSE regexp_extract(line, {params.bind(LINE_REGEX)}, {params.bind(FIELDS)})
-               END AS f
-        FROM s
+               split_part(q[1], ' ', 1) AS client,
+               split_part(q[1], ' ', 3) AS "user",
+               substr(q[1], length(q[1]) - 27, 26) AS ts_text,
+               split_part(q[2], ' ', 1) AS method,
+               split_part(q[2], ' ', 2) AS raw_target,
+               substr(q[3], 2, 3) AS status,
+               split_part(rtrim(substr(q[3], 6), {params.bind(chr(13) + chr(10))}), ' ', 1)
+                   AS bytes,
+               q[4] AS referer, q[6] AS user_agent
+        FROM plain_lines
+    ), exact AS (
+        SELECT line_no, line, f.client, f.user, f.ts AS ts_text,
+               regexp_extract(f.request, {params.bind(REQUEST_REGEX)}, 1) AS method,
+               regexp_extract(f.request, {params.bind(REQUEST_REGEX)}, 2) AS raw_target,
+               f.status, f.bytes, f.referer, f.user_agent
+        FROM (SELECT line_no, line,
+                     regexp_extract(line, {params.bind(LINE_REGEX)}, {params.bind(FIELDS)}) AS f
+              FROM s WHERE NOT plain)
+    ), fields AS (
+        SELECT * FROM fast UNION ALL SELECT * FROM exact
     ), p AS (
-        SELECT line_no, line, f,
-               try_strptime(f.ts, {params.bind(TIME_FORMAT)}) AS ts,
-               CASE WHEN regexp_matches(f.request, {params.bind(PLAIN_REQUEST_REGEX)})
-                    THEN struct_pack(method := split_part(f.request, ' ', 1),
-                                     target := split_part(f.request, ' ', 2))
-                    ELSE regexp_extract(f.request, {params.bind(REQUEST_REGEX)},
-                                        ['method', 'target']) END AS r
-        FROM m
+        SELECT *, try_strptime(ts_text, {params.bind(TIME_FORMAT)}) AS ts FROM fields
     ), t AS (
-        SELECT *, CASE WHEN starts_with(r.target, '/') THEN r.target
-                       ELSE regexp_replace(r.target, {params.bind(ORIGIN_REGEX)}, '') END AS target
+        SELECT *, CASE WHEN starts_with(raw_target, '/') THEN raw_target
+                       ELSE regexp_replace(raw_target, {params.bind(ORIGIN_REGEX)}, '') END
+                      AS target
         FROM p
     )
     SELECT line_no,
-           CASE WHEN f.ts = '' AND trim(line, {trailer}) = '' THEN 'blank line'
-                WHEN f.ts = '' THEN 'not a common/combined log line'
-                WHEN ts IS NULL THEN 'bad timestamp ' || f.ts END AS reject_reason,
+           CASE WHEN ts_text = '' AND trim(line, {params.bind(" " + chr(13) + chr(10))}) = ''
+                    THEN 'blank line'
+                WHEN ts_text = '' THEN 'not a common/combined log line'
+                WHEN ts IS NULL THEN 'bad timestamp ' || ts_text END AS reject_reason,
            ts,
-           CASE WHEN regexp_matches(f.client, {params.bind(ONE_HOST_REGEX)}) THEN f.client
-                ELSE nullif(regexp_extract(f.client, {params.bind(LAST_HOST_REGEX)}, 1), '')
+           CASE WHEN regexp_matches(client, {params.bind(ONE_HOST_REGEX)}) THEN client
+                ELSE nullif(regexp_extract(client, {params.bind(LAST_HOST_REGEX)}, 1), '')
            END AS client_ip,
-           nullif(nullif(f.user, '-'), '') AS "user",
+           nullif(nullif("user", '-'), '') AS "user",
            NULL::VARCHAR AS api_key,
-           nullif(r.method, '') AS method,
+           nullif(method, '') AS method,
            nullif(split_part(target, '?', 1), '') AS path,
            CASE WHEN contains(target, '?') THEN substr(target, strpos(target, '?') + 1) END
                AS query,
-           TRY_CAST(f.status AS SMALLINT) AS status,
-           TRY_CAST(f.bytes AS BIGINT) AS bytes,
-           nullif(nullif(f.referer, '-'), '') AS referer,
-           nullif(nullif(f.user_agent, '-'), '') AS user_agent,
+           TRY_CAST(status AS SMALLINT) AS status,
+           TRY_CAST(bytes AS BIGINT) AS bytes,
+           nullif(nullif(referer, '-'), '') AS referer,
+           nullif(nullif(user_agent, '-'), '') AS user_agent,
            NULL::BIGINT AS posts,
            line
     FROM t
