@@ -1,4 +1,4 @@
-"""nginx/Apache Common Log Format and combined, as one DuckDB regex query.
+"""nginx/Apache Common Log Format and combined, parsed by one DuckDB query per block.
 
     host ident user [dd/Mon/yyyy:HH:MM:SS +hhmm] "request" status bytes ["referer" "agent"] ...
 
