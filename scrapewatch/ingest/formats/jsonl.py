@@ -69,18 +69,16 @@ def parse_sql(config: InputConfig, params: Params) -> str:
     number = params.bind(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
     request_line = params.bind(r"^[A-Za-z]+ (\S+)(?: HTTP/[0-9.]+)?$")
     origin = params.bind(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?]*")
+    blank = params.bind(" " + chr(13) + chr(10))
     return f"""
     -- parse_jsonl: block(line_no, line) -> parsed requests, one row per line;
     -- reject_reason is NULL for a request and says why otherwise.
-    WITH l AS (
-        SELECT line_no, rtrim(line, chr(13) || chr(10)) AS line FROM block
-    ), j AS (
-        SELECT line_no, line, json_valid(line) AS valid,
-               CASE WHEN json_valid(line) AND json_type(line) = 'OBJECT'
-                    THEN json_extract_string(line, {params.bind(paths)}) END AS v
-        FROM l
+    WITH j AS (
+        -- one parse per line; a line that is not JSON gives NULL
+        SELECT line_no, line, try(json_extract_string(line, {params.bind(paths)})) AS v
+        FROM block
     ), e AS (
-        SELECT line_no, line, valid, v,
+        SELECT line_no, line, v,
                {f['ts']} AS ts_text,
                {f['path']} AS target_text,
                {f['method']} AS method_text
@@ -90,14 +88,18 @@ def parse_sql(config: InputConfig, params: Params) -> str:
                CASE WHEN regexp_full_match(ts_text, {number}) THEN {_epoch_sql('ts_text')}
                     ELSE coalesce(TRY_CAST(ts_text AS TIMESTAMPTZ),
                                   try_strptime(ts_text, '%d/%b/%Y:%H:%M:%S %z')) END AS ts,
-               regexp_replace(coalesce(nullif(regexp_extract(target_text, {request_line}, 1),
-                                              ''), target_text), {origin}, '') AS target
+               -- the target of a request line (GET /x HTTP/1.1), without scheme://host
+               CASE WHEN starts_with(target_text, '/') AND NOT contains(target_text, ' ')
+                    THEN target_text
+                    ELSE regexp_replace(coalesce(nullif(regexp_extract(target_text,
+                                                                      {request_line}, 1), ''),
+                                                 target_text), {origin}, '') END AS target
         FROM e
     )
     SELECT line_no,
-           CASE WHEN line = '' THEN 'blank line'
-                WHEN NOT valid THEN 'invalid JSON'
-                WHEN v IS NULL THEN 'not a JSON object'
+           CASE WHEN v IS NULL AND trim(line, {blank}) = '' THEN 'blank line'
+                WHEN v IS NULL THEN 'invalid JSON'
+                WHEN ts_text IS NULL AND json_type(line) <> 'OBJECT' THEN 'not a JSON object'
                 WHEN ts_text IS NULL THEN 'no timestamp field'
                 WHEN ts IS NULL THEN 'bad timestamp ' || left(ts_text, 64)
                 WHEN TRY_CAST({f['posts']} AS BIGINT) < 0 THEN 'negative posts' END
