@@ -20,21 +20,28 @@ from scrapewatch.damages import Activity
 from scrapewatch.sql import run
 
 # activity: the blocks' activity_parts -> posts and requests of counted requests per
-# (entity, second); lossless for every window, period and total below.
+# (entity, second), for the entities whose total posts reach $watch_level: no other can
+# reach the watchlist or the threshold, and most entities are dropped here, before the
+# costly grouping by second. Lossless for every window, period and total below.
 ACTIVITY_SQL = """
 CREATE OR REPLACE TABLE activity AS
-SELECT entity_kind, entity, sec,
-       CAST(sum(posts) AS BIGINT) AS posts,
-       CAST(sum(requests) AS BIGINT) AS requests,
-       CAST(sum(observed_posts) AS BIGINT) AS observed_posts
-FROM activity_parts
-GROUP BY entity_kind, entity, sec;
-DELETE FROM activity_parts;
+WITH candidates AS (
+    SELECT entity_kind, entity
+    FROM activity_parts
+    GROUP BY entity_kind, entity
+    HAVING sum(posts) >= $watch_level
+)
+SELECT p.entity_kind, p.entity, p.sec,
+       CAST(sum(p.posts) AS BIGINT) AS posts,
+       CAST(sum(p.requests) AS BIGINT) AS requests,
+       CAST(sum(p.observed_posts) AS BIGINT) AS observed_posts
+FROM activity_parts p
+JOIN candidates c ON p.entity_kind = c.entity_kind AND p.entity = c.entity
+GROUP BY p.entity_kind, p.entity, p.sec
 """
 
-# entity_windows: entities whose peak reaches $watch_level (those on the watchlist or
-# over the threshold; entities whose total is lower are dropped before windowing)
-# -> total_posts, requests, observed_posts,
+# entity_windows: entities of `activity` whose peak reaches $watch_level (those on the
+# watchlist or over the threshold) -> total_posts, requests, observed_posts,
 # peak_24h_posts = max over active seconds s of posts in [s, s + 86400),
 # peak_start = the earliest such s, and first_crossing = the earliest active second t
 # with more than $threshold posts in (t - 86400, t].
@@ -44,7 +51,6 @@ WITH totals AS (
            sum(observed_posts) AS observed_posts
     FROM activity
     GROUP BY entity_kind, entity
-    HAVING sum(posts) >= $watch_level
 ), windows AS (
     SELECT a.entity_kind, a.entity, a.sec,
            sum(a.posts) OVER (PARTITION BY a.entity_kind, a.entity ORDER BY a.sec
@@ -97,8 +103,9 @@ class EntityWindow:
 def entity_windows(con: duckdb.DuckDBPyConnection, policy: Policy) -> list[EntityWindow]:
     """Build `activity` from `activity_parts`, then the window figures of every entity whose
     peak reaches the watch level: flagged (over the threshold) or watched."""
-    run(con, ACTIVITY_SQL)
     watch_level = math.ceil(policy.warning_share * policy.threshold_posts)
+    run(con, ACTIVITY_SQL, {"watch_level": watch_level})
+    run(con, "DELETE FROM activity_parts")
     rows = run(con, ENTITY_WINDOWS_SQL, {"watch_level": watch_level,
                                          "threshold": policy.threshold_posts})
     return [EntityWindow(kind, entity, int(total), int(requests), int(observed), int(peak),
