@@ -99,7 +99,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="Exit with code 3 when any entity crossed the threshold.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display on stderr.")
 @click.option("--memory-limit", metavar="SIZE",
-              help="DuckDB memory limit, e.g. 2GB; larger work spills to a temp folder.")
+              help="DuckDB memory limit [512MB]; past it, work spills to the temp folder "
+                   "($TMPDIR), so memory stays flat however large the input.")
 @click.option("--threshold", type=int, help="Posts a 24-hour period may hold without "
                                             "violating [policy.threshold_posts: 1000000].")
 @click.option("--rate", help="USD per --per-posts posts [policy.rate_usd: 15000].")

@@ -36,14 +36,18 @@ class Progress(Protocol):
     def finish(self) -> None: ...
 
 
+# DuckDB's share of a scan's memory; the rest (Python, blocks in flight) is about 300 MB.
+# Past it, DuckDB spills to the temporary folder, so memory stays flat as inputs grow.
+DEFAULT_MEMORY_LIMIT = "512MB"
+
+
 def connect(*, memory_limit: str | None = None, temp_directory: str | None = None
             ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection set up for scrapewatch: UTC, spilling to disk when needed."""
     settings: dict[str, str | bool | int | float | list[str]] = {
         "preserve_insertion_order": False,
-        "temp_directory": temp_directory or tempfile.gettempdir()}
-    if memory_limit:
-        settings["memory_limit"] = memory_limit
+        "temp_directory": temp_directory or tempfile.gettempdir(),
+        "memory_limit": memory_limit or DEFAULT_MEMORY_LIMIT}
     con = duckdb.connect(":memory:", config=settings)
     run(con, "SET TimeZone = 'UTC'")
     run(con, TABLES_SQL)
