@@ -185,7 +185,8 @@ def build_request(rng: np.random.Generator, kind: str, size: int | None) -> tupl
     """
     tweet_id = int(rng.integers(1_500_000_000_000_000_000, 1_900_000_000_000_000_000))
     if kind == "recent":
-        return "GET", "/2/tweets/search/recent", _with_size(f"query={_term(rng)}", "max_results", size)
+        query = _with_size(f"query={_term(rng)}", "max_results", size)
+        return "GET", "/2/tweets/search/recent", query
     if kind == "all":
         return "GET", "/2/tweets/search/all", _with_size(f"query={_term(rng)}", "max_results", size)
     if kind == "lookup":
@@ -196,10 +197,12 @@ def build_request(rng: np.random.Generator, kind: str, size: int | None) -> tupl
         return "GET", f"/2/tweets/{tweet_id}", "tweet.fields=public_metrics"
     if kind == "user_tweets":
         user_id = int(rng.integers(10_000, 2_000_000_000))
-        return "GET", f"/2/users/{user_id}/tweets", _with_size("exclude=replies", "max_results", size)
+        query = _with_size("exclude=replies", "max_results", size)
+        return "GET", f"/2/users/{user_id}/tweets", query
     if kind == "statuses":
         name = WORDS[int(rng.integers(len(WORDS)))]
-        return "GET", "/1.1/statuses/user_timeline.json", _with_size(f"screen_name={name}", "count", size)
+        query = _with_size(f"screen_name={name}", "count", size)
+        return "GET", "/1.1/statuses/user_timeline.json", query
     if kind == "stream":
         return "GET", "/2/tweets/search/stream", "tweet.fields=created_at,author_id"
     if kind == "sample":
@@ -534,7 +537,8 @@ def name_entities(rng: np.random.Generator, entities: list[PlantedEntity],
     doc_ips = [f"{net}.{host}" for net in ("203.0.113", "198.51.100", "192.0.2")
                for host in range(1, 255)]
     doc_ips = [doc_ips[i] for i in rng.permutation(len(doc_ips)).tolist()]
-    keys = sorted({f"k-{v:016x}" for v in rng.integers(1 << 62, 1 << 63, size=len(entities) * 2).tolist()})
+    values = rng.integers(1 << 62, 1 << 63, size=len(entities) * 2).tolist()
+    keys = sorted({f"k-{v:016x}" for v in values})
     keys = [keys[i] for i in rng.permutation(len(keys)).tolist()]
     for i, entity in enumerate(entities):
         # One IPv6 violator exercises IPv6 parsing; background never uses 2001:db8:ffff::.
@@ -896,11 +900,13 @@ def expected_answer(entities: Sequence[PlantedEntity], **header: Any) -> dict[st
 
 def parse_start(start: str | datetime) -> int:
     """A start instant (ISO-8601 or datetime, UTC if naive) as epoch seconds."""
-    when = start if isinstance(start, datetime) else datetime.fromisoformat(start.replace("Z", "+00:00"))
+    when = (start if isinstance(start, datetime)
+            else datetime.fromisoformat(start.replace("Z", "+00:00")))
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     if when < EFFECTIVE_FROM:
-        raise ValueError("start must be on or after 2024-11-15T00:00:00Z (earlier requests do not count)")
+        raise ValueError("start must be on or after 2024-11-15T00:00:00Z "
+                         "(earlier requests do not count)")
     return int(when.timestamp())
 
 
@@ -947,7 +953,8 @@ def write_lines(path: Path, world: World, planted: Lines, n_background: int,
             chunk = background_chunk(rng, world, cuts[k + 1] - cuts[k],
                                      cuts[k] / n_background, cuts[k + 1] / n_background)
             lo = 0 if k == 0 else int(np.searchsorted(planted.ts, edges[k]))
-            hi = len(planted) if k == n_chunks - 1 else int(np.searchsorted(planted.ts, edges[k + 1]))
+            hi = (len(planted) if k == n_chunks - 1
+                  else int(np.searchsorted(planted.ts, edges[k + 1])))
             merged = Lines.concat([chunk, planted.take(slice(lo, hi))])
             merged = merged.take(np.argsort(merged.ts, kind="stable"))
             check.add(merged)
@@ -1004,7 +1011,8 @@ def generate(path: str | os.PathLike[str], *, lines: int, fmt: str, seed: int,
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.generate", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.generate",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--lines", type=int, required=True, help="number of lines to write")
     parser.add_argument("--format", choices=FORMATS, default="combined", dest="fmt")
     parser.add_argument("--seed", type=int, default=1)

@@ -100,7 +100,8 @@ def _api_target(rng: random.Random) -> str:
         f"/2/tweets/search/recent?query={word}&max_results={rng.choice((10, 25, 50, 100))}",
         f"/2/tweets/search/recent?query=%23{word}",
         f"/2/tweets/{rng.randrange(1_500_000_000_000_000_000, 1_900_000_000_000_000_000)}",
-        "/2/tweets?ids=" + ",".join(str(rng.randrange(10**18, 2 * 10**18)) for _ in range(rng.randint(1, 5))),
+        "/2/tweets?ids=" + ",".join(str(rng.randrange(10**18, 2 * 10**18))
+                                    for _ in range(rng.randint(1, 5))),
         f"/2/users/{rng.randrange(10_000, 2_000_000_000)}/tweets?max_results=20",
         f"/1.1/statuses/user_timeline.json?screen_name={word}&count=50",
         "/2/users/me",
@@ -117,7 +118,8 @@ def _background_request(rng: random.Random, ts: datetime) -> Request:
         target, agent, referer = _api_target(rng), API_AGENTS[client % len(API_AGENTS)], "-"
     else:
         status = rng.choices((200, 304, 404), weights=(82, 14, 4))[0]
-        target = rng.choice(("/", "/login", "/home", "/static/app.js", "/favicon.ico", "/robots.txt"))
+        target = rng.choice(("/", "/login", "/home", "/static/app.js", "/favicon.ico",
+                             "/robots.txt"))
         agent, referer = BROWSER_AGENTS[client % len(BROWSER_AGENTS)], "https://example.com/home"
     request = Request(ts, CLIENTS[client], "GET", target, status, None, agent, referer)
     if status == 304:
