@@ -134,9 +134,13 @@ def posts_sql(rules: tuple[PostsRule, ...], default: int, params: Params) -> str
 
 
 def _param_value_sql(name: str, params: Params) -> str:
-    """The raw value of query parameter `name` (NULL when absent)."""
-    pattern = params.bind(r"(?:^|&)" + re.escape(name) + r"=([^&]*)")
-    return f"nullif(regexp_extract(query, {pattern}, 1), '')"
+    """The raw value of the first query parameter `name` (NULL when absent or empty).
+
+    String search, not a regex capture: what follows the first '&name=' in
+    '&' || query, up to the next '&'.
+    """
+    marker = params.bind(f"&{name}=")
+    return f"nullif(split_part(split_part('&' || query, {marker}, 2), '&', 1), '')"
 
 
 def _rule_sql(rule: PostsRule, params: Params) -> str:

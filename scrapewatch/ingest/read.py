@@ -129,15 +129,18 @@ def _load_sql(fmt: LogFormat, config: Config, params: Params) -> str:
     return f"""
     -- load_block: block(line_no, line) -> temp table parsed, one row per line.
     CREATE OR REPLACE TEMP TABLE parsed AS
-    SELECT line_no, epoch_us(ts) // 1000000 AS sec, status, {kind} AS entity_kind,
-           {entity} AS entity,
-           {posts} AS posts, posts IS NOT NULL AS observed,
-           {counted} AND ts >= {effective} AS counted,
-           coalesce(reject_reason, CASE WHEN {entity} IS NULL
-                    THEN 'no entity: api_key, user and client address are all empty' END)
-               AS reject_reason,
-           line
-    FROM ({fmt.parse_sql(config.input, params)})
+    SELECT * EXCLUDE (raw_line),
+           CASE WHEN reject_reason IS NOT NULL THEN raw_line END AS line  -- rejects only
+    FROM (
+        SELECT line_no, epoch_us(ts) // 1000000 AS sec, status, {kind} AS entity_kind,
+               {entity} AS entity,
+               {posts} AS posts, posts IS NOT NULL AS observed,
+               {counted} AND ts >= {effective} AS counted,
+               coalesce(reject_reason, CASE WHEN {entity} IS NULL
+                        THEN 'no entity: api_key, user and client address are all empty' END)
+                   AS reject_reason,
+               line AS raw_line
+        FROM ({fmt.parse_sql(config.input, params)}))
     """
 
 

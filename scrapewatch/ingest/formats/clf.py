@@ -70,35 +70,38 @@ def parse_sql(config: InputConfig, params: Params) -> str:
     return f"""
     -- parse_clf: block(line_no, line) -> parsed requests, one row per line;
     -- reject_reason is NULL for a request and says why otherwise.
-    WITH s AS MATERIALIZED (
+    WITH s AS (
         SELECT line_no, line, regexp_matches(line, {params.bind(PLAIN_REGEX)}) AS plain
         FROM block
-    ), plain_lines AS (
+    ), m AS (
         -- q[1] = 'host ident user [dd/Mon/yyyy:HH:MM:SS +hhmm] ', q[2] = 'GET /x HTTP/1.1',
-        -- q[3] = ' status size', q[4] = referer, q[6] = user agent
-        SELECT line_no, line, string_split(line, '"') AS q FROM s WHERE plain
-    ), fast AS (
-        SELECT line_no, line,
-               split_part(q[1], ' ', 1) AS client,
-               split_part(q[1], ' ', 3) AS "user",
-               substr(q[1], length(q[1]) - 27, 26) AS ts_text,
-               split_part(q[2], ' ', 1) AS method,
-               split_part(q[2], ' ', 2) AS raw_target,
-               substr(q[3], 2, 3) AS status,
-               split_part(rtrim(substr(q[3], 6), {params.bind(chr(13) + chr(10))}), ' ', 1)
-                   AS bytes,
-               q[4] AS referer, q[6] AS user_agent
-        FROM plain_lines
-    ), exact AS (
-        SELECT line_no, line, f.client, f.user, f.ts AS ts_text,
-               regexp_extract(f.request, {params.bind(REQUEST_REGEX)}, 1) AS method,
-               regexp_extract(f.request, {params.bind(REQUEST_REGEX)}, 2) AS raw_target,
-               f.status, f.bytes, f.referer, f.user_agent
-        FROM (SELECT line_no, line,
-                     regexp_extract(line, {params.bind(LINE_REGEX)}, {params.bind(FIELDS)}) AS f
-              FROM s WHERE NOT plain)
+        -- q[3] = ' status size', q[4] = referer, q[6] = user agent; f: the exact regex
+        SELECT line_no, line, plain,
+               CASE WHEN plain THEN string_split(line, '"') END AS q,
+               CASE WHEN NOT plain
+                    THEN regexp_extract(line, {params.bind(LINE_REGEX)}, {params.bind(FIELDS)})
+               END AS f
+        FROM s
     ), fields AS (
-        SELECT * FROM fast UNION ALL SELECT * FROM exact
+        SELECT line_no, line, plain,
+               CASE WHEN plain THEN split_part(q[1], ' ', 1) ELSE f.client END AS client,
+               CASE WHEN plain THEN split_part(q[1], ' ', 3) ELSE f.user END AS "user",
+               CASE WHEN plain THEN substr(q[1], length(q[1]) - 27, 26) ELSE f.ts END
+                   AS ts_text,
+               CASE WHEN plain THEN split_part(q[2], ' ', 1)
+                    ELSE regexp_extract(f.request, {params.bind(REQUEST_REGEX)}, 1) END
+                   AS method,
+               CASE WHEN plain THEN split_part(q[2], ' ', 2)
+                    ELSE regexp_extract(f.request, {params.bind(REQUEST_REGEX)}, 2) END
+                   AS raw_target,
+               CASE WHEN plain THEN substr(q[3], 2, 3) ELSE f.status END AS status,
+               CASE WHEN plain
+                    THEN split_part(rtrim(substr(q[3], 6), {params.bind(chr(13) + chr(10))}),
+                                    ' ', 1)
+                    ELSE f.bytes END AS bytes,
+               CASE WHEN plain THEN q[4] ELSE f.referer END AS referer,
+               CASE WHEN plain THEN q[6] ELSE f.user_agent END AS user_agent
+        FROM m
     ), p AS (
         SELECT *, try_strptime(ts_text, {params.bind(TIME_FORMAT)}) AS ts FROM fields
     ), t AS (
@@ -113,7 +116,9 @@ def parse_sql(config: InputConfig, params: Params) -> str:
                 WHEN ts_text = '' THEN 'not a common/combined log line'
                 WHEN ts IS NULL THEN 'bad timestamp ' || ts_text END AS reject_reason,
            ts,
-           CASE WHEN regexp_matches(client, {params.bind(ONE_HOST_REGEX)}) THEN client
+           CASE WHEN plain AND NOT contains(client, ',') AND NOT contains(client, '[')
+                    THEN client
+                WHEN regexp_matches(client, {params.bind(ONE_HOST_REGEX)}) THEN client
                 ELSE nullif(regexp_extract(client, {params.bind(LAST_HOST_REGEX)}, 1), '')
            END AS client_ip,
            nullif(nullif("user", '-'), '') AS "user",
