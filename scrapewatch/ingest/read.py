@@ -1,7 +1,9 @@
-"""Load one log file into the `requests` and `rejects` tables, block by block.
+"""Load one log file into `activity_parts` and `rejects`, block by block.
 
-Each block of lines goes through one DuckDB query: the format's parse, then the entity
-and posts of every request. Every line ends up as a request or a reject, never neither.
+A background thread reads and cuts the next block while DuckDB works on the current
+one. Each block goes through one DuckDB query: the format's parse, then the entity,
+posts and counting of every request. Every line ends up as a request or a reject,
+never neither.
 """
 
 from __future__ import annotations
