@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -147,11 +146,9 @@ def test_csv_cells_cannot_become_formulas(tmp_path: Path) -> None:
     assert result.stdout.splitlines()[1].startswith("\"'=HYPERLINK(\"\"x\"\")\",api_key,")
 
 
-def test_help_is_fast_and_documents_options() -> None:
-    started = time.monotonic()
+def test_help_documents_options_without_loading_the_engine() -> None:
     done = subprocess.run([sys.executable, "-m", "scrapewatch", "scan", "--help"],
                           capture_output=True, text=True, check=True)
-    del started  # speed is measured by the benchmarks, not asserted here
     for option in ("--threshold", "--rate", "--periods", "--rounding", "--charge",
                    "--count-status", "--timezone", "--entity", "--out", "--output",
                    "--fail-on-violation", "--format", "--quiet"):
