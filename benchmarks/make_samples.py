@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from benchmarks.generate import rule_posts
+from benchmarks.catalogue import rule_posts
 
 OUT_DIR = Path(__file__).resolve().parent.parent / "sample_logs"
 SEED = 20250303
