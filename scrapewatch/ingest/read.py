@@ -55,17 +55,17 @@ def load_file(con: duckdb.DuckDBPyConnection, source: LogSource, *, file_id: int
         FormatError: when `format_name` is `auto` and no format fits the first lines.
         InputError: when the file is unreadable or its compression is corrupt.
     """
-    blocks = prefetch(_numbered_blocks(source))
+    blocks = source.blocks()
     first = next(blocks, None)
     if first is None:
         return FileLoad(None, 0, 0, 0, source.sha256(), None, None)
-    fmt = _choose_format(source, first.column("line"), format_name)
-    params = Params()
-    parse = _load_sql(fmt, config, params)
+    fmt = _choose_format(source, first, format_name)
+    queries = _Queries(fmt, config)
     totals = _Totals()
-    for table in itertools.chain([first], blocks):
-        _load_block(con, table, parse, params, file_id=file_id, keep_requests=keep_requests,
-                    totals=totals)
+    for parts in prefetch(_prepared_blocks(fmt, itertools.chain([first], blocks), config)):
+        for relation, table in parts:
+            _load_part(con, relation, table, queries.get(relation, table.schema),
+                       file_id=file_id, keep_requests=keep_requests, totals=totals)
         if progress:
             progress(source.bytes_read, totals.lines)
     return FileLoad(fmt.name, totals.lines, totals.lines - totals.rejected, totals.rejected,
@@ -82,25 +82,61 @@ class _Totals:
     last_request: int | None = None
 
 
-def _numbered_blocks(source: LogSource) -> Iterator[pa.Table]:
-    """The file's lines as tables (line_no, line), in record batches DuckDB can share
-    out to its threads."""
-    lines = 0
-    for block in source.blocks():
-        numbers = pa.array(np.arange(lines + 1, lines + len(block) + 1, dtype=np.int64))
-        lines += len(block)
-        table = pa.table({"line_no": numbers, "line": block})
-        yield pa.Table.from_batches(table.to_batches(max_chunksize=BATCH_ROWS))
+class _Queries:
+    """A format's load queries (parse, then entity, posts, counting), built once each:
+    one over `block` lines, and one per schema of the `plain` tables its cut makes."""
+
+    def __init__(self, fmt: LogFormat, config: Config) -> None:
+        self.fmt, self.config = fmt, config
+        self.built: dict[object, tuple[str, dict[str, object]]] = {}
+
+    def get(self, relation: str, schema: pa.Schema) -> tuple[str, dict[str, object]]:
+        """The query text and its parameters for `relation` with this `schema`."""
+        key = "block" if relation == "block" else schema
+        if key not in self.built:
+            params = Params()
+            if relation == "block":
+                parse = self.fmt.parse_sql(self.config.input, params)
+            else:
+                assert self.fmt.cut_sql is not None
+                parse = self.fmt.cut_sql(schema, self.config.input, params)
+            self.built[key] = (_load_sql(parse, self.config, params), params.values)
+        return self.built[key]
 
 
-def _load_block(con: duckdb.DuckDBPyConnection, table: pa.Table, parse: str, params: Params, *,
-                file_id: int, keep_requests: bool, totals: _Totals) -> None:
-    """Parse one block and add it to activity_parts, rejects (and requests)."""
-    con.register("block", table)
+def _prepared_blocks(fmt: LogFormat, blocks: Iterator[pa.StringArray], config: Config
+                     ) -> Iterator[list[tuple[str, pa.Table]]]:
+    """Per block, the tables to load: what the format's cut read as `plain`, and the
+    other lines as `block`; in record batches DuckDB shares out to its threads. Runs
+    on the reader thread."""
+    first_line = 1
+    for lines in blocks:
+        parts: list[tuple[str, pa.Table]] = []
+        rest = None
+        if fmt.cut is not None and (cut := fmt.cut(lines, first_line, config.input)):
+            parts.append(("plain", cut.table))
+            rest = cut.rest
+        numbers = np.arange(first_line, first_line + len(lines), dtype=np.int64)
+        if rest is None:
+            parts.append(("block", pa.table({"line_no": numbers, "line": lines})))
+        elif len(rest):
+            parts.append(("block", pa.table({"line_no": numbers[rest],
+                                             "line": lines.take(rest)})))
+        first_line += len(lines)
+        yield [(name, pa.Table.from_batches(t.to_batches(max_chunksize=BATCH_ROWS), t.schema))
+               for name, t in parts]
+
+
+def _load_part(con: duckdb.DuckDBPyConnection, relation: str, table: pa.Table,
+               query: tuple[str, dict[str, object]], *, file_id: int, keep_requests: bool,
+               totals: _Totals) -> None:
+    """Parse one table of a block and add it to activity_parts, rejects (and requests)."""
+    totals.lines += table.num_rows
+    con.register(relation, table)
     try:
-        run(con, parse, params.values)
+        run(con, *query)
     finally:
-        con.unregister("block")
+        con.unregister(relation)
     run(con, _INSERT_ACTIVITY)
     if keep_requests:
         run(con, _INSERT_REQUESTS, {"file_id": file_id})
@@ -109,7 +145,6 @@ def _load_block(con: duckdb.DuckDBPyConnection, table: pa.Table, parse: str, par
     if low is not None:
         totals.first_request = min(low, totals.first_request or low)
         totals.last_request = max(high, totals.last_request or high)
-    totals.lines += table.num_rows
 
 
 def _choose_format(source: LogSource, first: pa.StringArray, name: str) -> LogFormat:
@@ -122,8 +157,8 @@ def _choose_format(source: LogSource, first: pa.StringArray, name: str) -> LogFo
     return fmt
 
 
-def _load_sql(fmt: LogFormat, config: Config, params: Params) -> str:
-    """Parse a block and decide each request's entity, posts and whether it counts."""
+def _load_sql(parse: str, config: Config, params: Params) -> str:
+    """Run `parse` and decide each request's entity, posts and whether it counts."""
     kind, entity = entity_sql(config.entity, params)
     posts = posts_sql(config.posts.rules, config.posts.default, params)
     counted = counted_sql(config.policy.count_statuses, params)
@@ -142,7 +177,7 @@ def _load_sql(fmt: LogFormat, config: Config, params: Params) -> str:
                         THEN 'no entity: api_key, user and client address are all empty' END)
                    AS reject_reason,
                line AS raw_line
-        FROM ({fmt.parse_sql(config.input, params)}))
+        FROM ({parse}))
     """
 
 

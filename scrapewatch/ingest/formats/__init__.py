@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import pyarrow as pa
+
 from scrapewatch.config import InputConfig
 from scrapewatch.errors import FormatError
 from scrapewatch.ingest.formats import clf, jsonl
+from scrapewatch.ingest.formats.jsonl import Cut
 from scrapewatch.sql import Params
 
 
@@ -23,8 +26,12 @@ class LogFormat:
         name: What `--format` takes.
         description: One line for `--help` and the README.
         example: A line in this format.
-        parse_sql: Builds the parse query (see `scrapewatch.schema.PARSED_COLUMNS`).
+        parse_sql: Builds the parse query over `block(line_no, line)`, one row per line
+            (see `scrapewatch.schema.PARSED_COLUMNS`).
         sniff: Share (0 to 1) of the given first lines that fit this format.
+        cut: Optional fast path, run on the reader thread: reads what it can of a block
+            at once into a `plain` table; its other lines go through `parse_sql`.
+        cut_sql: The parse query over `plain`, given that table's schema.
     """
 
     name: str
@@ -32,6 +39,8 @@ class LogFormat:
     example: str
     parse_sql: Callable[[InputConfig, Params], str]
     sniff: Callable[[list[str]], float]
+    cut: Callable[[pa.StringArray, int, InputConfig], Cut | None] | None = None
+    cut_sql: Callable[[pa.Schema, InputConfig, Params], str] | None = None
 
 
 FORMATS: dict[str, LogFormat] = {
@@ -43,7 +52,7 @@ FORMATS: dict[str, LogFormat] = {
         clf.COMMON_EXAMPLE, clf.parse_sql, clf.sniff_common),
     "jsonl": LogFormat(
         "jsonl", "JSON lines, one request object per line, common field names or a mapping",
-        jsonl.EXAMPLE, jsonl.parse_sql, jsonl.sniff),
+        jsonl.EXAMPLE, jsonl.parse_sql, jsonl.sniff, jsonl.read_block, jsonl.block_sql),
 }
 
 

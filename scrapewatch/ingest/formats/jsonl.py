@@ -9,9 +9,27 @@ for nesting). Timestamps may be ISO-8601 (an offset or `Z`; none means UTC), CLF
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.json as pajson
 
 from scrapewatch.config import InputConfig
 from scrapewatch.sql import Params
+
+
+@dataclass(frozen=True)
+class Cut:
+    """Lines a format read as a whole block, as columns, and the lines left over.
+
+    Attributes:
+        table: line_no and the format's columns (read by its `cut_sql`).
+        rest: Positions (0-based, in the block) of the lines for the per-line query.
+    """
+
+    table: pa.Table
+    rest: np.ndarray
 
 EXAMPLE = ('{"ts": "2024-11-15T10:00:00Z", "client_ip": "203.0.113.7", "api_key": "k-1", '
            '"path": "/2/tweets/search/recent", "query": "max_results=100", "status": 200, '
@@ -40,12 +58,17 @@ def json_path(key: str) -> str:
     return "$" + "".join("." + json.dumps(part) for part in key.split("."))
 
 
+def _keys(config: InputConfig) -> dict[str, tuple[str, ...]]:
+    """The JSON keys read for each field: the mapped one, else the common names."""
+    return {field: (config.fields[field],) if field in config.fields else names
+            for field, names in ALIASES.items()}
+
+
 def _lookups(config: InputConfig) -> tuple[list[str], dict[str, str]]:
     """All JSON paths to extract, and per field a SQL expression over the list `v`."""
     paths: list[str] = []
     exprs: dict[str, str] = {}
-    for field, names in ALIASES.items():
-        keys = (config.fields[field],) if field in config.fields else names
+    for field, keys in _keys(config).items():
         slots = []
         for key in keys:
             paths.append(json_path(key))
@@ -64,21 +87,84 @@ def _epoch_sql(text: str) -> str:
 
 
 def parse_sql(config: InputConfig, params: Params) -> str:
-    """The parse query for JSON lines."""
+    """The parse query for JSON lines, one JSON parse per line: block(line_no, line)."""
     paths, f = _lookups(config)
+    blank = params.bind(" " + chr(13) + chr(10))
+    source = f"""
+        -- a line that is not JSON gives v = NULL
+        SELECT line_no, line, try(json_extract_string(line, {params.bind(paths)})) AS v
+        FROM block"""
+    unparsed = f"""CASE WHEN v IS NULL AND trim(line, {blank}) = '' THEN 'blank line'
+                WHEN v IS NULL THEN 'invalid JSON'
+                WHEN {f['ts']} IS NULL AND json_type(line) <> 'OBJECT'
+                    THEN 'not a JSON object' END"""
+    return _requests_sql(source, f, unparsed, params)
+
+
+def read_block(lines: pa.StringArray, first_line: int, config: InputConfig) -> Cut | None:
+    """The whole block parsed at once by Arrow's JSON reader (C++, several threads).
+
+    None, leaving every line to the per-line query, when the block is not all JSON
+    objects of one shape: a blank or broken line, a field whose type changes, a field
+    this format reads that is not a plain value, or a mapped field that is nested.
+    The columns are renamed c0, c1, ... so that no name from the file reaches SQL.
+    """
+    if any("." in key for key in config.fields.values()):
+        return None
+    offsets = lines.buffers()[1]
+    first, last = (int(x) for x in np.frombuffer(offsets, np.int32)[
+        [lines.offset, lines.offset + len(lines)]])
+    data = lines.buffers()[2][first:last]
+    try:
+        table = pajson.read_json(pa.BufferReader(data))
+    except pa.ArrowException:
+        return None
+    wanted = {key for keys in _keys(config).values() for key in keys}
+    columns = [name for name in table.column_names if name in wanted]
+    if table.num_rows != len(lines) or any(
+            not _plain_type(table.schema.field(name).type) for name in columns):
+        return None
+    numbers = pa.array(np.arange(first_line, first_line + len(lines), dtype=np.int64))
+    renamed = [f"c{i}" for i in range(len(columns))]
+    values = pa.table({"line_no": numbers, **{n: table.column(c) for n, c in
+                                              zip(renamed, columns, strict=True)}})
+    return Cut(values.replace_schema_metadata({"keys": json.dumps(columns)}),
+               np.zeros(0, dtype=np.int64))
+
+
+def block_sql(schema: pa.Schema, config: InputConfig, params: Params) -> str:
+    """The parse query over `plain`, a table read by read_block with this schema."""
+    keys = json.loads(schema.metadata[b"keys"])
+    column = {key: f"c{i}" for i, key in enumerate(keys)}
+    f = {}
+    for field, names in _keys(config).items():
+        slots = [f"nullif(nullif(CAST({column[name]} AS VARCHAR), ''), '-')"
+                 for name in names if name in column]
+        f[field] = f"coalesce({', '.join(slots)})" if slots else "NULL::VARCHAR"
+    source = "SELECT *, NULL::VARCHAR AS line FROM plain"
+    return _requests_sql(source, f, "NULL", params)
+
+
+def _plain_type(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_integer(kind)
+                or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
+                or pa.types.is_timestamp(kind) or pa.types.is_null(kind))
+
+
+def _requests_sql(source: str, f: dict[str, str], unparsed: str, params: Params) -> str:
+    """From `source` rows and per-field text expressions `f`, the parsed requests.
+
+    `unparsed` is the reject reason of a row that is no JSON object at all (or NULL).
+    """
     number = params.bind(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
     request_line = params.bind(r"^[A-Za-z]+ (\S+)(?: HTTP/[0-9.]+)?$")
     origin = params.bind(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?]*")
-    blank = params.bind(" " + chr(13) + chr(10))
     return f"""
-    -- parse_jsonl: block(line_no, line) -> parsed requests, one row per line;
+    -- parse_jsonl: source rows -> parsed requests, one row per line;
     -- reject_reason is NULL for a request and says why otherwise.
-    WITH j AS (
-        -- one parse per line; a line that is not JSON gives NULL
-        SELECT line_no, line, try(json_extract_string(line, {params.bind(paths)})) AS v
-        FROM block
+    WITH j AS ({source}
     ), e AS (
-        SELECT line_no, line, v,
+        SELECT *,
                {f['ts']} AS ts_text,
                {f['path']} AS target_text,
                {f['method']} AS method_text
@@ -97,12 +183,10 @@ def parse_sql(config: InputConfig, params: Params) -> str:
         FROM e
     )
     SELECT line_no,
-           CASE WHEN v IS NULL AND trim(line, {blank}) = '' THEN 'blank line'
-                WHEN v IS NULL THEN 'invalid JSON'
-                WHEN ts_text IS NULL AND json_type(line) <> 'OBJECT' THEN 'not a JSON object'
-                WHEN ts_text IS NULL THEN 'no timestamp field'
-                WHEN ts IS NULL THEN 'bad timestamp ' || left(ts_text, 64)
-                WHEN TRY_CAST({f['posts']} AS BIGINT) < 0 THEN 'negative posts' END
+           coalesce({unparsed},
+                    CASE WHEN ts_text IS NULL THEN 'no timestamp field'
+                         WHEN ts IS NULL THEN 'bad timestamp ' || left(ts_text, 64)
+                         WHEN TRY_CAST({f['posts']} AS BIGINT) < 0 THEN 'negative posts' END)
                AS reject_reason,
            ts,
            {f['client_ip']} AS client_ip,

@@ -1,0 +1,110 @@
+"""JSON lines read a block at a time (Arrow's reader) parse exactly as line by line."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scrapewatch.config import InputConfig, load_config
+from scrapewatch.ingest.formats import jsonl
+from scrapewatch.ingest.sources import lines_array
+from scrapewatch.pipeline import connect
+from scrapewatch.sql import Params
+
+
+def parse_both(text: str, config: InputConfig | None = None
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+    """(per-line rows, block rows or None when the block reader declines)."""
+    config = config or load_config().input
+    lines = lines_array(text.encode())
+    con = connect()
+    con.register("block", pa.table({"line_no": pa.array(range(1, len(lines) + 1), pa.int64()),
+                                    "line": lines}))
+    per_line = _rows(con, jsonl.parse_sql, config, None)
+    cut = jsonl.read_block(lines, 1, config)
+    if cut is None:
+        return per_line, None
+    con.register("plain", cut.table)
+    return per_line, _rows(con, jsonl.block_sql, config, cut.table.schema)
+
+
+def _rows(con: Any, build: Any, config: InputConfig, schema: pa.Schema | None
+          ) -> list[dict[str, Any]]:
+    params = Params()
+    sql = build(config, params) if schema is None else build(schema, config, params)
+    result = con.execute(sql + " ORDER BY line_no", params.values)
+    names = [d[0] for d in result.description]
+    return [{k: v for k, v in zip(names, row, strict=True) if k != "line"}
+            for row in result.fetchall()]
+
+
+def test_a_clean_block_is_read_at_once_and_parses_the_same() -> None:
+    text = "".join(json.dumps(r) + "\n" for r in [
+        {"ts": "2025-03-04T10:00:00Z", "client_ip": "192.0.2.1", "path": "/2/tweets/1",
+         "status": 200, "result_count": 7, "api_key": None},
+        {"ts": "2025-03-04T10:00:01+02:00", "client_ip": "192.0.2.2",
+         "path": "/2/tweets/search/recent?max_results=30", "status": 404,
+         "result_count": None, "api_key": "k1"},
+    ])
+    per_line, block = parse_both(text)
+    assert block == per_line
+    assert [r["reject_reason"] for r in block] == [None, None]
+
+
+def test_blocks_it_cannot_read_whole_go_line_by_line() -> None:
+    good = '{"ts": "2025-03-04T10:00:00Z", "ip": "192.0.2.1"}\n'
+    for text in (good + "\n" + good,                                  # a blank line
+                 good + "{broken\n",                                  # invalid JSON
+                 good + '{"ts": 5, "ip": "192.0.2.1"}\n',             # ts changes type
+                 good + '{"ts": "2025-03-04T10:00:00Z", "ip": {"v": 4}}\n',  # not a value
+                 good + "[1, 2]\n"):                                  # not an object
+        assert parse_both(text)[1] is None, text
+    nested = InputConfig(fields={"ts": "event.at"})
+    assert parse_both('{"event": {"at": "2025-03-04T10:00:00Z"}}\n', nested)[1] is None
+
+
+# Each block uses one JSON type per key, as a real log does (Arrow's reader needs it).
+TIMESTAMP_KINDS = [
+    st.sampled_from(["2025-03-04T10:00:00Z", "2025-03-04T10:00:00.250Z",
+                     "2025-03-04T12:00:00+02:00", "2025-03-04 10:00:00",
+                     "04/Mar/2025:10:00:00 +0000", "yesterday", ""]),
+    st.integers(1_700_000_000, 1_800_000_000),                          # seconds
+    st.integers(1_700_000_000_000, 1_800_000_000_000),                  # milliseconds
+    st.integers(1_700_000_000_000_000_000, 1_800_000_000_000_000_000),  # nanoseconds
+    st.floats(1.7e9, 1.8e9, allow_nan=False),
+]
+
+
+def records(ts: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries({
+        "ts": ts,
+        "ip": st.sampled_from(["192.0.2.1", "2001:db8::1", "-", ""]),
+        "user": st.one_of(st.none(), st.sampled_from(["alice", "-", ""])),
+        "uri": st.sampled_from(["/2/tweets/search/all?max_results=300", "/2/tweets?ids=1,2",
+                                "https://api.x.com/2/tweets/9", "GET /2/tweets/1 HTTP/1.1",
+                                "/x"]),
+        "status": st.one_of(st.integers(100, 599), st.none()),
+        "result_count": st.one_of(st.none(), st.integers(-2, 10**6)),
+    })
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_block_and_line_by_line_agree(data: st.DataObject) -> None:
+    ts = TIMESTAMP_KINDS[data.draw(st.integers(0, len(TIMESTAMP_KINDS) - 1))]
+    block_records = data.draw(st.lists(records(ts), min_size=1, max_size=6))
+    per_line, block = parse_both("".join(json.dumps(r) + "\n" for r in block_records))
+    if block is not None:
+        assert block == per_line
+
+
+def test_the_block_reader_takes_blocks_of_every_timestamp_kind() -> None:
+    for ts in (["2025-03-04T10:00:00Z"], [1_741_082_400], [1_741_082_400.5],
+               [1_741_082_400_000], ["2025-03-04T12:00:00+02:00"]):
+        text = "".join(json.dumps({"ts": t, "ip": "192.0.2.1"}) + "\n" for t in ts * 3)
+        per_line, block = parse_both(text)
+        assert block == per_line and block is not None, ts
