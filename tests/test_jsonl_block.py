@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pytest
+from helpers import load
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scrapewatch.config import InputConfig, load_config
 from scrapewatch.ingest.formats import jsonl
-from scrapewatch.ingest.sources import lines_array
+from scrapewatch.ingest.sources import LogSource, lines_array
 from scrapewatch.pipeline import connect
 from scrapewatch.sql import Params
 
@@ -108,3 +112,18 @@ def test_the_block_reader_takes_blocks_of_every_timestamp_kind() -> None:
         text = "".join(json.dumps({"ts": t, "ip": "192.0.2.1"}) + "\n" for t in ts * 3)
         per_line, block = parse_both(text)
         assert block == per_line and block is not None, ts
+
+
+def test_blocks_with_other_keys_of_the_same_types_get_their_own_query(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # block 1 has ts and ip (both strings), block 2 ts and user: same column types
+    first = '{"ts": "2025-03-04T10:00:00Z", "ip": "192.0.2.1"}\n' * 3
+    second = '{"ts": "2025-03-04T10:00:01Z", "user": "alice"}\n' * 3
+    path = tmp_path / "two-shapes.jsonl"
+    path.write_text(first + second)
+    small = functools.partialmethod(LogSource.blocks, block_bytes=len(first))
+    monkeypatch.setattr(LogSource, "blocks", small)
+    _, requests, rejects = load(path, "jsonl")
+    assert rejects == []
+    assert [(r[2], r[3]) for r in requests] == [("client_ip", "192.0.2.1")] * 3 + [
+        ("user", "alice")] * 3

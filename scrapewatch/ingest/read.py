@@ -92,7 +92,9 @@ class _Queries:
 
     def get(self, relation: str, schema: pa.Schema) -> tuple[str, dict[str, object]]:
         """The query text and its parameters for `relation` with this `schema`."""
-        key = "block" if relation == "block" else schema
+        # the schema's metadata says which key each column holds: part of the key
+        key = "block" if relation == "block" else (schema, tuple(sorted(
+            (schema.metadata or {}).items())))
         if key not in self.built:
             params = Params()
             if relation == "block":
