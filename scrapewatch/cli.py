@@ -8,6 +8,7 @@ Heavy modules (duckdb, pyarrow, numpy) are imported inside commands so that
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -147,19 +148,19 @@ def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None
                  "entity.keys": flags["entity"], "entity.ipv4_prefix": flags["ipv4_prefix"],
                  "entity.ipv6_prefix": flags["ipv6_prefix"], "input.format": log_format,
                  "input.max_rejected_share": flags["max_rejected_share"]}
+    _check_flags(overrides, memory_limit)
+    now = _pinned_clock()
     show_progress = not quiet and sys.stderr.isatty()
     with _errors_reported(ctx):
         config = load_config(config_path, overrides=overrides)
-        report = run_scan(paths, config=config, out=out, memory_limit=memory_limit,
-                          now=_pinned_clock(),
+        report = run_scan(paths, config=config, out=out, memory_limit=memory_limit, now=now,
                           progress=TerminalProgress() if show_progress else None)
-    stdout = sys.stdout
-    if output == "json":
-        write_report_json(report, stdout)
-    elif output == "csv":
-        write_entities_csv(report, stdout)
-    else:
-        click.echo(render_table(report), nl=False)
+        if output == "json":
+            write_report_json(report, sys.stdout)
+        elif output == "csv":
+            write_entities_csv(report, sys.stdout)
+        else:
+            click.echo(render_table(report), nl=False)
     if fail_on_violation and report.findings:
         ctx.exit(ExitCode.VIOLATIONS)
 
@@ -189,6 +190,26 @@ def _fail(message: str, code: ExitCode) -> NoReturn:
 
     click.echo(f"error: {for_terminal(message)}", err=True)
     sys.exit(code)
+
+
+def _check_flags(overrides: dict[str, Any], memory_limit: str | None) -> None:
+    """Reject bad option values as usage errors (exit 2), before any work."""
+    from scrapewatch.config import load_config
+    from scrapewatch.errors import ScrapewatchError
+    from scrapewatch.ingest.formats import get_format
+
+    try:
+        load_config(None, overrides=overrides)
+        if overrides["input.format"] not in (None, "auto"):
+            get_format(overrides["input.format"])
+    except ScrapewatchError as error:
+        raise click.UsageError(str(error)) from None
+    if memory_limit and not _MEMORY.fullmatch(memory_limit.strip()):
+        raise click.BadParameter(f"{memory_limit!r} is not a size such as 512MB or 2GB",
+                                 param_hint="--memory-limit")
+
+
+_MEMORY = re.compile(r"[0-9]+(\.[0-9]+)?\s*(B|[KMGT]i?B)", re.IGNORECASE)
 
 
 def _pinned_clock() -> datetime | None:

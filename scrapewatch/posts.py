@@ -82,7 +82,7 @@ BUILTIN_RULES: tuple[PostsRule, ...] = (
 
 
 def parse_status_set(spec: str) -> tuple[tuple[int, int], ...]:
-    """Parse `count_statuses` into inclusive status ranges; `all` gives ((0, 999),).
+    """Parse `count_statuses` into inclusive status ranges; `all` is every status.
 
     Accepts comma-separated classes (`2xx`), codes (`304`) and ranges (`200-206`).
 
@@ -92,7 +92,7 @@ def parse_status_set(spec: str) -> tuple[tuple[int, int], ...]:
     ranges = []
     for part in (p.strip().lower() for p in spec.split(",")):
         if part == "all":
-            ranges.append((0, 999))
+            ranges.append((-(2**15), 2**15 - 1))  # any SMALLINT status
         elif re.fullmatch(r"[1-5]xx", part):
             ranges.append((int(part[0]) * 100, int(part[0]) * 100 + 99))
         elif m := re.fullmatch(r"(\d{3})(?:-(\d{3}))?", part):

@@ -110,7 +110,7 @@ def test_jsonl_broken_lines() -> None:
         (2, "invalid JSON"), (3, "not a JSON object"), (4, "no timestamp field"),
         (5, "bad timestamp yesterday"),
         (6, "no entity: api_key, user and client address are all empty"),
-        (7, "negative posts"), (8, "blank line")]
+        (7, "bad posts -3"), (8, "blank line")]
 
 
 def test_jsonl_explicit_field_mapping(tmp_path: Path) -> None:

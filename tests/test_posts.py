@@ -78,7 +78,7 @@ def test_rules_are_validated() -> None:
 
 def test_status_sets() -> None:
     assert parse_status_set("2xx") == ((200, 299),)
-    assert parse_status_set("all") == ((0, 999),)
+    assert parse_status_set("all") == ((-32768, 32767),)
     assert parse_status_set("2xx, 304,400-404") == ((200, 299), (304, 304), (400, 404))
     with pytest.raises(ValueError, match="'2x'"):
         parse_status_set("2x")

@@ -11,10 +11,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from scrapewatch.config import Config
 from scrapewatch.entities import entity_sql
@@ -26,6 +28,10 @@ from scrapewatch.schema import REJECT_TEXT_CHARS
 from scrapewatch.sql import Params, run
 
 SNIFF_LINES = 50
+# Requests must fall in these years, which every report format can write (no year 0 or
+# 10000); a log time outside them is a parse error, not a request.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 BATCH_ROWS = 16_384
 
 Progress = Callable[[int, int], None]  # (raw bytes read so far in this file, lines so far)
@@ -145,14 +151,21 @@ def _load_part(con: duckdb.DuckDBPyConnection, relation: str, table: pa.Table,
     totals.rejected += run(con, _INSERT_REJECTS, {"file_id": file_id})[0][0]
     low, high = run(con, "SELECT min(sec), max(sec) FROM parsed WHERE reject_reason IS NULL")[0]
     if low is not None:
-        totals.first_request = min(low, totals.first_request or low)
-        totals.last_request = max(high, totals.last_request or high)
+        totals.first_request = low if totals.first_request is None else min(
+            low, totals.first_request)
+        totals.last_request = high if totals.last_request is None else max(
+            high, totals.last_request)
 
 
 def _choose_format(source: LogSource, first: pa.StringArray, name: str) -> LogFormat:
+    """The format named, or the one the first non-blank lines of the first block fit."""
     if name != "auto":
         return get_format(name)
-    fmt = sniff_format(first.slice(0, SNIFF_LINES).to_pylist())
+    filled = first.filter(pc.not_equal(pc.utf8_trim_whitespace(first), ""))
+    if not len(filled):
+        # nothing but blank lines: any format rejects each of them as a blank line
+        return next(iter(FORMATS.values()))
+    fmt = sniff_format(filled.slice(0, SNIFF_LINES).to_pylist())
     if fmt is None:
         raise FormatError(f"{source.path}: not a log format scrapewatch knows (tried "
                           f"{', '.join(FORMATS)}); give --format if it is one of them")
@@ -165,6 +178,7 @@ def _load_sql(parse: str, config: Config, params: Params) -> str:
     posts = posts_sql(config.posts.rules, config.posts.default, params)
     counted = counted_sql(config.policy.count_statuses, params)
     effective = params.bind(config.policy.effective_from)
+    first, last = params.bind(EARLIEST), params.bind(LATEST)
     return f"""
     -- load_block: block(line_no, line) -> temp table parsed, one row per line.
     CREATE OR REPLACE TEMP TABLE parsed AS
@@ -175,9 +189,12 @@ def _load_sql(parse: str, config: Config, params: Params) -> str:
                {entity} AS entity,
                {posts} AS posts, posts IS NOT NULL AS observed,
                {counted} AND ts >= {effective} AS counted,
-               coalesce(reject_reason, CASE WHEN {entity} IS NULL
-                        THEN 'no entity: api_key, user and client address are all empty' END)
-                   AS reject_reason,
+               coalesce(reject_reason,
+                        CASE WHEN NOT ts BETWEEN {first} AND {last}
+                                 THEN 'time out of range ' || strftime(ts, '%Y-%m-%dT%H:%M:%SZ')
+                             WHEN {entity} IS NULL
+                                 THEN 'no entity: api_key, user and client address are all empty'
+                        END) AS reject_reason,
                line AS raw_line
         FROM ({parse}))
     """

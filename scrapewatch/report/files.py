@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-from scrapewatch.report.escape import for_csv
+from scrapewatch.report.escape import for_csv, for_terminal
 from scrapewatch.report.model import Report
 
 ENTITY_COLUMNS = ("entity", "entity_kind", "total_posts", "requests", "peak_24h_posts",
@@ -26,7 +26,9 @@ REJECT_COLUMNS = ("file", "line", "reason", "text")
 
 def write_report_json(report: Report, stream: TextIO) -> None:
     """report.json, pretty-printed, keys in contract order."""
-    json.dump(report.to_json(), stream, indent=2, ensure_ascii=False)
+    # ASCII only: a control or bidi character from a log becomes a \\u escape, harmless
+    # on a terminal
+    json.dump(report.to_json(), stream, indent=2, ensure_ascii=True)
     stream.write("\n")
 
 
@@ -55,7 +57,8 @@ def write_rejects(rows: Iterable[tuple[str, int, str, str]], stream: TextIO) -> 
 def _write_csv(stream: TextIO, header: tuple[str, ...], rows: Iterable[Iterable[Any]]) -> None:
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows([for_csv(cell) for cell in row] for row in rows)
+    writer.writerows([for_csv(for_terminal(cell) if isinstance(cell, str) else cell)
+                      for cell in row] for row in rows)
 
 
 def write_out_dir(report: Report, out: Path,
@@ -78,8 +81,16 @@ def write_atomically(folder: Path, name: str, write: Callable[[TextIO], None]) -
     try:
         with open(handle, "w", encoding="utf-8", newline="") as stream:
             write(stream)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; honour the umask
         os.replace(temporary, folder / name)
     except BaseException:
         os.unlink(temporary)
         raise
     return folder / name
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so it is set back at once)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

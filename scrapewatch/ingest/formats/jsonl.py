@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from scrapewatch.config import InputConfig
@@ -58,6 +59,12 @@ def json_path(key: str) -> str:
     return "$" + "".join("." + json.dumps(part) for part in key.split("."))
 
 
+# Keys of the fields whose values are names or paths, compared as text
+_TEXT_KEYS = frozenset(key for field in ("client_ip", "api_key", "user", "path", "query",
+                                          "method", "referer", "user_agent")
+                       for key in ALIASES[field])
+
+
 def _keys(config: InputConfig) -> dict[str, tuple[str, ...]]:
     """The JSON keys read for each field: the mapped one, else the common names."""
     return {field: (config.fields[field],) if field in config.fields else names
@@ -75,6 +82,11 @@ def _lookups(config: InputConfig) -> tuple[list[str], dict[str, str]]:
             slots.append(f"nullif(nullif(v[{len(paths)}], ''), '-')")
         exprs[field] = f"coalesce({', '.join(slots)})" if len(slots) > 1 else slots[0]
     return paths, exprs
+
+
+# The most posts one request can return; larger counts are rejected, so that sums of
+# any log stay far inside 64-bit integers.
+MAX_POSTS = 1_000_000_000
 
 
 def _epoch_sql(text: str) -> str:
@@ -111,6 +123,10 @@ def read_block(lines: pa.StringArray, first_line: int, config: InputConfig) -> C
     """
     if any("." in key for key in config.fields.values()):
         return None
+    # Arrow reads '{..}{..}' as two rows and a blank line as none: with no blank line,
+    # as many rows as lines means one object per line
+    if pc.any(pc.equal(pc.utf8_trim_whitespace(lines), "")).as_py():
+        return None
     offsets = lines.buffers()[1]
     first, last = (int(x) for x in np.frombuffer(offsets, np.int32)[
         [lines.offset, lines.offset + len(lines)]])
@@ -122,7 +138,8 @@ def read_block(lines: pa.StringArray, first_line: int, config: InputConfig) -> C
     wanted = {key for keys in _keys(config).values() for key in keys}
     columns = [name for name in table.column_names if name in wanted]
     if table.num_rows != len(lines) or any(
-            not _plain_type(table.schema.field(name).type) for name in columns):
+            not _plain_type(table.schema.field(name).type, name in _TEXT_KEYS)
+            for name in columns):
         return None
     numbers = pa.array(np.arange(first_line, first_line + len(lines), dtype=np.int64))
     renamed = [f"c{i}" for i in range(len(columns))]
@@ -145,10 +162,13 @@ def block_sql(schema: pa.Schema, config: InputConfig, params: Params) -> str:
     return _requests_sql(source, f, "NULL", params)
 
 
-def _plain_type(kind: pa.DataType) -> bool:
-    return bool(pa.types.is_string(kind) or pa.types.is_integer(kind)
-                or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
-                or pa.types.is_timestamp(kind) or pa.types.is_null(kind))
+def _plain_type(kind: pa.DataType, text: bool) -> bool:
+    """Whether a column reads as the per-line query reads it: names and paths only as
+    text (a number there prints differently once Arrow has parsed it)."""
+    if pa.types.is_string(kind) or pa.types.is_null(kind):
+        return True
+    return not text and bool(pa.types.is_integer(kind) or pa.types.is_floating(kind)
+                             or pa.types.is_boolean(kind) or pa.types.is_timestamp(kind))
 
 
 def _requests_sql(source: str, f: dict[str, str], unparsed: str, params: Params) -> str:
@@ -186,7 +206,10 @@ def _requests_sql(source: str, f: dict[str, str], unparsed: str, params: Params)
            coalesce({unparsed},
                     CASE WHEN ts_text IS NULL THEN 'no timestamp field'
                          WHEN ts IS NULL THEN 'bad timestamp ' || left(ts_text, 64)
-                         WHEN TRY_CAST({f['posts']} AS BIGINT) < 0 THEN 'negative posts' END)
+                         WHEN {f['posts']} IS NOT NULL
+                              AND NOT coalesce(TRY_CAST(TRY_CAST({f['posts']} AS DOUBLE) AS BIGINT)
+                                               BETWEEN 0 AND {MAX_POSTS}, false)
+                             THEN 'bad posts ' || left({f['posts']}, 32) END)
                AS reject_reason,
            ts,
            {f['client_ip']} AS client_ip,
@@ -195,7 +218,7 @@ def _requests_sql(source: str, f: dict[str, str], unparsed: str, params: Params)
            coalesce(method_text, nullif(regexp_extract(target_text, '^([A-Za-z]+) ', 1), ''))
                AS method,
            nullif(split_part(target, '?', 1), '') AS path,
-           coalesce({f['query']},
+           coalesce(regexp_replace({f['query']}, '^[?]', ''),
                     CASE WHEN contains(target, '?')
                          THEN substr(target, strpos(target, '?') + 1) END) AS query,
            TRY_CAST(TRY_CAST({f['status']} AS DOUBLE) AS SMALLINT) AS status,

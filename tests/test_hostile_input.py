@@ -1,0 +1,111 @@
+"""Inputs a reviewer found could mislead or crash a scan: each must be a clear reject."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from helpers import load
+
+from scrapewatch.cli import cli
+from scrapewatch.config import load_config
+from scrapewatch.ingest.formats import jsonl
+from scrapewatch.ingest.sources import lines_array
+
+TS = "2025-03-04T10:00:00Z"
+
+
+def record(**fields: object) -> str:
+    return json.dumps({"ts": TS, "ip": "192.0.2.1", **fields})
+
+
+def test_two_objects_on_one_line_are_not_two_requests(tmp_path: Path) -> None:
+    text = record(posts=600_000) + record(posts=600_000) + "\n\n"
+    assert jsonl.read_block(lines_array(text.encode()), 1, load_config().input) is None
+    path = tmp_path / "two.jsonl"
+    path.write_text(text)
+    loaded, requests, rejects = load(path, "jsonl")
+    assert (loaded.lines, requests) == (2, [])
+    assert [reason for _, reason, _ in rejects] == ["invalid JSON", "blank line"]
+
+
+@pytest.mark.parametrize("ts", [-99_999_999_999, "9999-12-31T23:59:59-05:00"])
+def test_times_no_report_can_write_are_rejects(tmp_path: Path, ts: object) -> None:
+    path = tmp_path / "far.jsonl"
+    path.write_text(json.dumps({"ts": ts, "ip": "192.0.2.1"}) + "\n")
+    _, requests, rejects = load(path, "jsonl")
+    assert requests == [] and rejects[0][1].startswith("time out of range")
+
+
+def test_a_clf_time_in_year_one_is_a_reject(tmp_path: Path) -> None:
+    path = tmp_path / "old.log"
+    path.write_text('192.0.2.1 - - [01/Jan/0001:00:30:00 +0100] "GET / HTTP/1.1" 200 1\n')
+    _, requests, rejects = load(path, "combined")
+    assert requests == [] and rejects[0][1].startswith("time out of range")
+
+
+def test_a_query_field_with_its_question_mark(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text(record(path="/2/tweets/search/recent", query="?max_results=100") + "\n")
+    _, requests, _ = load(path, "jsonl")
+    assert requests[0][5] == 100
+
+
+@pytest.mark.parametrize("posts", ["9000000000000000000", "1e300", "-3", "many"])
+def test_posts_that_are_no_count_are_rejects(tmp_path: Path, posts: str) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text(f'{{"ts": "{TS}", "ip": "192.0.2.1", "posts": "{posts}"}}\n')
+    _, requests, rejects = load(path, "jsonl")
+    assert requests == [] and rejects[0][1] == f"bad posts {posts}"
+
+
+def test_numeric_names_are_read_as_written(tmp_path: Path) -> None:
+    # a 30-digit key would print differently once Arrow had read it as a number
+    path = tmp_path / "n.jsonl"
+    path.write_text("".join(record(api_key=123456789012345678901234567890) + "\n"
+                            for _ in range(3)))
+    _, requests, _ = load(path, "jsonl")
+    assert {r[3] for r in requests} == {"123456789012345678901234567890"}
+
+
+def test_machine_output_carries_no_terminal_control(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text(
+        record(api_key="\u001b]8;;http://evil\u001b\\\u202e\u009b", posts=1_000_001) + "\n")
+    for output in ("json", "csv"):
+        result = CliRunner().invoke(cli, ["scan", str(tmp_path), "--output", output])
+        assert result.exit_code == 0
+        assert not any(c in result.stdout for c in "\x1b\u202e\x9b"), output
+
+
+def test_report_files_follow_the_umask(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text(record() + "\n")
+    old = os.umask(0o022)
+    try:
+        CliRunner().invoke(cli, ["scan", str(tmp_path / "a.jsonl"), "--out", str(tmp_path / "r")])
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "r/report.json").stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize("args", [["--rate", "abc"], ["--format", "bogus"],
+                                  ["--memory-limit", "lots"], ["--count-status", "2yy"],
+                                  ["--timezone", "Mars/Base"], ["--threshold", "-5"]])
+def test_bad_option_values_are_usage_errors(tmp_path: Path, args: list[str]) -> None:
+    result = CliRunner().invoke(cli, ["scan", str(tmp_path), *args])
+    assert result.exit_code == 2, result.output
+
+
+def test_a_bad_source_date_epoch_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["scan", str(tmp_path)], env={"SOURCE_DATE_EPOCH": "x"})
+    assert result.exit_code == 2
+
+
+def test_a_file_of_blank_lines_is_counted_not_fatal(tmp_path: Path) -> None:
+    (tmp_path / "blank.log").write_text("\n \n\n")
+    result = CliRunner().invoke(cli, ["scan", str(tmp_path), "--max-rejected-share", "1"])
+    assert result.exit_code == 0
+    assert "3 lines, 0 requests, 3 rejected" in result.stdout
