@@ -59,10 +59,9 @@ def json_path(key: str) -> str:
     return "$" + "".join("." + json.dumps(part) for part in key.split("."))
 
 
-# Keys of the fields whose values are names or paths, compared as text
-_TEXT_KEYS = frozenset(key for field in ("client_ip", "api_key", "user", "path", "query",
-                                          "method", "referer", "user_agent")
-                       for key in ALIASES[field])
+# Fields whose values are names or paths, compared as text
+_TEXT_FIELDS = ("client_ip", "api_key", "user", "path", "query", "method", "referer",
+                "user_agent")
 
 
 def _keys(config: InputConfig) -> dict[str, tuple[str, ...]]:
@@ -135,11 +134,12 @@ def read_block(lines: pa.StringArray, first_line: int, config: InputConfig) -> C
         table = pajson.read_json(pa.BufferReader(data))
     except pa.ArrowException:
         return None
-    wanted = {key for keys in _keys(config).values() for key in keys}
+    keys = _keys(config)
+    wanted = {key for names in keys.values() for key in names}
+    text = {key for field in _TEXT_FIELDS for key in keys[field]}
     columns = [name for name in table.column_names if name in wanted]
     if table.num_rows != len(lines) or any(
-            not _plain_type(table.schema.field(name).type, name in _TEXT_KEYS)
-            for name in columns):
+            not _plain_type(table.schema.field(name).type, name in text) for name in columns):
         return None
     numbers = pa.array(np.arange(first_line, first_line + len(lines), dtype=np.int64))
     renamed = [f"c{i}" for i in range(len(columns))]
