@@ -148,8 +148,10 @@ def _load_part(con: duckdb.DuckDBPyConnection, relation: str, table: pa.Table,
     run(con, _INSERT_ACTIVITY)
     if keep_requests:
         run(con, _INSERT_REQUESTS, {"file_id": file_id})
-    totals.rejected += run(con, _INSERT_REJECTS, {"file_id": file_id})[0][0]
-    low, high = run(con, "SELECT min(sec), max(sec) FROM parsed WHERE reject_reason IS NULL")[0]
+    rejected, low, high = run(con, _BLOCK_SUMMARY)[0]
+    if rejected:
+        run(con, _INSERT_REJECTS, {"file_id": file_id})
+        totals.rejected += rejected
     if low is not None:
         totals.first_request = low if totals.first_request is None else min(
             low, totals.first_request)
@@ -214,6 +216,14 @@ _INSERT_REQUESTS = """
 INSERT INTO requests
 SELECT $file_id, line_no, sec, entity_kind, entity, status, posts, observed, counted
 FROM parsed WHERE reject_reason IS NULL
+"""
+
+# block_summary: parsed -> how many lines were rejected, and the first and last request.
+_BLOCK_SUMMARY = """
+SELECT count(*) FILTER (WHERE reject_reason IS NOT NULL),
+       min(sec) FILTER (WHERE reject_reason IS NULL),
+       max(sec) FILTER (WHERE reject_reason IS NULL)
+FROM parsed
 """
 
 # insert_rejects: the other parsed rows -> rejects, the line cut to a readable length.
