@@ -138,3 +138,15 @@ def test_unknown_content_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FormatError, match=r"notes.txt: not a log format .*combined, common, "
                                           r"jsonl"):
         load(path)
+
+
+def test_every_parse_query_yields_the_parsed_columns() -> None:
+    from helpers import parse_file
+
+    from scrapewatch.schema import PARSED_COLUMNS
+
+    for name, path in (("combined", "combined/ipv6_clients.log"),
+                       ("common", "combined/common_format.log"),
+                       ("jsonl", "jsonl/aliases.jsonl")):
+        rows = parse_file(DATA / path, name)
+        assert tuple(rows[0]) == PARSED_COLUMNS, name
