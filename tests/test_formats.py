@@ -141,8 +141,6 @@ def test_unknown_content_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_every_parse_query_yields_the_parsed_columns() -> None:
-    from helpers import parse_file
-
     from scrapewatch.schema import PARSED_COLUMNS
 
     for name, path in (("combined", "combined/ipv6_clients.log"),
