@@ -116,48 +116,50 @@ def counted_sql(spec: str, params: Params) -> str:
     return f"(status IS NULL OR {' OR '.join(terms)})"
 
 
-def posts_sql(rules: tuple[PostsRule, ...], default: int, params: Params) -> str:
-    """SQL expression over `posts`, `path` and `query`: the posts a request accessed.
+def posts_sql(rules: tuple[PostsRule, ...], default: int, params: Params) -> tuple[str, str]:
+    """SQL expressions (rule, posts) for the posts a request accessed.
 
-    One capture-free regex joining every rule first sends the many paths no rule
-    matches (pages, assets) straight to the default; the rules are then tried in order.
+    `rule`, over `path`: the 1-based index of the first rule whose path matches, NULL
+    when none does. One capture-free regex joining every rule first sends the many
+    paths no rule matches (pages, assets) straight to NULL. `posts`, over `posts`,
+    `query` and a `rule` column: the logged posts, else what the rule counts, else
+    `default`. The rules' settings are looked up by index in lists, so the query
+    holds one expression per way of counting rather than one per rule: DuckDB plans
+    it once per block, and a long CASE takes milliseconds to plan.
     """
     fallback = params.bind(default)
     if not rules:
-        return f"coalesce(posts, {fallback})"
+        return "NULL::INTEGER", f"coalesce(posts, {fallback})"
     any_rule = params.bind("|".join(f"(?:{r.path})" for r in rules))
-    branches = [f"WHEN regexp_matches(path, {params.bind(r.path)}) THEN {_rule_sql(r, params)}"
-                for r in rules]
-    return (f"CASE WHEN posts IS NOT NULL THEN posts "
-            f"WHEN NOT coalesce(regexp_matches(path, {any_rule}), false) THEN {fallback} "
-            f"{' '.join(branches)} ELSE {fallback} END")
+    which = " ".join(f"WHEN regexp_matches(path, {params.bind(r.path)}) THEN {i}"
+                     for i, r in enumerate(rules, 1))
+    rule = f"CASE WHEN coalesce(regexp_matches(path, {any_rule}), false) THEN CASE {which} END END"
+
+    def setting(values: list[object], kind: str) -> str:
+        return f"({params.bind(values)}::{kind}[])[rule]"
+
+    constant = setting([r.posts for r in rules], "BIGINT")
+    list_param = setting([r.list_param for r in rules], "VARCHAR")
+    page_param = setting([r.param for r in rules], "VARCHAR")
+    # %2C is an encoded comma; empty items (a,,b) are not posts.
+    items = f"replace(replace({_param_value_sql(list_param)}, '%2C', ','), '%2c', ',')"
+    size = (f"greatest(0, coalesce(TRY_CAST({_param_value_sql(page_param)} AS BIGINT), "
+            f"{setting([r.param_default for r in rules], 'BIGINT')}))")
+    posts = f"""CASE WHEN posts IS NOT NULL THEN posts
+        WHEN rule IS NULL THEN {fallback}
+        WHEN {constant} IS NOT NULL THEN {constant}
+        WHEN {list_param} IS NOT NULL
+            THEN coalesce(len(list_filter(string_split({items}, ','), lambda v: trim(v) <> '')),
+                          0)
+        ELSE least({size}, {setting([r.param_max for r in rules], "BIGINT")}) END"""
+    return rule, posts
 
 
-def _param_value_sql(name: str, params: Params) -> str:
-    """The raw value of the first query parameter `name` (NULL when absent or empty).
-
-    String search, not a regex capture: what follows the first '&name=' in
-    '&' || query, up to the next '&'.
-    """
-    marker = params.bind(f"&{name}=")
-    return f"nullif(split_part(split_part('&' || query, {marker}, 2), '&', 1), '')"
-
-
-def _rule_sql(rule: PostsRule, params: Params) -> str:
-    if rule.posts is not None:
-        return f"{params.bind(rule.posts)}::BIGINT"
-    if rule.list_param is not None:
-        # %2C is an encoded comma; empty items (a,,b) are not posts.
-        raw = _param_value_sql(rule.list_param, params)
-        value = f"replace(replace({raw}, '%2C', ','), '%2c', ',')"
-        return (f"coalesce(len(list_filter(string_split({value}, ','), "
-                f"lambda v: trim(v) <> '')), 0)::BIGINT")
-    assert rule.param is not None
-    value = f"greatest(0, coalesce(TRY_CAST({_param_value_sql(rule.param, params)} AS BIGINT), " \
-            f"{params.bind(rule.param_default)}))"
-    if rule.param_max is not None:
-        value = f"least({value}, {params.bind(rule.param_max)})"
-    return f"{value}::BIGINT"
+def _param_value_sql(name: str) -> str:
+    """The raw value of the first query parameter named by SQL `name` (NULL when absent
+    or empty). String search, not a regex capture: what follows the first '&name='
+    in '&' || query, up to the next '&'."""
+    return f"nullif(split_part(split_part('&' || query, '&' || {name} || '=', 2), '&', 1), '')"
 
 
 def check_rules(con: duckdb.DuckDBPyConnection, rules: tuple[PostsRule, ...]) -> None:

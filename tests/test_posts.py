@@ -25,7 +25,8 @@ def posts_of(requests: list[tuple[str | None, str | None, int | None]],
                                 "query": pa.array([r[1] for r in requests], pa.string()),
                                 "posts": pa.array([r[2] for r in requests], pa.int64())}))
     params = Params()
-    rows = run(con, f"SELECT {posts_sql(rules, default, params)} FROM r", params.values)
+    rule, posts = posts_sql(rules, default, params)
+    rows = run(con, f"SELECT {posts} FROM (SELECT *, {rule} AS rule FROM r)", params.values)
     return [row[0] for row in rows]
 
 

@@ -177,7 +177,7 @@ def _choose_format(source: LogSource, first: pa.StringArray, name: str) -> LogFo
 def _load_sql(parse: str, config: Config, params: Params) -> str:
     """Run `parse` and decide each request's entity, posts and whether it counts."""
     kind, entity = entity_sql(config.entity, params)
-    posts = posts_sql(config.posts.rules, config.posts.default, params)
+    rule, posts = posts_sql(config.posts.rules, config.posts.default, params)
     counted = counted_sql(config.policy.count_statuses, params)
     effective = params.bind(config.policy.effective_from)
     first, last = params.bind(EARLIEST), params.bind(LATEST)
@@ -187,18 +187,18 @@ def _load_sql(parse: str, config: Config, params: Params) -> str:
     SELECT * EXCLUDE (raw_line),
            CASE WHEN reject_reason IS NOT NULL THEN raw_line END AS line  -- rejects only
     FROM (
-        SELECT line_no, epoch_us(ts) // 1000000 AS sec, status, {kind} AS entity_kind,
-               {entity} AS entity,
-               {posts} AS posts, posts IS NOT NULL AS observed,
-               {counted} AND ts >= {effective} AS counted,
+        SELECT line_no, sec, status, entity_kind, entity, {posts} AS posts,
+               posts IS NOT NULL AS observed, {counted} AND ts >= {effective} AS counted,
                coalesce(reject_reason,
                         CASE WHEN NOT ts BETWEEN {first} AND {last}
                                  THEN 'time out of range ' || strftime(ts, '%Y-%m-%dT%H:%M:%SZ')
-                             WHEN {entity} IS NULL
+                             WHEN entity IS NULL
                                  THEN 'no entity: api_key, user and client address are all empty'
                         END) AS reject_reason,
                line AS raw_line
-        FROM ({parse}))
+        FROM (SELECT *, epoch_us(ts) // 1000000 AS sec, {kind} AS entity_kind,
+                     {entity} AS entity, {rule} AS rule
+              FROM ({parse})))
     """
 
 
