@@ -38,7 +38,8 @@ ROUNDINGS = ("full", "prorata", "started")
 
 
 class TerminalProgress:
-    """A one-line progress display on stderr: file, bytes and lines, redrawn in place."""
+    """A one-line progress display on stderr: file, format, bytes and lines, redrawn in
+    place."""
 
     def __init__(self) -> None:
         self._label = ""
@@ -50,15 +51,18 @@ class TerminalProgress:
 
         self._label = f"[{index + 1}/{count}] {for_terminal(str(path))}"
         self._size = size
-        self.advance(0, 0, force=True)
+        self.advance(0, 0, "", force=True)
 
-    def advance(self, bytes_read: int, lines: int, force: bool = False) -> None:
+    def advance(self, bytes_read: int, lines: int, fmt: str, force: bool = False) -> None:
+        from scrapewatch.report.escape import for_terminal
+
         now = time.monotonic()
         if not force and now - self._drawn < 0.1:
             return
         self._drawn = now
         share = f"{bytes_read / self._size:4.0%}" if self._size else "   -"
-        _redraw(f"{share} {self._label}: {bytes_read / 1e6:,.1f} MB, {lines:,} lines")
+        shown = f" ({for_terminal(fmt)})" if fmt else ""
+        _redraw(f"{share} {self._label}{shown}: {bytes_read / 1e6:,.1f} MB, {lines:,} lines")
 
     def finish(self) -> None:
         _redraw("")
@@ -89,8 +93,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="TOML config file ([policy], [entity], [posts], [input]).")
 @click.option("--format", "log_format", default=None,
-              help="Log format of every file: auto (sniff each file, the default), "
-                   "combined, common or jsonl.")
+              help="Log format of every file: auto (sniff each file, the default), a "
+                   "name listed by `scrapewatch formats`, or a custom format: "
+                   "'nginx:LOG_FORMAT', 'apache:LOGFORMAT' or 'regex:REGEX' with named "
+                   "groups.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Write report.json, entities.csv, periods.csv and rejects here.")
 @click.option("--output", type=click.Choice(["table", "json", "csv"]), default="table",
@@ -163,6 +169,23 @@ def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None
             click.echo(render_table(report), nl=False)
     if fail_on_violation and report.findings:
         ctx.exit(ExitCode.VIOLATIONS)
+
+
+@cli.command()
+def formats() -> None:
+    """List the log formats --format takes, each with an example line.
+
+    Custom formats are given as 'nginx:LOG_FORMAT' (the string of an nginx log_format
+    directive), 'apache:LOGFORMAT' (the string of an Apache LogFormat directive) or
+    'regex:REGEX' (an RE2 regex with named groups: time and one of client, user or
+    api_key, and any of request, method, path, query, status, bytes, referer,
+    user_agent, posts).
+    """
+    from scrapewatch.ingest.formats import FORMATS
+
+    for fmt in FORMATS.values():
+        example = fmt.example.replace("\n", "\n         ")  # csv's header and a record
+        click.echo(f"{fmt.name}\n    {fmt.description}\n    e.g. {example}")
 
 
 @contextmanager

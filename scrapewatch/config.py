@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ ROUNDINGS = ("full", "prorata", "started")
 CHARGES = ("all", "excess")
 ENTITY_KEYS = ("api_key", "user", "client_ip")
 FIELD_NAMES = ("ts", "client_ip", "method", "path", "query", "status", "bytes",
-               "referer", "user_agent", "api_key", "user", "posts")
+               "referer", "user_agent", "api_key", "user", "posts", "xff")
 
 
 def _setting(default: Any, help: str, **checks: Any) -> Any:
@@ -71,6 +72,10 @@ class EntityConfig:
         ENTITY_KEYS, "Entity key order: the first non-empty field wins.")
     ipv4_prefix: int = _setting(32, "Group IPv4 clients by this prefix length (e.g. 24).")
     ipv6_prefix: int = _setting(128, "Group IPv6 clients by this prefix length (e.g. 64).")
+    trusted_proxies: tuple[str, ...] = _setting(
+        (), "Proxies (addresses or CIDR networks) whose X-Forwarded-For is believed: a "
+            "request from one has as client the last address in that header that is not "
+            "a trusted proxy.")
 
 
 @dataclass(frozen=True)
@@ -252,6 +257,12 @@ def _validate(section: Any, name: str) -> None:
                               f"valid: {', '.join(ENTITY_KEYS)}")
         if not (0 <= section.ipv4_prefix <= 32 and 0 <= section.ipv6_prefix <= 128):
             raise ConfigError("entity.ipv4_prefix must be 0-32 and entity.ipv6_prefix 0-128")
+        for proxy in section.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigError(f"entity.trusted_proxies: {proxy!r} is not an address or "
+                                  "a CIDR network such as 10.0.0.0/8") from None
     elif isinstance(section, InputConfig):
         bad = [k for k in section.fields if k not in FIELD_NAMES]
         if bad:

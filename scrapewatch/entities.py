@@ -1,11 +1,14 @@
 """The entity of a request, as a SQL expression: the first non-empty key wins.
 
-Client addresses may be grouped into networks (`entity.ipv4_prefix`, `ipv6_prefix`).
+Client addresses may be grouped into networks (`entity.ipv4_prefix`, `ipv6_prefix`), and
+behind trusted proxies taken from X-Forwarded-For (`entity.trusted_proxies`).
 DuckDB's inet extension cannot be loaded everywhere, so the macros below do the
 arithmetic on integers: IPv4 as one 32-bit number, IPv6 as eight 16-bit groups.
 """
 
 from __future__ import annotations
+
+import ipaddress
 
 import duckdb
 
@@ -46,6 +49,10 @@ CREATE OR REPLACE MACRO sw_ipv6_masked(ip, p) AS array_to_string(list_transform(
         sw_ipv6_groups(ip)[1:(p + 15) // 16],
         lambda g, i: printf('%x', (('0x' || g)::INTEGER >> (16 - least(16, p - 16 * (i - 1))))
                                   << (16 - least(16, p - 16 * (i - 1))))), ':');
+-- An IPv6 address as one 128-bit number.
+CREATE OR REPLACE MACRO sw_ipv6_int(ip) AS list_reduce(
+    list_transform(sw_ipv6_groups(lower(ip)), lambda g: ('0x' || g)::INTEGER::UHUGEINT),
+    lambda total, g: total * 65536 + g);
 CREATE OR REPLACE MACRO sw_ipv6_net(ip, p) AS
     CASE WHEN p > 112 THEN sw_ipv6_masked(ip, p)
          ELSE regexp_replace(sw_ipv6_masked(ip, p), '(^|:)0(:0)*$', '') || '::' END
@@ -88,3 +95,37 @@ def _client_sql(config: EntityConfig, params: Params) -> str:
         client = (f"CASE WHEN sw_is_ipv4(client_ip) THEN sw_ipv4_net(client_ip, "
                   f"{params.bind(config.ipv4_prefix)}) ELSE {client} END")
     return client
+
+
+def client_ip_sql(config: EntityConfig, params: Params) -> str | None:
+    """SQL over `client_ip` and `xff` for the client address, or None when no proxy is
+    trusted (the client is then the peer, `client_ip`).
+
+    A request from a trusted proxy that carries X-Forwarded-For comes from the last
+    address in it that is not a trusted proxy: the one the trusted chain received it
+    from (the first address, when every one is trusted). Addresses to its left were
+    written by the client and prove nothing.
+    """
+    if not config.trusted_proxies:
+        return None
+    hops = "list_reverse(list_transform(string_split(xff, ','), lambda h: trim(h)))"
+    return f"""CASE WHEN xff IS NOT NULL AND {_trusted_sql('client_ip', config, params)}
+        THEN coalesce(list_filter({hops}, lambda a: NOT {_trusted_sql('a', config, params)})[1],
+                      {hops}[-1])
+        ELSE client_ip END"""
+
+
+def _trusted_sql(address: str, config: EntityConfig, params: Params) -> str:
+    """SQL: is `address` in one of the trusted proxy networks?"""
+    tests = []
+    for proxy in config.trusted_proxies:
+        net = ipaddress.ip_network(proxy, strict=False)
+        low, high = params.bind(str(int(net[0]))), params.bind(str(int(net[-1])))
+        # CASE, not AND: the number of an address of the other version cannot be cast
+        if net.version == 4:
+            tests.append(f"CASE WHEN sw_is_ipv4({address}) THEN sw_ipv4_int({address}) "
+                         f"BETWEEN {low}::BIGINT AND {high}::BIGINT ELSE false END")
+        else:
+            tests.append(f"CASE WHEN sw_is_ipv6({address}) THEN sw_ipv6_int({address}) "
+                         f"BETWEEN {low}::UHUGEINT AND {high}::UHUGEINT ELSE false END")
+    return "(" + " OR ".join(tests) + ")"

@@ -7,9 +7,13 @@ Times are whole seconds since the Unix epoch, UTC: every window and period is co
 on these integers, so no engine's interval arithmetic is trusted at the 24-hour edge.
 """
 
-# Columns of a parse query, in order; reject_reason is NULL for a request.
+# Columns of a parse query, in order; reject_reason is NULL for a request, and
+# BLANK_LINE for a line of nothing but white space (skipped: neither request nor reject).
 PARSED_COLUMNS = ("line_no", "reject_reason", "ts", "client_ip", "user", "api_key", "method",
-                  "path", "query", "status", "bytes", "referer", "user_agent", "posts", "line")
+                  "path", "query", "status", "bytes", "referer", "user_agent", "posts", "xff",
+                  "line")
+
+BLANK_LINE = "blank line"
 
 DAY_SECONDS = 86_400
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from scrapewatch.config import Config, load_config
 from scrapewatch.ingest.formats import get_format
-from scrapewatch.ingest.read import FileLoad, load_file
+from scrapewatch.ingest.read import FileLoad, choose_format, load_file, prepared_blocks
 from scrapewatch.ingest.sources import LogSource
 from scrapewatch.pipeline import connect
 from scrapewatch.sql import Params, run
@@ -41,3 +41,30 @@ def load(path: Path, fmt: str = "auto", config: Config | None = None
                         "counted FROM requests ORDER BY line_no")
     rejects = run(con, "SELECT line_no, reason, text FROM rejects ORDER BY line_no")
     return loaded, requests, rejects
+
+
+def parse_rows(path: Path, fmt: str = "auto", config: Config | None = None
+               ) -> tuple[str, list[dict[str, Any]]]:
+    """(format, rows): every line of `path` as the loader parses it, block reader and
+    all, as dicts of the parse query's columns by line number (directive lines have
+    none)."""
+    config = config or load_config()
+    con = connect()
+    with LogSource.open(path) as source:
+        blocks = list(source.blocks())
+        chosen = choose_format(source, blocks[0], fmt)
+    rows: list[dict[str, Any]] = []
+    for parts, _ in prepared_blocks(chosen, iter(blocks), config):
+        for relation, table in parts:
+            params = Params()
+            if relation == "block":
+                query = chosen.parse_sql(config.input, params)
+            else:
+                assert chosen.cut_sql is not None
+                query = chosen.cut_sql(table.schema, config.input, params)
+            con.register(relation, table)
+            result = con.execute(query, params.values)
+            names = [d[0] for d in result.description]
+            rows += [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+            con.unregister(relation)
+    return chosen.name, sorted(rows, key=lambda row: row["line_no"])

@@ -161,10 +161,26 @@ def test_help_documents_options_without_loading_the_engine() -> None:
 def test_progress_is_drawn_in_place_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
     progress = TerminalProgress()
     progress.start_file(Path("logs/a\x1b.log"), 2_000_000, 0, 2)
-    progress.advance(1_000_000, 4_321, force=True)
+    progress.advance(1_000_000, 4_321, "combined", force=True)
     progress.finish()
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == ("\r\x1b[K  0% [1/2] logs/a\\x1b.log: 0.0 MB, 0 lines"
-                            "\r\x1b[K 50% [1/2] logs/a\\x1b.log: 1.0 MB, 4,321 lines"
+                            "\r\x1b[K 50% [1/2] logs/a\\x1b.log (combined): 1.0 MB, 4,321 lines"
                             "\r\x1b[K")
+
+
+def test_formats_lists_every_format_with_an_example() -> None:
+    from scrapewatch.ingest.formats import FORMATS
+
+    result = CliRunner().invoke(cli, ["formats"])
+    assert (result.exit_code, result.stderr) == (0, "")
+    names = [line for line in result.stdout.splitlines() if not line.startswith(" ")]
+    assert names == list(FORMATS)
+    assert FORMATS["alb"].example in result.stdout
+
+
+def test_a_bad_custom_format_is_a_usage_error(in_root: None) -> None:
+    result = scan("sample_logs/", "--format", "regex:(?P<time>x")
+    assert result.exit_code == 2
+    assert "not a valid regex" in result.stderr

@@ -9,6 +9,10 @@ from pathlib import Path
 import pytest
 from helpers import load, parse_file
 
+from scrapewatch.errors import FormatError
+from scrapewatch.ingest.read import choose_format
+from scrapewatch.ingest.sources import LogSource
+
 # Files of combined/common lines, with the lines that are not access-log lines.
 CLF_FILES = {
     "elastic-examples/apache_logs.part1of2": [],
@@ -31,7 +35,7 @@ def _utc(text: str) -> datetime:
 @pytest.mark.parametrize("name", sorted(CLF_FILES))
 def test_clf_corpus_files_parse_all_their_access_lines(corpus: Path, name: str) -> None:
     loaded, requests, rejects = load(corpus / name)
-    assert loaded.format in ("combined", "common")
+    assert loaded.format in ("combined", "common", "vhost_combined")
     assert [r[0] for r in rejects] == CLF_FILES[name]
     assert len(requests) + len(rejects) == loaded.lines
     assert loaded.lines == len((corpus / name).read_bytes().splitlines())
@@ -138,3 +142,78 @@ def test_vector_parse_cases(corpus: Path, tmp_path: Path) -> None:
                 assert (row["method"], row["path"]) == (want["method"], want["path"])
             checked += 1
     assert checked >= 9
+
+
+# What --format auto makes of every corpus file; None: no format fits (an error that
+# names the file). The JSON test-case files are JSON lines, though not access logs.
+SNIFFED = {
+    "apachelogs/decoding_case.json": None,
+    "apachelogs/test_parse_cases.jsonl": "jsonl",
+    "apachelogs/timestamp_cases.jsonl": "jsonl",
+    "apachelogs/vhost_combined.expected.jsonl": "jsonl",
+    "apachelogs/vhost_combined.log": "vhost_combined",
+    "awsdocs/alb_doc_examples.log": "alb",
+    "awsdocs/athena_ddl_and_field_reference.json": None,
+    "awsdocs/cloudfront_doc_example.log": "cloudfront",
+    "brianary-scripts-iis/ex010320.log": "iis",
+    "brianary-scripts-iis/ex031118.log": "w3c",
+    "brianary-scripts-iis/ex960101.log": "w3c",
+    "brianary-scripts-iis/u_ex100815.log": "w3c",
+    "brianary-scripts-iis/u_ex160110.log": "w3c",
+    "elastic-beats/apache/darwin-2.4.23.log": "common",
+    "elastic-beats/apache/ssl-request.log": None,  # mod_ssl's log: no client first
+    "elastic-beats/apache/test-vhost.log": "vhost_combined",
+    "elastic-beats/apache/test.log": "combined",
+    "elastic-beats/aws-elb/application-lb-http.log": "alb",
+    "elastic-beats/aws-elb/example-alb-http.log": "alb",
+    "elastic-beats/iis/test-ipv6zone.log": "w3c",
+    "elastic-beats/iis/test.log": "w3c",
+    "elastic-beats/nginx/test.log": "combined",
+    "elastic-beats/nginx/test.log.expected-condensed.jsonl": "jsonl",
+    "elastic-examples/apache_logs.part1of2": "combined",
+    "elastic-integrations/aws-cloudfront_logs/test-cloudfront.log": "cloudfront",
+    "elastic-integrations/aws-elb_logs/test-alb.log": None,  # mostly NLB and connection logs
+    "elastic-integrations/azure_frontdoor-access/test-fdaccess.log": "jsonl",
+    "elastic-integrations/cloudflare_logpush-http_request/test-pipeline-http-request.log":
+        "jsonl",
+    "elastic-integrations/gcp-loadbalancing_logs/test-load-balancer.log": "jsonl",
+    "lnav/expected/logfile_access_log.0.all_columns.json": None,
+    "lnav/expected/logfile_w3c.3.cs_headers.json": None,
+    "lnav/expected/logfile_w3c.3.sc_substatus.json": None,
+    "lnav/logfile_access_log.0": "combined",
+    "lnav/logfile_access_log.1": "combined",
+    "lnav/logfile_bad_access_log.0": "combined",
+    "lnav/logfile_caddy_log.0": None,  # docker-compose output around Caddy's JSON
+    "lnav/logfile_haproxy.0": None,
+    "lnav/logfile_regexp_access_log.0": "vhost_combined",  # host:port first, then combined
+    "lnav/logfile_shop_access_log.0.part1of2": "combined",
+    "lnav/logfile_syslog_with_access_log.0": None,
+    "lnav/logfile_w3c.0": "w3c",
+    "lnav/logfile_w3c.1": "w3c",
+    "lnav/logfile_w3c.2": "w3c",
+    "lnav/logfile_w3c.3": "w3c",
+    "lnav/logfile_w3c.4": "w3c",
+    "lnav/logfile_w3c.5": "w3c",
+    "lnav/logfile_w3c.6": "w3c",
+    "lnav/logfile_w3c_big.0": "w3c",
+    "logstash-patterns-core/grok_spec_cases.jsonl": "jsonl",
+    "nielsbasjes-logparser/edge_cases.jsonl": "jsonl",
+    "vrl/parse_apache_log_cases.jsonl": "jsonl",
+    "vrl/parse_aws_alb_log_cases.jsonl": "jsonl",
+    "vrl/parse_common_log_cases.jsonl": "jsonl",
+    "vrl/parse_nginx_log_cases.jsonl": "jsonl",
+}
+
+
+def test_every_corpus_file_is_sniffed(corpus: Path) -> None:
+    files = sorted(str(p.relative_to(corpus)) for p in corpus.rglob("*")
+                   if p.is_file() and p.name != "SOURCES.md")
+    assert files == sorted(SNIFFED)  # a new corpus file needs its line here
+    for name, expected in SNIFFED.items():
+        with LogSource.open(corpus / name) as source:
+            first = next(source.blocks())
+            if expected is None:
+                with pytest.raises(FormatError, match="not a log format scrapewatch knows"):
+                    choose_format(source, first, "auto")
+            else:
+                assert choose_format(source, first, "auto").name == expected, name

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 import pytest
+from helpers import load
 
-from scrapewatch.config import EntityConfig
+from scrapewatch.config import EntityConfig, load_config
 from scrapewatch.entities import entity_sql
+from scrapewatch.errors import ConfigError
 from scrapewatch.pipeline import connect
 from scrapewatch.sql import Params, run
 
@@ -50,3 +54,33 @@ def test_first_non_empty_key_wins() -> None:
 def test_ip_prefix_grouping(address: str, v4: int, v6: int, expected: str) -> None:
     config = EntityConfig(keys=("client_ip",), ipv4_prefix=v4, ipv6_prefix=v6)
     assert entities(config, [(None, None, address)]) == [("client_ip", expected)]
+
+
+def test_x_forwarded_for_is_believed_only_from_trusted_proxies(tmp_path: Path) -> None:
+    """The client is the last address the trusted chain did not add; a client's own
+    entries to the left of it (forgeable) are ignored."""
+    lines = [
+        # peer 10.0.0.5 is trusted: the client is 198.51.100.7, not the forged 1.1.1.1
+        '10.0.0.5 - - [15/Nov/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "ua" '
+        '"1.1.1.1, 198.51.100.7, 10.0.0.9"',
+        # peer 203.0.113.1 is not trusted: its header proves nothing
+        '203.0.113.1 - - [15/Nov/2024:10:00:01 +0000] "GET / HTTP/1.1" 200 1 "-" "ua" '
+        '"198.51.100.8"',
+        # trusted IPv6 peer, every hop trusted: the first address is the client
+        '2001:db8::1 - - [15/Nov/2024:10:00:02 +0000] "GET / HTTP/1.1" 200 1 "-" "ua" '
+        '"10.0.0.7, 10.0.0.8"',
+        # trusted peer without the header: the peer itself
+        '10.0.0.5 - - [15/Nov/2024:10:00:03 +0000] "GET / HTTP/1.1" 200 1 "-" "ua"',
+    ]
+    path = tmp_path / "xff.log"
+    path.write_text("\n".join(lines) + "\n")
+    trusting = load_config(overrides={"entity.trusted_proxies": "10.0.0.0/8, 2001:db8::/32"})
+    assert [r[3] for r in load(path, config=trusting)[1]] == [
+        "198.51.100.7", "203.0.113.1", "10.0.0.7", "10.0.0.5"]
+    assert [r[3] for r in load(path)[1]] == [
+        "10.0.0.5", "203.0.113.1", "2001:db8::1", "10.0.0.5"]
+
+
+def test_trusted_proxies_must_be_networks() -> None:
+    with pytest.raises(ConfigError, match=r"'10\.0\.0\.0/33' is not an address or a CIDR"):
+        load_config(overrides={"entity.trusted_proxies": "10.0.0.0/33"})

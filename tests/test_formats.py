@@ -82,11 +82,12 @@ def test_common_format_and_absolute_targets() -> None:
 
 def test_every_broken_line_is_a_reject_with_its_number_and_reason() -> None:
     loaded, requests, rejects = load(DATA / "combined/broken_lines.log", "combined")
-    assert (loaded.lines, loaded.rejected) == (6, 5)
+    # line 2 is blank: counted, neither a request nor a reject
+    assert (loaded.lines, loaded.requests, loaded.rejected) == (6, 1, 4)
     assert [r[0] for r in requests] == [1]
     assert [(n, reason.split(" ")[0]) for n, reason, _ in rejects] == [
-        (2, "blank"), (3, "not"), (4, "not"), (5, "bad"), (6, "not")]
-    assert rejects[4][2] == "nul\x00byte line"
+        (3, "not"), (4, "not"), (5, "bad"), (6, "not")]
+    assert rejects[3][2] == "nul\x00byte line"
 
 
 def test_jsonl_field_aliases_and_time_forms() -> None:
@@ -105,12 +106,12 @@ def test_jsonl_field_aliases_and_time_forms() -> None:
 
 def test_jsonl_broken_lines() -> None:
     loaded, requests, rejects = load(DATA / "jsonl/broken_lines.jsonl", "jsonl")
-    assert (loaded.lines, loaded.rejected, len(requests)) == (8, 7, 1)
+    assert (loaded.lines, loaded.rejected, len(requests)) == (8, 6, 1)  # line 8 is blank
     assert [(n, reason) for n, reason, _ in rejects] == [
         (2, "invalid JSON"), (3, "not a JSON object"), (4, "no timestamp field"),
         (5, "bad timestamp yesterday"),
         (6, "no entity: api_key, user and client address are all empty"),
-        (7, "bad posts -3"), (8, "blank line")]
+        (7, "bad posts -3")]
 
 
 def test_jsonl_explicit_field_mapping(tmp_path: Path) -> None:
@@ -129,14 +130,15 @@ def test_sniffing() -> None:
     assert sniff_format(['{"a": 1}']).name == "jsonl"  # type: ignore[union-attr]
     assert sniff_format(["hello", "world"]) is None
     assert sniff_format([]) is None
-    assert set(FORMATS) == {"combined", "common", "jsonl"}
+    assert set(FORMATS) == {"vhost_combined", "combined", "common", "alb", "elb", "cloudfront",
+                            "w3c", "iis", "jsonl", "csv", "tsv", "parquet"}
 
 
 def test_unknown_content_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("dear diary\n")
-    with pytest.raises(FormatError, match=r"notes.txt: not a log format .*combined, common, "
-                                          r"jsonl"):
+    with pytest.raises(FormatError, match=r"notes.txt: not a log format .*\(tried "
+                                          r"vhost_combined, combined, .*, tsv\)"):
         load(path)
 
 

@@ -32,8 +32,9 @@ def parse_both(text: str, config: InputConfig | None = None
     cut = jsonl.read_block(lines, 1, config)
     if cut is None:
         return per_line, None
-    con.register("plain", cut.table)
-    return per_line, _rows(con, jsonl.block_sql, config, cut.table.schema)
+    [table] = cut.tables
+    con.register("plain", table)
+    return per_line, _rows(con, jsonl.block_sql, config, table.schema)
 
 
 def _rows(con: Any, build: Any, config: InputConfig, schema: pa.Schema | None

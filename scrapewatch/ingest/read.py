@@ -19,12 +19,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from scrapewatch.config import Config
-from scrapewatch.entities import entity_sql
+from scrapewatch.entities import client_ip_sql, entity_sql
 from scrapewatch.errors import FormatError
 from scrapewatch.ingest.formats import FORMATS, LogFormat, get_format, sniff_format
 from scrapewatch.ingest.sources import LogSource, prefetch
 from scrapewatch.posts import counted_sql, posts_sql
-from scrapewatch.schema import REJECT_TEXT_CHARS
+from scrapewatch.schema import BLANK_LINE, REJECT_TEXT_CHARS
 from scrapewatch.sql import Params, run
 
 SNIFF_LINES = 50
@@ -34,7 +34,10 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 BATCH_ROWS = 16_384
 
-Progress = Callable[[int, int], None]  # (raw bytes read so far in this file, lines so far)
+# (raw bytes read so far in this file, lines so far, the file's format)
+Progress = Callable[[int, int, str], None]
+# Per block: the (relation, table) pairs to load and the number of directive lines.
+Pieces = Iterator[tuple[list[tuple[str, pa.Table]], int]]
 
 
 @dataclass(frozen=True)
@@ -61,21 +64,29 @@ def load_file(con: duckdb.DuckDBPyConnection, source: LogSource, *, file_id: int
         FormatError: when `format_name` is `auto` and no format fits the first lines.
         InputError: when the file is unreadable or its compression is corrupt.
     """
-    blocks = source.blocks()
-    first = next(blocks, None)
-    if first is None:
-        return FileLoad(None, 0, 0, 0, source.sha256(), None, None)
-    fmt = _choose_format(source, first, format_name)
+    pieces: Pieces
+    binary = next((f for f in FORMATS.values() if f.magic and source.magic == f.magic), None)
+    if binary is not None and binary.batches and format_name in ("auto", binary.name):
+        fmt, pieces = binary, binary.batches(source.path, config.input)
+    else:
+        blocks = source.blocks()
+        first = next(blocks, None)
+        if first is None:
+            return FileLoad(None, 0, 0, 0, source.sha256(), None, None)
+        fmt = choose_format(source, first, format_name)
+        pieces = prepared_blocks(fmt, itertools.chain([first], blocks), config)
     queries = _Queries(fmt, config)
     totals = _Totals()
-    for parts in prefetch(_prepared_blocks(fmt, itertools.chain([first], blocks), config)):
+    for parts, directives in prefetch(pieces):
+        totals.lines += directives
+        totals.skipped += directives
         for relation, table in parts:
             _load_part(con, relation, table, queries.get(relation, table.schema),
                        file_id=file_id, keep_requests=keep_requests, totals=totals)
         if progress:
-            progress(source.bytes_read, totals.lines)
-    return FileLoad(fmt.name, totals.lines, totals.lines - totals.rejected, totals.rejected,
-                    source.sha256(), totals.first_request, totals.last_request)
+            progress(source.bytes_read, totals.lines, fmt.name)
+    return FileLoad(fmt.name, totals.lines, totals.lines - totals.rejected - totals.skipped,
+                    totals.rejected, source.sha256(), totals.first_request, totals.last_request)
 
 
 @dataclass
@@ -84,13 +95,14 @@ class _Totals:
 
     lines: int = 0
     rejected: int = 0
+    skipped: int = 0  # blank lines and format directives: neither requests nor rejects
     first_request: int | None = None
     last_request: int | None = None
 
 
 class _Queries:
     """A format's load queries (parse, then entity, posts, counting), built once each:
-    one over `block` lines, and one per schema of the `plain` tables its cut makes."""
+    one over `block` lines, and one per schema of the `plain` tables its cutter makes."""
 
     def __init__(self, fmt: LogFormat, config: Config) -> None:
         self.fmt, self.config = fmt, config
@@ -112,18 +124,19 @@ class _Queries:
         return self.built[key]
 
 
-def _prepared_blocks(fmt: LogFormat, blocks: Iterator[pa.StringArray], config: Config
-                     ) -> Iterator[list[tuple[str, pa.Table]]]:
-    """Per block, the tables to load: what the format's cut read as `plain`, and the
-    other lines as `block`; in record batches DuckDB shares out to its threads. Runs
-    on the reader thread."""
+def prepared_blocks(fmt: LogFormat, blocks: Iterator[pa.StringArray], config: Config
+                    ) -> Pieces:
+    """Per block, the tables to load and the number of directive lines: what the
+    format's cutter read as `plain` tables, and the other lines as `block`; in record
+    batches DuckDB shares out to its threads. Runs on the reader thread."""
+    cut_block = fmt.cutter(config.input) if fmt.cutter else None
     first_line = 1
     for lines in blocks:
         parts: list[tuple[str, pa.Table]] = []
-        rest = None
-        if fmt.cut is not None and (cut := fmt.cut(lines, first_line, config.input)):
-            parts.append(("plain", cut.table))
-            rest = cut.rest
+        rest, directives = None, 0
+        if cut_block is not None and (cut := cut_block(lines, first_line)):
+            parts.extend(("plain", table) for table in cut.tables if table.num_rows)
+            rest, directives = cut.rest, cut.directives
         numbers = np.arange(first_line, first_line + len(lines), dtype=np.int64)
         if rest is None:
             parts.append(("block", pa.table({"line_no": numbers, "line": lines})))
@@ -131,8 +144,8 @@ def _prepared_blocks(fmt: LogFormat, blocks: Iterator[pa.StringArray], config: C
             parts.append(("block", pa.table({"line_no": numbers[rest],
                                              "line": lines.take(rest)})))
         first_line += len(lines)
-        yield [(name, pa.Table.from_batches(t.to_batches(max_chunksize=BATCH_ROWS), t.schema))
-               for name, t in parts]
+        yield ([(name, pa.Table.from_batches(t.to_batches(max_chunksize=BATCH_ROWS), t.schema))
+                for name, t in parts], directives)
 
 
 def _load_part(con: duckdb.DuckDBPyConnection, relation: str, table: pa.Table,
@@ -148,7 +161,8 @@ def _load_part(con: duckdb.DuckDBPyConnection, relation: str, table: pa.Table,
     run(con, _INSERT_ACTIVITY)
     if keep_requests:
         run(con, _INSERT_REQUESTS, {"file_id": file_id})
-    rejected, low, high = run(con, _BLOCK_SUMMARY)[0]
+    rejected, blank, low, high = run(con, _BLOCK_SUMMARY)[0]
+    totals.skipped += blank
     if rejected:
         run(con, _INSERT_REJECTS, {"file_id": file_id})
         totals.rejected += rejected
@@ -159,24 +173,28 @@ def _load_part(con: duckdb.DuckDBPyConnection, relation: str, table: pa.Table,
             high, totals.last_request)
 
 
-def _choose_format(source: LogSource, first: pa.StringArray, name: str) -> LogFormat:
+def choose_format(source: LogSource, first: pa.StringArray, name: str) -> LogFormat:
     """The format named, or the one the first non-blank lines of the first block fit."""
     if name != "auto":
         return get_format(name)
     filled = first.filter(pc.not_equal(pc.utf8_trim_whitespace(first), ""))
     if not len(filled):
-        # nothing but blank lines: any format rejects each of them as a blank line
+        # nothing but blank lines: any format skips each of them
         return next(iter(FORMATS.values()))
     fmt = sniff_format(filled.slice(0, SNIFF_LINES).to_pylist())
     if fmt is None:
+        tried = ", ".join(f.name for f in FORMATS.values() if f.magic is None)
         raise FormatError(f"{source.path}: not a log format scrapewatch knows (tried "
-                          f"{', '.join(FORMATS)}); give --format if it is one of them")
+                          f"{tried}); give --format if it is one of them")
     return fmt
 
 
 def _load_sql(parse: str, config: Config, params: Params) -> str:
     """Run `parse` and decide each request's entity, posts and whether it counts."""
     kind, entity = entity_sql(config.entity, params)
+    client = client_ip_sql(config.entity, params)
+    if client is not None:  # the client behind trusted proxies replaces the peer
+        parse = f"SELECT * REPLACE ({client} AS client_ip) FROM ({parse})"
     rule, posts = posts_sql(config.posts.rules, config.posts.default, params)
     counted = counted_sql(config.policy.count_statuses, params)
     effective = params.bind(config.policy.effective_from)
@@ -218,9 +236,10 @@ SELECT $file_id, line_no, sec, entity_kind, entity, status, posts, observed, cou
 FROM parsed WHERE reject_reason IS NULL
 """
 
-# block_summary: parsed -> how many lines were rejected, and the first and last request.
-_BLOCK_SUMMARY = """
-SELECT count(*) FILTER (WHERE reject_reason IS NOT NULL),
+# block_summary: parsed -> rejected and blank lines, and the first and last request.
+_BLOCK_SUMMARY = f"""
+SELECT count(*) FILTER (WHERE reject_reason <> '{BLANK_LINE}'),
+       count(*) FILTER (WHERE reject_reason = '{BLANK_LINE}'),
        min(sec) FILTER (WHERE reject_reason IS NULL),
        max(sec) FILTER (WHERE reject_reason IS NULL)
 FROM parsed
@@ -230,5 +249,5 @@ FROM parsed
 _INSERT_REJECTS = f"""
 INSERT INTO rejects
 SELECT $file_id, line_no, reject_reason, left(rtrim(line, chr(13) || chr(10)), {REJECT_TEXT_CHARS})
-FROM parsed WHERE reject_reason IS NOT NULL
+FROM parsed WHERE reject_reason <> '{BLANK_LINE}'
 """

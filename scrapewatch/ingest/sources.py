@@ -96,6 +96,7 @@ class LogSource:
     _raw: _HashingReader
     _stream: Any
     compression: str
+    magic: bytes = b""  # the file's first four bytes, as read
 
     @classmethod
     def open(cls, path: Path) -> LogSource:
@@ -113,11 +114,11 @@ class LogSource:
         handle.seek(0)
         raw = _HashingReader(handle)
         if magic[:2] == b"\x1f\x8b":
-            return cls(path, size, raw, gzip.GzipFile(fileobj=raw, mode="rb"), "gzip")
+            return cls(path, size, raw, gzip.GzipFile(fileobj=raw, mode="rb"), "gzip", magic)
         if magic == b"\x28\xb5\x2f\xfd":
             stream = pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "zstd")
-            return cls(path, size, raw, stream, "zstd")
-        return cls(path, size, raw, raw, "none")
+            return cls(path, size, raw, stream, "zstd", magic)
+        return cls(path, size, raw, raw, "none", magic)
 
     @property
     def bytes_read(self) -> int:
@@ -180,6 +181,13 @@ def lines_array(data: bytes) -> pa.StringArray:
     except pa.ArrowInvalid:
         return lines_array(data.decode("utf-8", "backslashreplace").encode("utf-8"))
     return array
+
+
+def block_data(lines: pa.StringArray) -> pa.Buffer:
+    """The bytes of `lines` (a block, each line keeping its newline), without copying."""
+    offsets = np.frombuffer(lines.buffers()[1], np.int32)
+    first, last = (int(x) for x in offsets[[lines.offset, lines.offset + len(lines)]])
+    return lines.buffers()[2][first:last]
 
 
 _DONE = object()

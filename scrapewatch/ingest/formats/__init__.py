@@ -6,15 +6,16 @@ A format turns a relation `block(line_no BIGINT, line VARCHAR)` into parsed requ
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 
 from scrapewatch.config import InputConfig
-from scrapewatch.errors import FormatError
-from scrapewatch.ingest.formats import clf, jsonl
-from scrapewatch.ingest.formats.jsonl import Cut
+from scrapewatch.errors import ConfigError, FormatError
+from scrapewatch.ingest.formats import clf, custom, jsonl, regex, tables, w3c
+from scrapewatch.ingest.formats.base import Cutter
 from scrapewatch.sql import Params
 
 
@@ -29,9 +30,14 @@ class LogFormat:
         parse_sql: Builds the parse query over `block(line_no, line)`, one row per line
             (see `scrapewatch.schema.PARSED_COLUMNS`).
         sniff: Share (0 to 1) of the given first lines that fit this format.
-        cut: Optional fast path, run on the reader thread: reads what it can of a block
-            at once into a `plain` table; its other lines go through `parse_sql`.
+        cutter: Optional, makes a file's block reader (run on the reader thread): it
+            reads what it can of each block at once into `plain` tables; the other
+            lines go through `parse_sql`.
         cut_sql: The parse query over `plain`, given that table's schema.
+        magic: For a binary format, the first bytes of its files, which tell it
+            instead of sniffing lines ...
+        batches: ... and how its files are read: (path, config) -> per batch, the
+            `plain` tables to load and 0 (the `Pieces` of `ingest.read`).
     """
 
     name: str
@@ -39,33 +45,80 @@ class LogFormat:
     example: str
     parse_sql: Callable[[InputConfig, Params], str]
     sniff: Callable[[list[str]], float]
-    cut: Callable[[pa.StringArray, int, InputConfig], Cut | None] | None = None
+    cutter: Callable[[InputConfig], Cutter] | None = None
     cut_sql: Callable[[pa.Schema, InputConfig, Params], str] | None = None
+    magic: bytes | None = None
+    batches: Callable[[Path, InputConfig], Iterator[tuple[list[tuple[str, pa.Table]], int]]] \
+        | None = None
 
 
+# In order of preference when two formats fit a file's first lines equally well: the
+# more specific first (a vhost_combined line also reads as combined with a two-word host).
 FORMATS: dict[str, LogFormat] = {
+    "vhost_combined": LogFormat(
+        "vhost_combined", "Apache vhost_combined: the virtual host (and port) before combined",
+        regex.VHOST_COMBINED_EXAMPLE, regex.VHOST_COMBINED.parse_sql,
+        regex.VHOST_COMBINED.sniff),
     "combined": LogFormat(
         "combined", "nginx/Apache combined: common plus quoted referer and user agent",
         clf.COMBINED_EXAMPLE, clf.parse_sql, clf.sniff_combined),
     "common": LogFormat(
         "common", "nginx/Apache Common Log Format (CLF)",
         clf.COMMON_EXAMPLE, clf.parse_sql, clf.sniff_common),
+    "alb": LogFormat(
+        "alb", "AWS Application Load Balancer access log",
+        regex.ALB_EXAMPLE, regex.ALB.parse_sql, regex.ALB.sniff),
+    "elb": LogFormat(
+        "elb", "AWS classic Elastic Load Balancer access log",
+        regex.ELB_EXAMPLE, regex.ELB.parse_sql, regex.ELB.sniff),
+    "cloudfront": LogFormat(
+        "cloudfront", "Amazon CloudFront standard log: tab-separated W3C with #Fields",
+        w3c.CLOUDFRONT_EXAMPLE, w3c.parse_sql, w3c.sniff_cloudfront, w3c.cutter, w3c.block_sql),
+    "w3c": LogFormat(
+        "w3c", "W3C extended log (IIS and others): columns named by each #Fields: line",
+        w3c.W3C_EXAMPLE, w3c.parse_sql, w3c.sniff_w3c, w3c.cutter, w3c.block_sql),
+    "iis": LogFormat(
+        "iis", "Microsoft IIS log file format (comma-separated; local time read as UTC)",
+        regex.IIS_EXAMPLE, regex.IIS.parse_sql, regex.IIS.sniff),
     "jsonl": LogFormat(
         "jsonl", "JSON lines, one request object per line, common field names or a mapping",
-        jsonl.EXAMPLE, jsonl.parse_sql, jsonl.sniff, jsonl.read_block, jsonl.block_sql),
+        jsonl.EXAMPLE, jsonl.parse_sql, jsonl.sniff, jsonl.cutter, jsonl.block_sql),
+    "csv": LogFormat(
+        "csv", "CSV with a header row naming the columns (common names or [input.fields])",
+        tables.CSV_EXAMPLE, tables.parse_sql, tables.sniff_csv, tables.csv_cutter,
+        tables.delimited_sql),
+    "tsv": LogFormat(
+        "tsv", "TSV with a header row naming the columns (common names or [input.fields])",
+        tables.TSV_EXAMPLE, tables.parse_sql, tables.sniff_tsv, tables.tsv_cutter,
+        tables.delimited_sql),
+    "parquet": LogFormat(
+        "parquet", "Parquet with columns named as for csv; only those columns are read",
+        tables.PARQUET_EXAMPLE, tables.parse_sql, lambda lines: 0.0, None, tables.parquet_sql,
+        magic=tables.PARQUET_MAGIC, batches=tables.parquet_batches),
 }
 
 
+CUSTOM_HELP = ("nginx:LOG_FORMAT (an nginx log_format string), apache:LOGFORMAT (an Apache "
+               "LogFormat string) or regex:REGEX (named groups time, client, user, api_key, "
+               "request, method, path, query, status, bytes, referer, user_agent, posts)")
+
+
 def get_format(name: str) -> LogFormat:
-    """The format called `name`.
+    """The format called `name`, or the custom format it spells (see CUSTOM_HELP).
 
     Raises:
-        FormatError: listing the valid names.
+        FormatError: naming the valid names, or saying what is wrong with a custom one.
     """
-    try:
+    if name in FORMATS:
         return FORMATS[name]
-    except KeyError:
-        raise FormatError(f"unknown format {name!r}; valid: auto, {', '.join(FORMATS)}") from None
+    try:
+        line_regex = custom.from_spec(name)
+    except ConfigError as exc:
+        raise FormatError(f"format {name!r}: {exc}") from None
+    if line_regex is None:
+        raise FormatError(f"unknown format {name!r}; valid: auto, {', '.join(FORMATS)}, "
+                          f"or {CUSTOM_HELP}")
+    return LogFormat(name, "custom", "", line_regex.parse_sql, line_regex.sniff)
 
 
 def sniff_format(first_lines: list[str]) -> LogFormat | None:
@@ -73,6 +126,6 @@ def sniff_format(first_lines: list[str]) -> LogFormat | None:
     lines = [line.rstrip("\r\n") for line in first_lines if line.strip()]
     if not lines:
         return None
-    scored = [(fmt.sniff(lines), fmt) for fmt in FORMATS.values()]
+    scored = [(fmt.sniff(lines), fmt) for fmt in FORMATS.values() if fmt.magic is None]
     score, best = max(scored, key=lambda pair: pair[0])
     return best if score >= 0.5 else None

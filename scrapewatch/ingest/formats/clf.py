@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from scrapewatch.config import InputConfig
+from scrapewatch.schema import BLANK_LINE
 from scrapewatch.sql import Params
 
 COMMON_EXAMPLE = ('203.0.113.7 - - [15/Nov/2024:10:00:00 +0000] '
@@ -21,11 +22,13 @@ COMMON_EXAMPLE = ('203.0.113.7 - - [15/Nov/2024:10:00:00 +0000] '
 COMBINED_EXAMPLE = COMMON_EXAMPLE + ' "-" "python-requests/2.32"'
 
 _QUOTED = r'"([^"\\]*(?:\\.[^"\\]*)*)"'  # a quoted field with backslash escapes
+# ... and, after the agent, nginx's "$http_x_forwarded_for" when it is there
 LINE_REGEX = (r"^(\S+(?: \S+)*?) (\S+) (\S+) \[([^\]]+)\] " + _QUOTED
-              + r" ([0-9]{3}|-) ([0-9]+|-)(?: " + _QUOTED + " " + _QUOTED + ")?")
+              + r" ([0-9]{3}|-) ([0-9]+|-)(?: " + _QUOTED + " " + _QUOTED
+              + "(?: " + _QUOTED + ")?)?")
 _LINE = re.compile(LINE_REGEX)
 FIELDS = ["client", "ident", "user", "ts", "request", "status", "bytes", "referer",
-          "user_agent"]
+          "user_agent", "xff"]
 TIME_FORMAT = "%d/%b/%Y:%H:%M:%S %z"
 # method, target and protocol of a request line; anything else (raw bytes) has none.
 REQUEST_REGEX = r"^([A-Za-z]+) (.*?)(?: HTTP/[0-9.]+)?$"
@@ -75,7 +78,8 @@ def parse_sql(config: InputConfig, params: Params) -> str:
         FROM block
     ), m AS (
         -- q[1] = 'host ident user [dd/Mon/yyyy:HH:MM:SS +hhmm] ', q[2] = 'GET /x HTTP/1.1',
-        -- q[3] = ' status size', q[4] = referer, q[6] = user agent; f: the exact regex
+        -- q[3] = ' status size', q[4] = referer, q[6] = user agent, q[8] = a quoted
+        -- field after it (X-Forwarded-For); f: the exact regex
         SELECT line_no, line, plain,
                CASE WHEN plain THEN string_split(line, '"') END AS q,
                CASE WHEN NOT plain
@@ -100,7 +104,9 @@ def parse_sql(config: InputConfig, params: Params) -> str:
                                     ' ', 1)
                     ELSE f.bytes END AS bytes,
                CASE WHEN plain THEN q[4] ELSE f.referer END AS referer,
-               CASE WHEN plain THEN q[6] ELSE f.user_agent END AS user_agent
+               CASE WHEN plain THEN q[6] ELSE f.user_agent END AS user_agent,
+               CASE WHEN NOT plain THEN f.xff WHEN len(q) >= 9 AND q[7] = ' ' THEN q[8] END
+                   AS xff
         FROM m
     ), p AS (
         SELECT *, try_strptime(ts_text, {params.bind(TIME_FORMAT)}) AS ts FROM fields
@@ -112,7 +118,7 @@ def parse_sql(config: InputConfig, params: Params) -> str:
     )
     SELECT line_no,
            CASE WHEN ts_text = '' AND trim(line, {params.bind(" " + chr(13) + chr(10))}) = ''
-                    THEN 'blank line'
+                    THEN {params.bind(BLANK_LINE)}
                 WHEN ts_text = '' THEN 'not a common/combined log line'
                 WHEN ts IS NULL THEN 'bad timestamp ' || ts_text END AS reject_reason,
            ts,
@@ -132,6 +138,7 @@ def parse_sql(config: InputConfig, params: Params) -> str:
            nullif(nullif(referer, '-'), '') AS referer,
            nullif(nullif(user_agent, '-'), '') AS user_agent,
            NULL::BIGINT AS posts,
+           nullif(nullif(xff, '-'), '') AS xff,
            line
     FROM t
     """
