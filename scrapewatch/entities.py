@@ -49,6 +49,13 @@ CREATE OR REPLACE MACRO sw_ipv6_masked(ip, p) AS array_to_string(list_transform(
         sw_ipv6_groups(ip)[1:(p + 15) // 16],
         lambda g, i: printf('%x', (('0x' || g)::INTEGER >> (16 - least(16, p - 16 * (i - 1))))
                                   << (16 - least(16, p - 16 * (i - 1))))), ':');
+-- An address without its port: 192.0.2.1:443 and [2001:db8::1]:443 (load balancers
+-- log the client's port); a bare IPv6 address has none. Empty: NULL.
+CREATE OR REPLACE MACRO sw_without_port(a) AS
+    CASE WHEN NOT contains(a, ':') THEN nullif(a, '')
+         WHEN regexp_full_match(a, '[0-9.]+:[0-9]+') THEN split_part(a, ':', 1)
+         WHEN starts_with(a, '[') THEN nullif(regexp_extract(a, '^\[([^\]]*)\]', 1), '')
+         ELSE a END;
 -- An IPv6 address as one 128-bit number.
 CREATE OR REPLACE MACRO sw_ipv6_int(ip) AS list_reduce(
     list_transform(sw_ipv6_groups(lower(ip)), lambda g: ('0x' || g)::INTEGER::UHUGEINT),
@@ -108,10 +115,11 @@ def client_ip_sql(config: EntityConfig, params: Params) -> str | None:
     """
     if not config.trusted_proxies:
         return None
-    hops = "list_reverse(list_transform(string_split(xff, ','), lambda h: trim(h)))"
+    hops = ("list_reverse(list_filter(list_transform(string_split(xff, ','), "
+            "lambda h: sw_without_port(trim(h))), lambda h: h IS NOT NULL))")
     return f"""CASE WHEN xff IS NOT NULL AND {_trusted_sql('client_ip', config, params)}
         THEN coalesce(list_filter({hops}, lambda a: NOT {_trusted_sql('a', config, params)})[1],
-                      {hops}[-1])
+                      {hops}[-1], client_ip)
         ELSE client_ip END"""
 
 

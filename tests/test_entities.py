@@ -71,14 +71,19 @@ def test_x_forwarded_for_is_believed_only_from_trusted_proxies(tmp_path: Path) -
         '"10.0.0.7, 10.0.0.8"',
         # trusted peer without the header: the peer itself
         '10.0.0.5 - - [15/Nov/2024:10:00:03 +0000] "GET / HTTP/1.1" 200 1 "-" "ua"',
+        # an escaped quote cannot cut the list short; ports and empty hops are dropped
+        '10.0.0.5 - - [15/Nov/2024:10:00:04 +0000] "GET / HTTP/1.1" 200 1 "-" "ua" '
+        '"6.6.6.6\\", 203.0.113.9"',
+        '10.0.0.5 - - [15/Nov/2024:10:00:05 +0000] "GET / HTTP/1.1" 200 1 "-" "ua" '
+        '"6.6.6.6:1234, 10.0.0.9:80,"',
     ]
     path = tmp_path / "xff.log"
     path.write_text("\n".join(lines) + "\n")
     trusting = load_config(overrides={"entity.trusted_proxies": "10.0.0.0/8, 2001:db8::/32"})
     assert [r[3] for r in load(path, config=trusting)[1]] == [
-        "198.51.100.7", "203.0.113.1", "10.0.0.7", "10.0.0.5"]
+        "198.51.100.7", "203.0.113.1", "10.0.0.7", "10.0.0.5", "203.0.113.9", "6.6.6.6"]
     assert [r[3] for r in load(path)[1]] == [
-        "10.0.0.5", "203.0.113.1", "2001:db8::1", "10.0.0.5"]
+        "10.0.0.5", "203.0.113.1", "2001:db8::1", "10.0.0.5", "10.0.0.5", "10.0.0.5"]
 
 
 def test_trusted_proxies_must_be_networks() -> None:

@@ -41,6 +41,13 @@ def test_times_no_report_can_write_are_rejects(tmp_path: Path, ts: object) -> No
     assert requests == [] and rejects[0][1].startswith("time out of range")
 
 
+def test_an_epoch_past_any_calendar_is_a_bad_timestamp_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "far.jsonl"
+    path.write_text(json.dumps({"ts": "1e30", "ip": "192.0.2.1"}) + "\n")
+    _, requests, rejects = load(path, "jsonl")
+    assert (requests, [r[1] for r in rejects]) == ([], ["bad timestamp 1e30"])
+
+
 def test_a_clf_time_in_year_one_is_a_reject(tmp_path: Path) -> None:
     path = tmp_path / "old.log"
     path.write_text('192.0.2.1 - - [01/Jan/0001:00:30:00 +0100] "GET / HTTP/1.1" 200 1\n')

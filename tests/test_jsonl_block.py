@@ -128,3 +128,30 @@ def test_blocks_with_other_keys_of_the_same_types_get_their_own_query(
     assert rejects == []
     assert [(r[2], r[3]) for r in requests] == [("client_ip", "192.0.2.1")] * 3 + [
         ("user", "alice")] * 3
+
+
+def test_a_plain_field_named_like_an_object_keeps_the_block_path() -> None:
+    """`user` is also the parent of the `user.name` alias; as text it is read at once."""
+    text = json.dumps({"ts": "2025-03-04T10:00:00Z", "user": "bob", "path": "/x"}) + "\n"
+    per_line, block = parse_both(text)
+    assert block is not None and block == per_line
+    assert block[0]["user"] == "bob"
+
+
+def test_an_object_where_a_field_is_expected_is_no_value() -> None:
+    """Caddy's `request` is an object: the path is its `uri`, not the object's text."""
+    text = json.dumps({"ts": 1731664800, "request": {"remote_ip": "192.0.2.1",
+                                                      "uri": "/2/tweets?ids=1,2"}}) + "\n"
+    per_line, block = parse_both(text)
+    assert block is None  # read from inside an object: the per-line query
+    assert (per_line[0]["client_ip"], per_line[0]["path"], per_line[0]["query"]) == (
+        "192.0.2.1", "/2/tweets", "ids=1,2")
+
+
+def test_an_object_split_over_lines_is_not_read_at_once() -> None:
+    text = ('{"ts": "2025-03-04T10:00:00Z",\n'
+            '"ip": "6.6.6.6"}{"ts": "2025-03-04T10:00:01Z", "ip": "192.0.2.1"}\n'
+            '{"ts": "2025-03-04T10:00:02Z", "ip": "192.0.2.2"}\n')
+    per_line, block = parse_both(text)
+    assert block is None
+    assert [r["reject_reason"] for r in per_line] == ["invalid JSON", "invalid JSON", None]

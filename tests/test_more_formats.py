@@ -203,7 +203,8 @@ W3C_FILES = {  # file -> (requests, rejected line numbers)
     "brianary-scripts-iis/ex960101.log": (5, []),
     "brianary-scripts-iis/u_ex100815.log": (16, []),
     "brianary-scripts-iis/u_ex160110.log": (28, []),
-    "elastic-beats/iis/test.log": (5, []),
+    # lines 16-17 carry the first header's 15 values under the third's 22 names
+    "elastic-beats/iis/test.log": (3, [16, 17]),
     "elastic-beats/iis/test-ipv6zone.log": (1, []),
 }
 
@@ -258,6 +259,21 @@ def test_w3c_quoted_values_offset_and_lines_before_fields(tmp_path: Path) -> Non
         1, "no #Fields: directive before this line")
     assert _fields(rows[1], "ts", "client_ip", "user_agent", "status") == (
         _utc("2024-11-15T18:00:00Z"), "203.0.113.7", 'say "hi" now', 200)
+
+
+def test_w3c_values_from_clients_cannot_shift_fields(tmp_path: Path) -> None:
+    """Quotes inside values (IIS never quotes) neither split nor merge values."""
+    path = _write(tmp_path, (
+        "#Fields: date time cs-uri-query cs(User-Agent) cs(Referer) c-ip sc-status\n"
+        '2024-11-15 10:00:00 "q ua"X "r"6.6.6.6 203.0.113.7 200\n'
+        '2024-11-15 10:00:01 - "a"x 404 203.0.113.8 200\n'
+        "2024-11-15 10:00:02 - ua - 203.0.113.9 200 extra\n"))
+    rows = parse_rows(path, "w3c")[1]
+    assert [_fields(r, "client_ip", "user_agent", "referer", "status", "reject_reason")
+            for r in rows] == [
+        ("203.0.113.7", 'ua"X', '"r"6.6.6.6', 200, None),
+        ("203.0.113.8", '"a"x', "404", 200, None),
+        ("203.0.113.9", "ua", None, 200, "8 values; #Fields names 7")]
 
 
 # ---------------------------------------------------------------- JSON variants
@@ -346,6 +362,8 @@ def test_regex_format(tmp_path: Path) -> None:
     ("regex:(?P<x", "not a valid regex"),
     (r"regex:(?P<client>\S+)", "needs named groups (?P<time>...)"),
     ("xml", "unknown format 'xml'"),
+    (r"regex:(?P<client>\S+) (?=2)(?P<time>\S+)", "not a regex the engine accepts"),
+    (r"regex:(?P<sw_line>x)(?P<client>\S+) (?P<time>\S+)", "'sw_line' is reserved"),
 ])
 def test_bad_custom_formats(spec: str, message: str) -> None:
     with pytest.raises(FormatError, match=message.replace("(", r"\(").replace(")", r"\)")
@@ -466,3 +484,22 @@ def test_one_report_from_a_folder_of_every_format(tmp_path: Path) -> None:
     assert (report.lines, report.rejected) == (3 * 11 + 2 + 1 + 1 + 1, 0)
     assert {f.window.entity: (f.window.peak_24h_posts, f.assessment.damages_usd)
             for f in report.findings} == {f"198.51.100.{n}": (1500, 10) for n in range(1, 12)}
+
+
+def test_csv_quotes_only_around_whole_values(tmp_path: Path) -> None:
+    path = _write(tmp_path, 'ua,timestamp,client_ip,path\n'
+                            ',2024-11-15T10:00:00Z,192.0.2.1,"/a, b"\n'
+                            '"ab"c,2024-11-15T10:00:01Z,192.0.2.2,/x\n', "q.csv")
+    rows = parse_rows(path)[1]
+    assert [_fields(r, "user_agent", "client_ip", "path", "reject_reason") for r in rows] == [
+        (None, "192.0.2.1", "/a, b", None), ('"ab"c', "192.0.2.2", "/x", None)]
+
+
+@pytest.mark.parametrize(("name", "text", "fmt"), [
+    ("bom.csv", "timestamp,client_ip\r\n2024-11-15T10:00:00Z,192.0.2.1\r\n", "csv"),
+    ("bom.log", "#Software: IIS\r\n#Fields: date time c-ip\r\n2024-11-15 10:00:00 192.0.2.1\r\n",
+     "w3c"),
+])
+def test_a_byte_order_mark_is_dropped(tmp_path: Path, name: str, text: str, fmt: str) -> None:
+    loaded, requests, rejects = load(_write(tmp_path, b"\xef\xbb\xbf" + text.encode(), name))
+    assert (loaded.format, len(requests), rejects) == (fmt, 1, [])

@@ -7,6 +7,7 @@ arrays. No Python object is made per line.
 
 from __future__ import annotations
 
+import codecs
 import glob
 import gzip
 import hashlib
@@ -150,11 +151,16 @@ class LogSource:
         """Yield the file's lines in blocks, each line keeping its '\\n'.
 
         Invalid UTF-8 is kept visible as `\\xHH` escapes (as nginx writes them) rather
-        than dropped, so such lines still parse or are rejected with their text.
+        than dropped, so such lines still parse or are rejected with their text. A
+        UTF-8 byte order mark (Windows tools write one) is dropped.
         """
         carry = b""
-        while chunk := self._read(block_bytes):
+        chunk = self._read(block_bytes)
+        if chunk.startswith(codecs.BOM_UTF8):
+            chunk = chunk[len(codecs.BOM_UTF8):]
+        while chunk:
             data = carry + chunk
+            chunk = self._read(block_bytes)
             cut = data.rfind(b"\n") + 1
             if cut == 0:
                 if len(data) > MAX_LINE_BYTES:

@@ -46,8 +46,8 @@ def epoch_sql(text: str) -> str:
     number = f"TRY_CAST({text} AS DOUBLE)"
     seconds = (f"CASE WHEN abs({number}) < 1e11 THEN {number} WHEN abs({number}) < 1e14 "
                f"THEN {number} / 1e3 WHEN abs({number}) < 1e17 THEN {number} / 1e6 "
-               f"ELSE {number} / 1e9 END")
-    return f"to_timestamp({seconds})"
+               f"WHEN abs({number}) < 1e20 THEN {number} / 1e9 END")
+    return f"to_timestamp({seconds})"  # NULL past year 5138 in ns: a bad timestamp
 
 
 def requests_sql(source: str, f: dict[str, str], unparsed: str, params: Params, *,
@@ -65,7 +65,6 @@ def requests_sql(source: str, f: dict[str, str], unparsed: str, params: Params, 
     custom_time = (f"try_strptime(ts_text, {params.bind(time_format)})" if time_format
                    else "NULL::TIMESTAMPTZ")
     origin = params.bind(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?]*")
-    bracketed = params.bind(r"^\[([^\]]*)\]")  # [2001:db8::1]:443
     return f"""
     -- parse: source rows -> parsed requests, one row per line;
     -- reject_reason is NULL for a request and says why otherwise.
@@ -73,7 +72,6 @@ def requests_sql(source: str, f: dict[str, str], unparsed: str, params: Params, 
     ), e AS (
         SELECT *,
                {f['ts']} AS ts_text,
-               {f['client_ip']} AS client_text,
                {f['path']} AS target_text,
                {f['method']} AS method_text
         FROM j
@@ -103,13 +101,7 @@ def requests_sql(source: str, f: dict[str, str], unparsed: str, params: Params, 
                              THEN 'bad posts ' || left({f['posts']}, 32) END)
                AS reject_reason,
            ts,
-           -- without a port: 192.0.2.1:443 and [2001:db8::1]:443 (load balancers)
-           CASE WHEN NOT contains(client_text, ':') THEN client_text
-                WHEN regexp_full_match(client_text, '[0-9.]+:[0-9]+')
-                    THEN split_part(client_text, ':', 1)
-                WHEN starts_with(client_text, '[')
-                    THEN nullif(regexp_extract(client_text, {bracketed}, 1), '')
-                ELSE client_text END AS client_ip,
+           sw_without_port({f['client_ip']}) AS client_ip,  -- ip:port: load balancers
            {f['user']} AS "user",
            {f['api_key']} AS api_key,
            coalesce(method_text, nullif(regexp_extract(target_text, '^([A-Za-z]+) ', 1), ''))

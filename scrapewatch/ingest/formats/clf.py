@@ -34,12 +34,14 @@ TIME_FORMAT = "%d/%b/%Y:%H:%M:%S %z"
 REQUEST_REGEX = r"^([A-Za-z]+) (.*?)(?: HTTP/[0-9.]+)?$"
 # Lines of the plain shape, cut at fixed places instead (see parse_sql): a one-token
 # host, a 26-character time, a `METHOD target HTTP/x` request, no quote or backslash in
-# any field, a 3-digit status, and either the end of the line after the size (common)
-# or the quoted referer and agent (combined).
+# any field, a 3-digit status, then the end of the line after the size (common), or
+# the quoted referer and agent (combined), maybe one more quoted field (nginx's
+# X-Forwarded-For) and unquoted fields after them (timings), to the end of the line.
 _PLAIN_FIELD = r'"[^"\\]*"'
 PLAIN_REGEX = (r'^[^" \\]+ [^" \\]+ [^" \\]+ \[[0-9]{2}/[A-Za-z]{3}/[0-9]{4}(?::[0-9]{2}){3} '
                r'[+-][0-9]{4}\] "[A-Za-z]+ [^" \\]+ HTTP/[0-9.]+" [0-9]{3} (?:[0-9]+|-)(?: '
-               + _PLAIN_FIELD + " " + _PLAIN_FIELD + r"|\r?\n?$)")
+               + _PLAIN_FIELD + " " + _PLAIN_FIELD + "(?: " + _PLAIN_FIELD + r')?(?: [^"\\]*)?)?'
+               r"\r?\n?$")
 ORIGIN_REGEX = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?]*"  # scheme://host of an absolute target
 LAST_HOST_REGEX = r'\[?([^\s,"\[\]]+)\]?"?$'  # last host of "a, b" c or [v6]
 ONE_HOST_REGEX = r'^[^\s,"\[\]]+$'  # the usual case: the host field is one address
@@ -105,8 +107,7 @@ def parse_sql(config: InputConfig, params: Params) -> str:
                     ELSE f.bytes END AS bytes,
                CASE WHEN plain THEN q[4] ELSE f.referer END AS referer,
                CASE WHEN plain THEN q[6] ELSE f.user_agent END AS user_agent,
-               CASE WHEN NOT plain THEN f.xff WHEN len(q) >= 9 AND q[7] = ' ' THEN q[8] END
-                   AS xff
+               CASE WHEN NOT plain THEN f.xff WHEN len(q) = 9 THEN q[8] END AS xff
         FROM m
     ), p AS (
         SELECT *, try_strptime(ts_text, {params.bind(TIME_FORMAT)}) AS ts FROM fields

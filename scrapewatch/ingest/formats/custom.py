@@ -45,13 +45,25 @@ def from_spec(spec: str) -> LineRegex | None:
         ConfigError: when the format string or regex cannot be used.
     """
     kind, _, text = spec.partition(":")
-    if kind == "regex" and text:
-        return LineRegex(text, "regex")
-    if kind == "nginx" and text:
-        return nginx(text)
-    if kind == "apache" and text:
-        return apache(text)
-    return None
+    builders = {"regex": lambda: LineRegex(text, "regex"), "nginx": lambda: nginx(text),
+                "apache": lambda: apache(text)}
+    if kind not in builders or not text:
+        return None
+    line_regex = builders[kind]()
+    _check_re2(line_regex.regex)
+    return line_regex
+
+
+def _check_re2(regex: str) -> None:
+    """Raise ConfigError when DuckDB's regex engine (RE2) cannot compile `regex`, which
+    Python's `re` (used to check it first) accepted."""
+    import duckdb
+
+    try:
+        duckdb.connect().execute("SELECT regexp_matches('', $regex)", {"regex": regex}).fetchall()
+    except duckdb.Error as exc:
+        raise ConfigError(f"not a regex the engine accepts (RE2: no look-around or "
+                          f"back-references): {str(exc).splitlines()[0]}") from None
 
 
 def nginx(log_format: str) -> LineRegex:

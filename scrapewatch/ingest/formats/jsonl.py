@@ -26,31 +26,36 @@ EXAMPLE = ('{"ts": "2024-11-15T10:00:00Z", "client_ip": "203.0.113.7", "api_key"
            '"path": "/2/tweets/search/recent", "query": "max_results=100", "status": 200, '
            '"result_count": 100}')
 
-# Field names by preference; a dot means nesting and `[0]` an array's first item. After
-# the generic names: Google Cloud HTTP(S) load balancing (`httpRequest.*`), Cloudflare
-# Logpush (`Client*`, `Edge*`), Caddy (`request.*`) and Azure Front Door (`properties.*`).
+# Field names by preference; a dot means nesting and `[0]` an array's first item. Besides
+# the generic names: Elastic Common Schema (`client.ip`, `url.original`, ...), Google
+# Cloud HTTP(S) load balancing (`httpRequest.*`), Cloudflare Logpush (`Client*`,
+# `Edge*`), Caddy (`request.*`) and Azure Front Door (`properties.*`). A nested name
+# comes before the name of its parent object, whose value is no field.
 ALIASES: dict[str, tuple[str, ...]] = {
     "ts": ("ts", "timestamp", "time", "@timestamp", "datetime", "date", "time_local",
            "time_iso8601", "EdgeStartTimestamp"),
-    "client_ip": ("client_ip", "ip", "remote_addr", "clientip", "client", "remote_ip",
-                  "source_ip", "httpRequest.remoteIp", "ClientIP", "request.client_ip",
-                  "request.remote_ip", "properties.clientIp"),
-    "path": ("path", "uri", "url", "request_uri", "request", "httpRequest.requestUrl",
-             "ClientRequestURI", "request.uri", "properties.requestUri"),
+    "client_ip": ("client_ip", "client.ip", "source.ip", "ip", "remote_addr", "clientip",
+                  "client", "remote_ip", "source_ip", "httpRequest.remoteIp", "ClientIP",
+                  "request.client_ip", "request.remote_ip", "properties.clientIp"),
+    "path": ("path", "url.original", "uri", "url", "request_uri", "request.uri", "request",
+             "httpRequest.requestUrl", "ClientRequestURI", "properties.requestUri"),
     "query": ("query", "query_string", "querystring", "args"),
-    "method": ("method", "request_method", "http_method", "httpRequest.requestMethod",
+    "method": ("method", "http.request.method", "request_method", "http_method",
+               "httpRequest.requestMethod",
                "ClientRequestMethod", "request.method", "properties.httpMethod"),
-    "status": ("status", "status_code", "statuscode", "response", "response_code",
+    "status": ("status", "http.response.status_code", "status_code", "statuscode",
+               "response", "response_code",
                "httpRequest.status", "EdgeResponseStatus", "properties.httpStatusCode"),
     "bytes": ("bytes", "body_bytes_sent", "bytes_sent", "response_size", "size",
               "httpRequest.responseSize", "EdgeResponseBytes", "properties.responseBytes"),
     "referer": ("referer", "referrer", "http_referer", "httpRequest.referer",
                 "ClientRequestReferer", "request.headers.Referer[0]"),
-    "user_agent": ("user_agent", "http_user_agent", "useragent", "ua", "agent",
+    "user_agent": ("user_agent.original", "user_agent", "http_user_agent", "useragent", "ua",
+                   "agent",
                    "httpRequest.userAgent", "ClientRequestUserAgent",
                    "request.headers.User-Agent[0]", "properties.userAgent"),
     "api_key": ("api_key", "apikey", "api_key_id", "consumer_key"),
-    "user": ("user", "user_id", "username", "remote_user", "account"),
+    "user": ("user.name", "user", "user_id", "username", "remote_user", "account"),
     "posts": ("posts", "result_count", "posts_count"),
     "xff": ("x_forwarded_for", "http_x_forwarded_for", "xff", "X-Forwarded-For",
             "forwarded_for"),
@@ -86,7 +91,10 @@ def _lookups(config: InputConfig) -> tuple[list[str], dict[str, str]]:
         slots = []
         for key in keys:
             paths.append(json_path(key))
-            slots.append(f"nullif(nullif(v[{len(paths)}], ''), '-')")
+            value = f"v[{len(paths)}]"
+            if field not in ("user_agent", "referer"):  # these may start with '{'
+                value = f"CASE WHEN NOT starts_with({value}, '{{') THEN {value} END"
+            slots.append(f"nullif(nullif({value}, ''), '-')")
         exprs[field] = f"coalesce({', '.join(slots)})" if len(slots) > 1 else slots[0]
     return paths, exprs
 
@@ -118,15 +126,19 @@ def read_block(lines: pa.StringArray, first_line: int, config: InputConfig) -> C
     keys = _keys(config)
     nested = {key.split(".")[0].split("[")[0] for names in keys.values() for key in names
               if "." in key or "[" in key}
-    # Arrow reads '{..}{..}' as two rows and a blank line as none: with no blank line,
-    # as many rows as lines means one object per line
-    if pc.any(pc.equal(pc.utf8_trim_whitespace(lines), "")).as_py():
+    # Arrow reads '{..}{..}' as two rows, a blank line as none, and may join an object
+    # split over lines: with every line one '{...}', as many rows as lines means one
+    # object per line
+    trimmed = pc.utf8_trim_whitespace(lines)
+    if not (pc.all(pc.starts_with(trimmed, pattern="{")).as_py()
+            and pc.all(pc.ends_with(trimmed, pattern="}")).as_py()):
         return None
     try:
         table = pajson.read_json(pa.BufferReader(block_data(lines)))
     except pa.ArrowException:
         return None
-    if nested & set(table.column_names):
+    if any(pa.types.is_nested(table.schema.field(name).type)
+           for name in nested & set(table.column_names)):
         return None  # a field read from inside an object or array: the per-line query
     wanted = {key for names in keys.values() for key in names}
     text = {key for field in _TEXT_FIELDS for key in keys[field]}

@@ -57,6 +57,8 @@ class LineRegex:
             groups = re.compile(self.regex).groupindex
         except re.error as exc:
             raise ConfigError(f"{self.label}: not a valid regex: {exc}") from exc
+        if _WHOLE in groups:
+            raise ConfigError(f"{self.label}: the group name {_WHOLE!r} is reserved")
         if "time" not in groups or not {"client", "user", "api_key"} & set(groups):
             raise ConfigError(f"{self.label}: the regex needs named groups (?P<time>...) and "
                               "at least one of (?P<client>...), (?P<user>...), (?P<api_key>...)")

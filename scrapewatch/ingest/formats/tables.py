@@ -117,13 +117,17 @@ def delimited_sql(schema: pa.Schema, config: InputConfig, params: Params) -> str
     names = json.loads(schema.metadata[b"names"])
     delimiter = schema.metadata[b"delimiter"].decode()
     text = f"rtrim(line, {params.bind(chr(13) + chr(10))})"
-    token = params.bind(f'(?:^|{delimiter})("(?:[^"]|"")*"|[^{delimiter}]*)')
-    tokens = (f"CASE WHEN contains(line, '\"') THEN regexp_extract_all({text}, {token}, 1) "
+    # each value after its delimiter (one put before the first): a quoted part, in
+    # which delimiters are text, then the rest up to the next delimiter
+    token = params.bind(f'{delimiter}((?:"(?:[^"]|"")*")?[^{delimiter}]*)')
+    tokens = (f"CASE WHEN contains(line, '\"') "
+              f"THEN regexp_extract_all({params.bind(delimiter)} || {text}, {token}, 1) "
               f"ELSE string_split({text}, {params.bind(delimiter)}) END")
     f = dict.fromkeys(ALIASES, "NULL::VARCHAR")
     for field, column in _columns_for(names, config).items():
         v = f"v[{names.index(column) + 1}]"
-        v = f"CASE WHEN starts_with({v}, '\"') THEN replace({v}[2:-2], '\"\"', '\"') ELSE {v} END"
+        v = (f"CASE WHEN starts_with({v}, '\"') AND ends_with({v}, '\"') AND strlen({v}) > 1 "
+             f"THEN replace({v}[2:-2], '\"\"', '\"') ELSE {v} END")
         f[field] = f"nullif(nullif({v}, ''), '-')"
     blank = params.bind(" \t" + chr(13) + chr(10))
     unparsed = f"""CASE WHEN trim(line, {blank}) = '' THEN {params.bind(BLANK_LINE)}

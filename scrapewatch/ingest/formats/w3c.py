@@ -48,7 +48,9 @@ W3C_FIELDS: dict[str, tuple[str, ...]] = {
     "user_agent": ("cs(user-agent)",),
     "xff": ("x-forwarded-for", "cs(x-forwarded-for)"),
 }
-_TOKEN = r'"(?:[^"]|"")*"|[^ \t\r\n]+'  # a W3C value: quoted, or up to white space
+# A W3C value and the blanks after it: quoted only when the quotes span the whole value
+# (IIS never quotes: a user agent of "a"x is one value there).
+_TOKEN = r'("(?:[^"]|"")*"|[^ \t\r\n]+)(?:[ \t]+|\r?\n?$)'
 _OFFSET = re.compile(r"^[+-][0-9]{2}:?[0-9]{2}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
@@ -144,8 +146,9 @@ def block_sql(schema: pa.Schema, config: InputConfig, params: Params) -> str:
         tokens = f"string_split(rtrim(line, {params.bind(chr(13) + chr(10))}), chr(9))"
     else:  # quoted values or a run of spaces need the tokenising regex; most lines do not
         tokens = (f"CASE WHEN contains(line, '\"') OR contains(line, '  ') "
-                  f"THEN regexp_extract_all(line, {params.bind(_TOKEN)}) "
-                  f"ELSE string_split(rtrim(line, {params.bind(chr(13) + chr(10))}), ' ') END")
+                  f"THEN regexp_extract_all(ltrim(line), {params.bind(_TOKEN)}, 1) "
+                  f"ELSE string_split(rtrim(line, {params.bind(' ' + chr(13) + chr(10))}), ' ') "
+                  f"END")
 
     def value(field: str) -> str:
         names = [n for n in W3C_FIELDS[field] if n in fields]
@@ -153,7 +156,7 @@ def block_sql(schema: pa.Schema, config: InputConfig, params: Params) -> str:
             return "NULL::VARCHAR"
         v = f"v[{fields.index(names[0]) + 1}]"
         if not cloudfront:
-            v = (f"CASE WHEN starts_with({v}, '\"') "
+            v = (f"CASE WHEN starts_with({v}, '\"') AND ends_with({v}, '\"') AND strlen({v}) > 1 "
                  f"THEN replace({v}[2:-2], '\"\"', '\"') ELSE {v} END")
         elif field in ("referer", "user_agent"):
             v = f"url_decode({v})"
@@ -164,6 +167,11 @@ def block_sql(schema: pa.Schema, config: InputConfig, params: Params) -> str:
                f"|| {params.bind(offset)})")
     f.update(api_key="NULL::VARCHAR", posts="NULL::VARCHAR")
     blank = params.bind(" \t" + chr(13) + chr(10))
+    # CloudFront's tab-separated values cannot shift (it has shipped rows one field short
+    # and one long); space-separated W3C values can, so their count must match #Fields
+    count = "" if cloudfront else (
+        f"WHEN len(v) <> {len(fields)} THEN len(v) || ' values; #Fields names {len(fields)}'")
     return requests_sql(
         f"SELECT line_no, line, {tokens} AS v FROM plain", f,
-        f"CASE WHEN trim(line, {blank}) = '' THEN {params.bind(BLANK_LINE)} END", params)
+        f"CASE WHEN trim(line, {blank}) = '' THEN {params.bind(BLANK_LINE)} {count} END",
+        params)
