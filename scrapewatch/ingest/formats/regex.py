@@ -138,7 +138,7 @@ IIS = LineRegex(
     r"(?P<time>[0-9]{1,2}/[0-9]{1,2}/[0-9]{2}, [0-9]{1,2}:[0-9]{2}:[0-9]{2}), "
     r"(?P<service>[^,]*), (?P<server>[^,]*), (?P<server_ip>[^,]*), (?P<time_taken>[^,]*), "
     r"(?P<received_bytes>[^,]*), (?P<bytes>[^,]*), (?P<status>[^,]*), (?P<win32_status>[^,]*), "
-    r"(?P<method>[^,]*), (?P<path>[^,]*), (?P<query>[^,]*),",
+    r"(?P<method>[^,]*), (?P<path>[^,]*), (?P<query>.*),[ \t]*\r?\n?$",  # ids=1,2 has commas
     "IIS", time_format="%m/%d/%y, %H:%M:%S")
 IIS_EXAMPLE = ("203.0.113.7, -, 11/15/24, 10:00:00, W3SVC1, WEB1, 10.0.0.5, 15, 310, 5123, "
                "200, 0, GET, /2/tweets/search/recent, max_results=100,")
