@@ -43,7 +43,7 @@ class LineRegex:
 
     Attributes:
         regex: RE2 regex, matched from the start of each line.
-        label: Names the format in reject reasons ("not a <label> line").
+        label: Names the format in reject reasons ("does not match the <label> format").
         time_format: strptime pattern for the `time` group, when it is neither ISO
             8601, epoch seconds nor CLF `dd/Mon/yyyy:HH:MM:SS +hhmm`.
     """
