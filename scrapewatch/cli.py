@@ -7,16 +7,17 @@ Heavy modules (duckdb, pyarrow, numpy) are imported inside commands so that
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -33,6 +34,7 @@ class ExitCode(IntEnum):
     REJECTS = 4
 
 
+F = TypeVar("F", bound=Callable[..., Any])
 PERIODS = ("greedy", "calendar", "max", "peak")
 ROUNDINGS = ("full", "prorata", "started")
 
@@ -88,50 +90,87 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
+def _options(*options: Callable[[F], F]) -> Callable[[F], F]:
+    """Apply click options in the order listed (so --help lists them that way)."""
+    def apply(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return apply
+
+
+_CONFIG = click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML config file ([policy], [entity], [posts], [input]).")
+_FORMAT = click.option(
+    "--format", "log_format", default=None,
+    help="Log format of every file: auto (sniff each file, the default), a name listed by "
+         "`scrapewatch formats`, or a custom format: 'nginx:LOG_FORMAT', "
+         "'apache:LOGFORMAT' or 'regex:REGEX' with named groups.")
+_REPORT_OUTPUT = _options(
+    click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+                 help="Write report.json, entities.csv, periods.csv and rejects here."),
+    click.option("--output", type=click.Choice(["table", "json", "csv"]), default="table",
+                 show_default=True, help="What to print on stdout: a table, report.json, "
+                                         "or entities.csv."),
+    click.option("--fail-on-violation", is_flag=True,
+                 help="Exit with code 3 when any entity crossed the threshold."))
+_QUIET = click.option("--quiet", "-q", is_flag=True, help="No progress display on stderr.")
+_MEMORY_LIMIT = click.option(
+    "--memory-limit", metavar="SIZE",
+    help="DuckDB memory limit [512MB]; past it, work spills to the temp folder ($TMPDIR), "
+         "so memory stays flat however large the input.")
+_POLICY = _options(
+    click.option("--threshold", type=int, help="Posts a 24-hour period may hold without "
+                                               "violating [policy.threshold_posts: 1000000]."),
+    click.option("--rate", help="USD per --per-posts posts [policy.rate_usd: 15000]."),
+    click.option("--per-posts", type=int, help="Posts that --rate prices [1000000]."),
+    click.option("--periods", type=click.Choice(PERIODS),
+                 help="How charged periods are chosen [greedy]."),
+    click.option("--rounding", type=click.Choice(ROUNDINGS),
+                 help="full: whole millions; prorata: to the cent; started: every started "
+                      "million [full]."),
+    click.option("--charge", type=click.Choice(["all", "excess"]),
+                 help="Charge all posts of a period, or only those over the threshold [all]."),
+    click.option("--timezone", help="IANA zone of calendar days [UTC]."))
+# settings that decide each request's activity: a store keeps those of its first ingest
+_READING = _options(
+    click.option("--count-status", help="Statuses that count: all, 2xx, 304, 200-206, "
+                                        "comma-separated [2xx]."),
+    click.option("--effective-from", help="Ignore requests before this instant "
+                                          "[2024-11-15T00:00:00Z]."),
+    click.option("--entity", help="Entity key order, comma-separated from api_key, user, "
+                                  "client_ip [api_key,user,client_ip]."),
+    click.option("--ipv4-prefix", type=click.IntRange(0, 32),
+                 help="Group IPv4 clients into networks of this prefix length [32]."),
+    click.option("--ipv6-prefix", type=click.IntRange(0, 128),
+                 help="Group IPv6 clients into networks of this prefix length [128]."),
+    click.option("--max-rejected-share", help="Fail (exit 4) when more than this share of "
+                                              "lines is rejected [0.01]."))
+_STORE = _options(
+    click.option("--store", type=click.Path(dir_okay=False, path_type=Path), required=True,
+                 help="The store: a DuckDB database file."),
+    click.option("--wait", "wait_s", type=click.FloatRange(0), default=0, show_default=True,
+                 help="Seconds to wait while another process writes the store."))
+
+
+def _overrides(flags: dict[str, Any], log_format: str | None = None) -> dict[str, Any]:
+    """Config overrides (`section.name` -> value) from the options given."""
+    names = {"threshold": "policy.threshold_posts", "rate": "policy.rate_usd",
+             "per_posts": "policy.per_posts", "periods": "policy.periods",
+             "rounding": "policy.rounding", "charge": "policy.charge",
+             "count_status": "policy.count_statuses", "timezone": "policy.timezone",
+             "effective_from": "policy.effective_from", "entity": "entity.keys",
+             "ipv4_prefix": "entity.ipv4_prefix", "ipv6_prefix": "entity.ipv6_prefix",
+             "max_rejected_share": "input.max_rejected_share"}
+    overrides = {key: flags.get(flag) for flag, key in names.items()}
+    overrides["input.format"] = log_format
+    return overrides
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="TOML config file ([policy], [entity], [posts], [input]).")
-@click.option("--format", "log_format", default=None,
-              help="Log format of every file: auto (sniff each file, the default), a "
-                   "name listed by `scrapewatch formats`, or a custom format: "
-                   "'nginx:LOG_FORMAT', 'apache:LOGFORMAT' or 'regex:REGEX' with named "
-                   "groups.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Write report.json, entities.csv, periods.csv and rejects here.")
-@click.option("--output", type=click.Choice(["table", "json", "csv"]), default="table",
-              show_default=True, help="What to print on stdout: a table, report.json, "
-                                      "or entities.csv.")
-@click.option("--fail-on-violation", is_flag=True,
-              help="Exit with code 3 when any entity crossed the threshold.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress display on stderr.")
-@click.option("--memory-limit", metavar="SIZE",
-              help="DuckDB memory limit [512MB]; past it, work spills to the temp folder "
-                   "($TMPDIR), so memory stays flat however large the input.")
-@click.option("--threshold", type=int, help="Posts a 24-hour period may hold without "
-                                            "violating [policy.threshold_posts: 1000000].")
-@click.option("--rate", help="USD per --per-posts posts [policy.rate_usd: 15000].")
-@click.option("--per-posts", type=int, help="Posts that --rate prices [1000000].")
-@click.option("--periods", type=click.Choice(PERIODS),
-              help="How charged periods are chosen [greedy].")
-@click.option("--rounding", type=click.Choice(ROUNDINGS),
-              help="full: whole millions; prorata: to the cent; started: every started "
-                   "million [full].")
-@click.option("--charge", type=click.Choice(["all", "excess"]),
-              help="Charge all posts of a period, or only those over the threshold [all].")
-@click.option("--count-status", help="Statuses that count: all, 2xx, 304, 200-206, "
-                                     "comma-separated [2xx].")
-@click.option("--timezone", help="IANA zone of calendar days [UTC].")
-@click.option("--effective-from", help="Ignore requests before this instant "
-                                       "[2024-11-15T00:00:00Z].")
-@click.option("--entity", help="Entity key order, comma-separated from api_key, user, "
-                               "client_ip [api_key,user,client_ip].")
-@click.option("--ipv4-prefix", type=click.IntRange(0, 32),
-              help="Group IPv4 clients into networks of this prefix length [32].")
-@click.option("--ipv6-prefix", type=click.IntRange(0, 128),
-              help="Group IPv6 clients into networks of this prefix length [128].")
-@click.option("--max-rejected-share", help="Fail (exit 4) when more than this share of "
-                                           "lines is rejected [0.01].")
+@_options(_CONFIG, _FORMAT, _REPORT_OUTPUT, _QUIET, _MEMORY_LIMIT, _POLICY, _READING)
 @click.pass_context
 def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None,
          log_format: str | None, out: Path | None, output: str, fail_on_violation: bool,
@@ -142,33 +181,241 @@ def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None
     """
     from scrapewatch.config import load_config
     from scrapewatch.pipeline import scan as run_scan
-    from scrapewatch.report.files import write_entities_csv, write_report_json
-    from scrapewatch.report.terminal import render_table
 
-    overrides = {"policy.threshold_posts": flags["threshold"], "policy.rate_usd": flags["rate"],
-                 "policy.per_posts": flags["per_posts"], "policy.periods": flags["periods"],
-                 "policy.rounding": flags["rounding"], "policy.charge": flags["charge"],
-                 "policy.count_statuses": flags["count_status"],
-                 "policy.timezone": flags["timezone"],
-                 "policy.effective_from": flags["effective_from"],
-                 "entity.keys": flags["entity"], "entity.ipv4_prefix": flags["ipv4_prefix"],
-                 "entity.ipv6_prefix": flags["ipv6_prefix"], "input.format": log_format,
-                 "input.max_rejected_share": flags["max_rejected_share"]}
+    overrides = _overrides(flags, log_format)
     _check_flags(overrides, memory_limit)
     now = _pinned_clock()
-    show_progress = not quiet and sys.stderr.isatty()
     with _errors_reported(ctx):
         config = load_config(config_path, overrides=overrides)
         report = run_scan(paths, config=config, out=out, memory_limit=memory_limit, now=now,
-                          progress=TerminalProgress() if show_progress else None)
-        if output == "json":
-            write_report_json(report, sys.stdout)
-        elif output == "csv":
-            write_entities_csv(report, sys.stdout)
-        else:
-            click.echo(render_table(report), nl=False)
+                          progress=_progress(quiet))
+        _print_report(report, output)
     if fail_on_violation and report.findings:
         ctx.exit(ExitCode.VIOLATIONS)
+
+
+def _progress(quiet: bool) -> TerminalProgress | None:
+    return None if quiet or not sys.stderr.isatty() else TerminalProgress()
+
+
+def _print_report(report: Any, output: str) -> None:
+    from scrapewatch.report.files import write_entities_csv, write_report_json
+    from scrapewatch.report.terminal import render_table
+
+    if output == "json":
+        write_report_json(report, sys.stdout)
+    elif output == "csv":
+        write_entities_csv(report, sys.stdout)
+    else:
+        click.echo(render_table(report), nl=False)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@_options(_STORE, _CONFIG, _FORMAT, _READING)
+@click.option("--keep-requests", is_flag=True,
+              help="Also keep every parsed request (file, line, entity, posts) for "
+                   "drill-down; the store grows with the logs.")
+@click.option("--output", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="The run summary on stdout: a table or JSON.")
+@click.option("--fail-on-violation", is_flag=True,
+              help="Exit with code 3 when the store, after this ingest, holds a violation.")
+@_options(_QUIET, _MEMORY_LIMIT)
+@click.pass_context
+def ingest(ctx: click.Context, /, paths: tuple[str, ...], store: Path, wait_s: float,
+           config_path: Path | None, log_format: str | None, keep_requests: bool, output: str,
+           fail_on_violation: bool, quiet: bool, memory_limit: str | None,
+           **flags: Any) -> None:
+    """Add log files to a store, creating it on first use.
+
+    A file whose content the store holds adds nothing; a file that extends content
+    the store holds (a log still being appended to, or rotated and compressed) adds
+    only its new lines. Each file is one transaction. Then detection runs over the
+    whole store; the summary gives files added and skipped, rejects and findings.
+    """
+    import json
+
+    from scrapewatch.config import load_config
+    from scrapewatch.store import flagged_last, report
+    from scrapewatch.store import ingest as run_ingest
+
+    overrides = _overrides(flags, log_format)
+    _check_flags(overrides, memory_limit)
+    with _errors_reported(ctx):
+        config = load_config(config_path, overrides=overrides)
+        summary = run_ingest(store, paths, config=config, keep_requests=keep_requests,
+                             wait_s=wait_s, progress=_progress(quiet),
+                             memory_limit=memory_limit)
+        before = flagged_last(store)
+        found = report(store, config=config, wait_s=wait_s, memory_limit=memory_limit,
+                       now=_pinned_clock())
+        new = [f"{f.window.entity_kind}:{f.window.entity}" for f in found.findings
+               if f"{f.window.entity_kind}:{f.window.entity}" not in before]
+        if output == "json":
+            click.echo(json.dumps(summary.to_json(found, new), indent=2, ensure_ascii=True))
+        else:
+            click.echo(summary.render(found, new), nl=False)
+    if fail_on_violation and found.findings:
+        ctx.exit(ExitCode.VIOLATIONS)
+
+
+@cli.command()
+@_options(_STORE, _CONFIG)
+@click.option("--since", help="Only activity at or after this instant (ISO 8601).")
+@click.option("--until", help="Only activity before this instant (ISO 8601).")
+@_options(_REPORT_OUTPUT, _MEMORY_LIMIT, _POLICY, _READING)
+@click.pass_context
+def report(ctx: click.Context, /, store: Path, wait_s: float, config_path: Path | None,
+           since: str | None, until: str | None, out: Path | None, output: str,
+           fail_on_violation: bool, memory_limit: str | None, **flags: Any) -> None:
+    """Detect violations and total the damages over a store, as scan does over files.
+
+    The policy may differ from the ingests'; the settings that decide each request's
+    activity (entity, posts rules, --count-status, --effective-from) must not.
+    """
+    from scrapewatch.config import load_config
+    from scrapewatch.store import report as run_report
+
+    overrides = _overrides(flags)
+    _check_flags(overrides, memory_limit)
+    bounds = {name: _instant(value, f"--{name}") for name, value in
+              (("since", since), ("until", until)) if value}
+    with _errors_reported(ctx):
+        config = load_config(config_path, overrides=overrides)
+        result = run_report(store, config=config, out=out, now=_pinned_clock(),
+                            wait_s=wait_s, memory_limit=memory_limit, **bounds)
+        _print_report(result, output)
+    if fail_on_violation and result.findings:
+        ctx.exit(ExitCode.VIOLATIONS)
+
+
+@cli.command()
+@_options(_STORE)
+@click.option("--before", required=True, help="Drop activity before this instant (ISO 8601).")
+@click.pass_context
+def prune(ctx: click.Context, /, store: Path, wait_s: float, before: str) -> None:
+    """Drop a store's activity (and kept requests) older than --before.
+
+    The manifest stays, so the files it came from are not ingested again.
+    """
+    from scrapewatch.store import prune as run_prune
+
+    cutoff = _instant(before, "--before")
+    with _errors_reported(ctx):
+        dropped = run_prune(store, before=cutoff, wait_s=wait_s)
+    click.echo(f"Dropped {dropped:,} activity rows before {cutoff.isoformat()}.")
+
+
+@cli.command()
+@click.argument("statement", required=False)
+@click.option("--store", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The store: a DuckDB database file (opened read-only).")
+@click.option("--output", type=click.Choice(["table", "csv", "json", "parquet"]),
+              default="table", show_default=True,
+              help="How to write the result: a table, CSV, JSON lines or Parquet.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the result to this file instead of stdout (needed for parquet).")
+@click.pass_context
+def sql(ctx: click.Context, /, statement: str | None, store: Path, output: str,
+        out_file: Path | None) -> None:
+    """Run SQL on a store, or, with no STATEMENT, open a prompt (history kept in
+    ~/.scrapewatch_history; end a statement with ';', leave with .quit or Ctrl-D).
+
+    Views: files, manifest, activity, requests (with ingest --keep-requests), rejects,
+    runs, findings, periods. The store is a plain DuckDB file: the duckdb CLI and
+    Python package open it too.
+    """
+    from scrapewatch.store import VIEWS, query
+
+    if output == "parquet" and out_file is None:
+        raise click.UsageError("--output parquet needs --out FILE")
+    with _errors_reported(ctx):
+        if statement is not None:
+            _write_result(*query(store, statement), output, out_file)
+            return
+        click.echo("Views: " + "; ".join(f"{name} ({what})" for name, what in VIEWS.items()))
+        for text in _statements():
+            try:
+                _write_result(*query(store, text), "table", None)
+            except Exception as error:  # a bad statement is reported; the prompt goes on
+                click.echo(f"error: {error}", err=True)
+
+
+def _statements() -> Iterator[str]:
+    """Statements typed at the prompt, with readline history where there is readline."""
+    try:
+        import readline
+    except ImportError:  # pragma: no cover - Windows
+        readline = None  # type: ignore[assignment]
+    history = Path.home() / ".scrapewatch_history"
+    if readline is not None and history.exists():
+        readline.read_history_file(history)
+    text = ""
+    try:
+        while True:
+            line = input("sql> " if not text else "...> ")
+            if not text and line.strip() in (".quit", ".exit"):
+                break
+            text += line + "\n"
+            if text.strip().endswith(";"):
+                yield text
+                text = ""
+    except EOFError:
+        pass
+    finally:
+        if readline is not None:
+            with contextlib.suppress(OSError):
+                readline.write_history_file(history)
+
+
+def _write_result(names: list[str], rows: list[tuple[Any, ...]], output: str,
+                  out_file: Path | None) -> None:
+    """A query result as a table (values escaped for the terminal), CSV (cells
+    neutralised for spreadsheets), JSON lines or Parquet."""
+    import csv
+    import io
+    import json
+
+    from scrapewatch.report.escape import for_csv, for_terminal
+
+    if output == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        assert out_file is not None
+        pq.write_table(pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)}),
+                       out_file)
+        return
+    stream = io.StringIO()
+    if output == "csv":
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(names)
+        writer.writerows([for_csv(v) for v in row] for row in rows)
+    elif output == "json":
+        for row in rows:
+            stream.write(json.dumps(dict(zip(names, row, strict=True)), default=str,
+                                    ensure_ascii=True) + "\n")
+    else:
+        cells = [[for_terminal("" if v is None else str(v))[:80] for v in row] for row in rows]
+        widths = [max([len(n), *(len(c[i]) for c in cells)]) for i, n in enumerate(names)]
+        for line in [names, ["-" * w for w in widths], *cells]:
+            stream.write("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True))
+                         .rstrip() + "\n")
+        stream.write(f"({len(rows):,} row{'s' if len(rows) != 1 else ''})\n")
+    if out_file is None:
+        click.echo(stream.getvalue(), nl=False)
+    else:
+        out_file.write_text(stream.getvalue(), encoding="utf-8")
+
+
+def _instant(value: str, option: str) -> datetime:
+    from scrapewatch.config import parse_instant
+
+    try:
+        return parse_instant(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 date or instant",
+                                 param_hint=option) from None
 
 
 @cli.command()

@@ -13,7 +13,7 @@ import duckdb
 
 from scrapewatch.config import Config, Policy
 from scrapewatch.damages import assess
-from scrapewatch.detect.windows import EntityWindow, entity_windows, flagged_activity
+from scrapewatch.detect.windows import ALL_PARTS, EntityWindow, entity_windows, flagged_activity
 from scrapewatch.entities import create_macros
 from scrapewatch.errors import RejectLimitError
 from scrapewatch.ingest.formats import get_format
@@ -79,8 +79,8 @@ def scan(paths: Sequence[str], *, config: Config, out: Path | None = None,
     if progress:
         progress.finish()
     summaries = [summary for summary, _ in loads]
-    _check_rejects(con, summaries, config, out)
-    findings, watchlist = _detect(con, config.policy)
+    check_rejects(con, summaries, config, out)
+    findings, watchlist = detect(con, config.policy, consume=True)
     firsts = [load.first_request for _, load in loads if load.first_request is not None]
     lasts = [load.last_request for _, load in loads if load.last_request is not None]
     report = Report(generated_at=(now or datetime.now(UTC)).astimezone(UTC),
@@ -89,15 +89,17 @@ def scan(paths: Sequence[str], *, config: Config, out: Path | None = None,
                     last_request_at=max(lasts, default=None),
                     findings=findings, watchlist=watchlist)
     if out is not None:
-        write_out_dir(report, out, _rejects(con) if report.rejected else None)
+        write_out_dir(report, out, rejects_of(con) if report.rejected else None)
     return report
 
 
-def _detect(con: duckdb.DuckDBPyConnection, policy: Policy
-            ) -> tuple[list[Finding], list[EntityWindow]]:
+def detect(con: duckdb.DuckDBPyConnection, policy: Policy, parts: str = ALL_PARTS,
+           params: dict[str, object] | None = None, *, consume: bool = False
+           ) -> tuple[list[Finding], list[EntityWindow]]:
     """Flagged entities with their charged periods (largest damages first), and the
-    watchlist (largest peak first)."""
-    windows = entity_windows(con, policy)
+    watchlist (largest peak first), from the activity parts `parts` selects (see
+    `entity_windows`)."""
+    windows = entity_windows(con, policy, parts, params, consume=consume)
     flagged = [w for w in windows if w.peak_24h_posts > policy.threshold_posts]
     findings = [Finding(w, assess(activity, policy))
                 for w, activity in flagged_activity(con, flagged)]
@@ -126,7 +128,7 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path, index: int, count: int, co
     return summary, loaded
 
 
-def _check_rejects(con: duckdb.DuckDBPyConnection, files: list[FileSummary], config: Config,
+def check_rejects(con: duckdb.DuckDBPyConnection, files: list[FileSummary], config: Config,
                    out: Path | None) -> None:
     lines = sum(f.lines for f in files)
     rejected = sum(f.rejected for f in files)
@@ -134,7 +136,7 @@ def _check_rejects(con: duckdb.DuckDBPyConnection, files: list[FileSummary], con
     if lines and Decimal(rejected) / lines > limit:
         where = ""
         if out is not None:
-            path = write_atomically(out, "rejects", lambda s: write_rejects(_rejects(con), s))
+            path = write_atomically(out, "rejects", lambda s: write_rejects(rejects_of(con), s))
             where = f"; see {path}"
         worst = max(files, key=lambda f: f.rejected)
         raise RejectLimitError(
@@ -143,7 +145,7 @@ def _check_rejects(con: duckdb.DuckDBPyConnection, files: list[FileSummary], con
             "--format, or raise input.max_rejected_share")
 
 
-def _rejects(con: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, int, str, str]]:
+def rejects_of(con: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, int, str, str]]:
     """Every rejected line, by file and line number."""
     reader = con.sql("SELECT f.path, r.line_no, r.reason, r.text FROM rejects r "
                      "JOIN files f USING (file_id) ORDER BY r.file_id, r.line_no"

@@ -19,15 +19,16 @@ from scrapewatch.config import Policy
 from scrapewatch.damages import Activity
 from scrapewatch.sql import run
 
-# activity: the blocks' activity_parts -> posts and requests of counted requests per
-# (entity, second), for the entities whose total posts reach $watch_level: no other can
-# reach the watchlist or the threshold, and most entities are dropped here, before the
-# costly grouping by second. Lossless for every window, period and total below.
+# activity: activity parts ({parts}: the rows of activity_parts to read) -> posts and
+# requests of counted requests per (entity, second), for the entities whose total posts
+# reach $watch_level: no other can reach the watchlist or the threshold, and most
+# entities are dropped here, before the costly grouping by second. Lossless for every
+# window, period and total below.
 ACTIVITY_SQL = """
-CREATE OR REPLACE TABLE activity AS
-WITH candidates AS (
+CREATE OR REPLACE TEMP TABLE activity AS
+WITH parts AS ({parts}), candidates AS (
     SELECT entity_kind, entity
-    FROM activity_parts
+    FROM parts
     GROUP BY entity_kind, entity
     HAVING sum(posts) >= $watch_level
 )
@@ -35,10 +36,11 @@ SELECT p.entity_kind, p.entity, p.sec,
        CAST(sum(p.posts) AS BIGINT) AS posts,
        CAST(sum(p.requests) AS BIGINT) AS requests,
        CAST(sum(p.observed_posts) AS BIGINT) AS observed_posts
-FROM activity_parts p
+FROM parts p
 JOIN candidates c ON p.entity_kind = c.entity_kind AND p.entity = c.entity
 GROUP BY p.entity_kind, p.entity, p.sec
 """
+ALL_PARTS = "SELECT * FROM activity_parts"
 
 # entity_windows: entities of `activity` whose peak reaches $watch_level (those on the
 # watchlist or over the threshold) -> total_posts, requests, observed_posts,
@@ -100,12 +102,17 @@ class EntityWindow:
     first_crossing: int | None
 
 
-def entity_windows(con: duckdb.DuckDBPyConnection, policy: Policy) -> list[EntityWindow]:
-    """Build `activity` from `activity_parts`, then the window figures of every entity whose
-    peak reaches the watch level: flagged (over the threshold) or watched."""
+def entity_windows(con: duckdb.DuckDBPyConnection, policy: Policy, parts: str = ALL_PARTS,
+                   params: dict[str, object] | None = None, *, consume: bool = False
+                   ) -> list[EntityWindow]:
+    """Build `activity` from activity parts (`parts`, a query over `activity_parts` with
+    its `params`), then the window figures of every entity whose peak reaches the watch
+    level: flagged (over the threshold) or watched. With `consume`, activity_parts is
+    emptied once read, freeing its memory for the windows (a scan's, not a store's)."""
     watch_level = math.ceil(policy.warning_share * policy.threshold_posts)
-    run(con, ACTIVITY_SQL, {"watch_level": watch_level})
-    run(con, "DELETE FROM activity_parts")
+    run(con, ACTIVITY_SQL.format(parts=parts), {"watch_level": watch_level, **(params or {})})
+    if consume:
+        run(con, "DELETE FROM activity_parts")
     rows = run(con, ENTITY_WINDOWS_SQL, {"watch_level": watch_level,
                                          "threshold": policy.threshold_posts})
     return [EntityWindow(kind, entity, int(total), int(requests), int(observed), int(peak),

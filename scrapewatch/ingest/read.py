@@ -8,8 +8,9 @@ never neither.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -51,14 +52,19 @@ class FileLoad:
     sha256: str
     first_request: int | None  # epoch seconds
     last_request: int | None
+    content_sha256: str = ""  # of the decompressed bytes up to the limit read to
+    content_bytes: int = 0
 
 
 def load_file(con: duckdb.DuckDBPyConnection, source: LogSource, *, file_id: int,
               format_name: str, config: Config, progress: Progress | None = None,
-              keep_requests: bool = False) -> FileLoad:
+              keep_requests: bool = False, first_line: int = 1, skip: int = 0,
+              limit: int | None = None) -> FileLoad:
     """Parse `source` into `activity_parts` and `rejects` rows tagged with `file_id`.
 
     With `keep_requests`, every request is also kept in `requests` with its line number.
+    `skip` and `limit` (content bytes, see `LogSource.blocks`) read part of a file, whose
+    first line is then line `first_line`: what a store adds of a grown file.
 
     Raises:
         FormatError: when `format_name` is `auto` and no format fits the first lines.
@@ -66,27 +72,36 @@ def load_file(con: duckdb.DuckDBPyConnection, source: LogSource, *, file_id: int
     """
     pieces: Pieces
     binary = next((f for f in FORMATS.values() if f.magic and source.magic == f.magic), None)
-    if binary is not None and binary.batches and format_name in ("auto", binary.name):
-        fmt, pieces = binary, binary.batches(source.path, config.input)
-    else:
-        blocks = source.blocks()
-        first = next(blocks, None)
-        if first is None:
-            return FileLoad(None, 0, 0, 0, source.sha256(), None, None)
-        fmt = choose_format(source, first, format_name)
-        pieces = prepared_blocks(fmt, itertools.chain([first], blocks), config)
-    queries = _Queries(fmt, config)
-    totals = _Totals()
-    for parts, directives in prefetch(pieces):
-        totals.lines += directives
-        totals.skipped += directives
-        for relation, table in parts:
-            _load_part(con, relation, table, queries.get(relation, table.schema),
-                       file_id=file_id, keep_requests=keep_requests, totals=totals)
-        if progress:
-            progress(source.bytes_read, totals.lines, fmt.name)
+    with contextlib.ExitStack() as stack:
+        if binary is not None and binary.batches and format_name in ("auto", binary.name):
+            fmt, pieces = binary, binary.batches(source.path, config.input)
+        else:
+            blocks = source.blocks(skip=skip, limit=limit)
+            first = next(blocks, None)
+            if first is None:
+                return FileLoad(None, 0, 0, 0, source.sha256(), None, None,
+                                source.content_sha256(), source.content_bytes)
+            fmt = choose_format(source, first, format_name)
+            # a format with a header reads it again from the part before `skip`
+            before: Iterable[pa.StringArray] = (
+                stack.enter_context(LogSource.open(source.path)).blocks(limit=skip)
+                if skip and fmt.cutter else ())
+            pieces = prepared_blocks(fmt, itertools.chain([first], blocks), config, first_line,
+                                     before)
+        queries = _Queries(fmt, config)
+        totals = _Totals()
+        for parts, directives in prefetch(pieces):
+            totals.lines += directives
+            totals.skipped += directives
+            for relation, table in parts:
+                _load_part(con, relation, table, queries.get(relation, table.schema),
+                           file_id=file_id, keep_requests=keep_requests, totals=totals)
+            if progress:
+                progress(source.bytes_read, totals.lines, fmt.name)
+    content = source.content_sha256(), source.content_bytes  # before sha256() drains the file
     return FileLoad(fmt.name, totals.lines, totals.lines - totals.rejected - totals.skipped,
-                    totals.rejected, source.sha256(), totals.first_request, totals.last_request)
+                    totals.rejected, source.sha256(), totals.first_request, totals.last_request,
+                    *content)
 
 
 @dataclass
@@ -124,13 +139,17 @@ class _Queries:
         return self.built[key]
 
 
-def prepared_blocks(fmt: LogFormat, blocks: Iterator[pa.StringArray], config: Config
+def prepared_blocks(fmt: LogFormat, blocks: Iterator[pa.StringArray], config: Config,
+                    first_line: int = 1, before: Iterable[pa.StringArray] = ()
                     ) -> Pieces:
     """Per block, the tables to load and the number of directive lines: what the
     format's cutter read as `plain` tables, and the other lines as `block`; in record
-    batches DuckDB shares out to its threads. Runs on the reader thread."""
+    batches DuckDB shares out to its threads. Runs on the reader thread. The cutter
+    first reads `before` (the part of a file loaded earlier) for its header only."""
     cut_block = fmt.cutter(config.input) if fmt.cutter else None
-    first_line = 1
+    for lines in before:
+        if cut_block is not None:
+            cut_block(lines, 0)
     for lines in blocks:
         parts: list[tuple[str, pa.Table]] = []
         rest, directives = None, 0

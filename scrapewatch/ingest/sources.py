@@ -16,7 +16,7 @@ import os
 import threading
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Full, Queue
 from typing import IO, Any, TypeVar
@@ -98,6 +98,8 @@ class LogSource:
     _stream: Any
     compression: str
     magic: bytes = b""  # the file's first four bytes, as read
+    content_bytes: int = 0  # decompressed bytes read so far
+    _content_hash: Any = field(default_factory=hashlib.sha256)
 
     @classmethod
     def open(cls, path: Path) -> LogSource:
@@ -147,20 +149,28 @@ class LogSource:
             raise InputError(f"{self.path}: the {self.compression} stream is truncated or "
                              f"corrupt ({exc}); recompress or remove the file") from exc
 
-    def blocks(self, block_bytes: int = BLOCK_BYTES) -> Iterator[pa.StringArray]:
+    def blocks(self, block_bytes: int = BLOCK_BYTES, *, skip: int = 0,
+               limit: int | None = None) -> Iterator[pa.StringArray]:
         """Yield the file's lines in blocks, each line keeping its '\\n'.
+
+        `skip` and `limit` count decompressed (content) bytes: the lines from content
+        byte `skip` (the start of a line) up to byte `limit` are yielded; the skipped
+        bytes are read and hashed all the same (see `content_sha256`).
 
         Invalid UTF-8 is kept visible as `\\xHH` escapes (as nginx writes them) rather
         than dropped, so such lines still parse or are rejected with their text. A
         UTF-8 byte order mark (Windows tools write one) is dropped.
         """
+        while skip > self.content_bytes:
+            if not self._content(min(block_bytes, skip - self.content_bytes), limit):
+                return
         carry = b""
-        chunk = self._read(block_bytes)
-        if chunk.startswith(codecs.BOM_UTF8):
+        chunk = self._content(block_bytes, limit)
+        if skip == 0 and chunk.startswith(codecs.BOM_UTF8):
             chunk = chunk[len(codecs.BOM_UTF8):]
         while chunk:
             data = carry + chunk
-            chunk = self._read(block_bytes)
+            chunk = self._content(block_bytes, limit)
             cut = data.rfind(b"\n") + 1
             if cut == 0:
                 if len(data) > MAX_LINE_BYTES:
@@ -172,6 +182,32 @@ class LogSource:
             yield lines_array(data[:cut])
         if carry:
             yield lines_array(carry)
+
+    def _content(self, size: int, limit: int | None) -> bytes:
+        """Up to `size` more content bytes, none past `limit`; hashed and counted."""
+        if limit is not None:
+            size = min(size, limit - self.content_bytes)
+        if size <= 0:
+            return b""
+        data = self._read(size)
+        self.content_bytes += len(data)
+        self._content_hash.update(data)
+        return data
+
+    def read_content(self, size: int, *, keep: bool = True) -> bytes:
+        """The next `size` content bytes (fewer at the end), hashed and counted; with
+        `keep` False, read (and hashed) but not returned: bounded memory."""
+        parts, total = [], 0
+        while total < size and (chunk := self._content(min(BLOCK_BYTES, size - total), None)):
+            if keep:
+                parts.append(chunk)
+            total += len(chunk)
+        return b"".join(parts)
+
+    def content_sha256(self) -> str:
+        """The SHA-256 of the content (decompressed) bytes read so far: with a limit,
+        of the content up to it, which `skip` and `limit` of a later read refer to."""
+        return str(self._content_hash.hexdigest())
 
 
 def lines_array(data: bytes) -> pa.StringArray:

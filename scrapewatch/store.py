@@ -1,0 +1,437 @@
+"""The persistent store: one DuckDB file that nightly `ingest` runs fill and `report`,
+`sql` and `prune` read.
+
+It holds the per-(entity, second) activity of every file ingested (and, optionally, the
+parsed requests), the rejects, a manifest of the files with their content hashes, and
+the run history. Each file is added in one transaction, so a crash leaves the store as
+it was before that file; DuckDB's file lock lets one process write at a time.
+
+What a file adds is decided by its content (the decompressed bytes): content already in
+the manifest adds nothing, and content that extends what is there (a log still being
+appended to, or the same log rotated and compressed) adds only its new lines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from scrapewatch.config import Config
+from scrapewatch.entities import create_macros
+from scrapewatch.errors import ConfigError, InputError, ScrapewatchError
+from scrapewatch.ingest.read import FileLoad, Progress, load_file
+from scrapewatch.ingest.sources import LogSource, expand_inputs
+from scrapewatch.pipeline import Progress as ProgressDisplay
+from scrapewatch.pipeline import check_rejects, detect, rejects_of
+from scrapewatch.posts import check_rules
+from scrapewatch.report.escape import for_terminal
+from scrapewatch.report.files import write_out_dir
+from scrapewatch.report.model import FileSummary, Report
+from scrapewatch.schema import TABLES_SQL
+from scrapewatch.sql import run
+
+# The first content bytes of a file, hashed to find the manifest entries it may extend
+# (a file shorter than this when ingested is known by all of its content).
+HEAD_BYTES = 4096
+
+STORE_SQL = TABLES_SQL + """
+CREATE TABLE IF NOT EXISTS store_info (key VARCHAR PRIMARY KEY, value VARCHAR);
+-- Per ingested file (or new part of a grown one): what of its content it covers.
+CREATE TABLE IF NOT EXISTS manifest (
+    file_id INTEGER PRIMARY KEY, run_id INTEGER, ingested_at TIMESTAMPTZ,
+    head_bytes INTEGER, head_sha256 VARCHAR, content_sha256 VARCHAR, content_start BIGINT,
+    content_end BIGINT, first_line BIGINT);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id INTEGER PRIMARY KEY, command VARCHAR, started_at TIMESTAMPTZ,
+    finished_at TIMESTAMPTZ, files_added INTEGER, files_skipped INTEGER, lines BIGINT,
+    rejected BIGINT, findings INTEGER, damages_usd DECIMAL(20, 2));
+CREATE TABLE IF NOT EXISTS findings (
+    run_id INTEGER, entity_kind VARCHAR, entity VARCHAR, total_posts BIGINT,
+    peak_24h_posts BIGINT, peak_start TIMESTAMPTZ, first_crossing_at TIMESTAMPTZ,
+    periods INTEGER, damages_usd DECIMAL(20, 2));
+CREATE TABLE IF NOT EXISTS periods (
+    run_id INTEGER, entity_kind VARCHAR, entity VARCHAR, period_start TIMESTAMPTZ,
+    period_end TIMESTAMPTZ, posts BIGINT, requests BIGINT, damages_usd DECIMAL(20, 2));
+CREATE OR REPLACE VIEW activity AS
+    SELECT entity_kind, entity, to_timestamp(sec) AS second, sec,
+           sum(posts)::BIGINT AS posts, sum(requests)::BIGINT AS requests,
+           sum(observed_posts)::BIGINT AS observed_posts
+    FROM activity_parts GROUP BY entity_kind, entity, sec;
+"""
+
+VIEWS = {
+    "files": "every file ingested: path, format, SHA-256, size, lines, rejected, requests",
+    "manifest": "per file: the content it covers (hashes, byte range, first line), when",
+    "activity": "counted posts and requests per (entity_kind, entity, second)",
+    "requests": "every parsed request with its file and line (ingest --keep-requests)",
+    "rejects": "every rejected line: file, line number, reason, text",
+    "runs": "the history of ingest and report runs",
+    "findings": "the flagged entities of each report run",
+    "periods": "the charged periods of each report run",
+}
+
+
+class StoreBusyError(ScrapewatchError):
+    """Another process is writing the store."""
+
+
+@contextlib.contextmanager
+def open_store(path: Path, *, write: bool, wait_s: float = 0,
+               memory_limit: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the store at `path` (created on first write), set up like a scan's.
+
+    Raises:
+        StoreBusyError: when another process holds the store for `wait_s` seconds.
+        InputError: when `path` is not a store (or does not exist, for a reader).
+    """
+    if not write and not path.exists():
+        raise InputError(f"{path}: no such store; `scrapewatch ingest` creates one")
+    config: dict[str, Any] = {"memory_limit": memory_limit or "512MB",
+                              "preserve_insertion_order": False}
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=not write, config=config)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise InputError(f"{path}: cannot open the store ({exc})") from exc
+            if time.monotonic() >= deadline:
+                raise StoreBusyError(
+                    f"{path}: another process is writing this store; try again when it "
+                    f"has finished, or pass --wait SECONDS") from None
+            time.sleep(0.25)
+        except duckdb.Error as exc:
+            raise InputError(f"{path}: not a scrapewatch store ({exc})") from exc
+    try:
+        run(con, "SET TimeZone = 'UTC'")
+        if write:
+            run(con, STORE_SQL)
+            create_macros(con)
+        yield con
+    finally:
+        con.close()
+
+
+def _settings(config: Config) -> dict[str, Any]:
+    """The settings that decide what a request's activity is: ingests into one store must
+    share them, and a report must use them (its policy may differ otherwise)."""
+    return {"entity": asdict(config.entity),
+            "posts": {"default": config.posts.default,
+                      "rules": [asdict(r) for r in config.posts.rules]},
+            "count_statuses": config.policy.count_statuses,
+            "effective_from": config.policy.effective_from.isoformat(),
+            "fields": config.input.fields}
+
+
+def check_settings(con: duckdb.DuckDBPyConnection, config: Config, *, record: bool) -> None:
+    """Raise ConfigError when `config` reads requests otherwise than the store's ingests
+    did; with `record`, an empty store takes `config`'s settings."""
+    wanted = json.dumps(_settings(config), sort_keys=True)
+    rows = run(con, "SELECT value FROM store_info WHERE key = 'settings'")
+    if not rows:
+        if record:
+            run(con, "INSERT INTO store_info VALUES ('settings', $v)", {"v": wanted})
+        return
+    stored = json.loads(rows[0][0])
+    changed = [key for key, value in json.loads(wanted).items() if stored.get(key) != value]
+    if changed:
+        raise ConfigError(
+            f"this store was filled with other {', '.join(changed)} settings than these; "
+            "use the same ones (entity, posts, count_statuses, effective_from, input.fields), "
+            "or ingest into a new store")
+
+
+@dataclass(frozen=True)
+class Part:
+    """What of a file an ingest adds: content bytes [start, end), from line first_line."""
+
+    start: int
+    end: int | None
+    first_line: int
+    format: str | None  # the format of the part it extends (a continuation has no header)
+    head: bytes  # the file's first HEAD_BYTES content bytes (all, when shorter)
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """One file of an ingest run."""
+
+    path: str
+    action: str  # "added", "grew" or "skipped"
+    reason: str
+    lines: int = 0
+    rejected: int = 0
+    requests: int = 0
+
+
+def plan(con: duckdb.DuckDBPyConnection, path: Path) -> Part | str:
+    """The part of `path` to add, or why it adds nothing."""
+    raw = _sha256_of(path)
+    same = run(con, "SELECT path FROM files WHERE sha256 = $sha LIMIT 1", {"sha": raw})
+    if same:
+        return f"already ingested (as {same[0][0]})"
+    with LogSource.open(path) as source:
+        compressed = source.compression != "none"
+        head = source.read_content(HEAD_BYTES)
+    # a growing plain log may end in a line still being written: stop at its last newline
+    end = None if compressed else _last_line_end(path)
+    candidates = []  # parts whose first bytes are this file's: it may extend them
+    for (size,) in run(con, "SELECT DISTINCT head_bytes FROM manifest WHERE head_bytes <= $n",
+                       {"n": len(head)}):
+        candidates += run(con, """
+            SELECT m.content_sha256, m.content_end, m.first_line + f.lines, f.format
+            FROM manifest m JOIN files f USING (file_id)
+            WHERE m.head_bytes = $size AND m.head_sha256 = $head""",
+                          {"size": size, "head": hashlib.sha256(head[:size]).hexdigest()})
+    for content_sha, content_end, next_line, fmt in sorted(candidates, key=lambda c: -c[1]):
+        if end is not None and content_end > end:
+            continue
+        with LogSource.open(path) as source:
+            source.read_content(content_end, keep=False)
+            prefix = source.content_sha256()
+        if prefix == content_sha:
+            if end is not None and content_end == end:
+                return "no new lines"
+            return Part(content_end, end, next_line, fmt, head)
+    return Part(0, end, 1, None, head)
+
+
+@dataclass(frozen=True)
+class IngestRun:
+    """What one ingest added, file by file."""
+
+    store: str
+    run_id: int
+    files: list[FileOutcome]
+
+    @property
+    def added(self) -> list[FileOutcome]:
+        return [f for f in self.files if f.action != "skipped"]
+
+    def to_json(self, found: Report, new: list[str]) -> dict[str, Any]:
+        """The machine-readable summary, with the store's findings after the ingest and
+        the entities among them that the previous report did not flag."""
+        return {"store": self.store, "run_id": self.run_id,
+                "files_added": len(self.added), "files_skipped": len(self.files) - len(self.added),
+                "lines": sum(f.lines for f in self.added),
+                "rejected": sum(f.rejected for f in self.added),
+                "requests": sum(f.requests for f in self.added),
+                "files": [asdict(f) for f in self.files],
+                "findings": len(found.findings), "new_findings": new,
+                "damages_usd": str(found.damages_usd)}
+
+    def render(self, found: Report, new: list[str]) -> str:
+        """The summary for a terminal (file names and entities escaped)."""
+        lines = [f"Ingested into {for_terminal(self.store)} (run {self.run_id}): "
+                 f"{len(self.added)} file(s) added, {len(self.files) - len(self.added)} "
+                 f"skipped; {sum(f.lines for f in self.added):,} lines, "
+                 f"{sum(f.rejected for f in self.added):,} rejected."]
+        for f in self.files:
+            counts = f": {f.lines:,} lines, {f.rejected:,} rejected" if f.action != "skipped" \
+                else ""
+            lines.append(f"  {f.action:8} {for_terminal(f.path)} ({for_terminal(f.reason)})"
+                         f"{counts}")
+        lines.append(f"Store: {len(found.findings)} entities flagged, damages "
+                     f"${found.damages_usd:,.2f}; new since the last report: "
+                     f"{', '.join(for_terminal(e) for e in new) or 'none'}.")
+        return "\n".join(lines) + "\n"
+
+
+def ingest(store: Path, paths: Sequence[str], *, config: Config, keep_requests: bool = False,
+           wait_s: float = 0, progress: ProgressDisplay | None = None,
+           memory_limit: str | None = None) -> IngestRun:
+    """Add the new content of every file under `paths` to `store`."""
+    files = expand_inputs(paths)
+    with open_store(store, write=True, wait_s=wait_s, memory_limit=memory_limit) as con:
+        check_settings(con, config, record=True)
+        check_rules(con, config.posts.rules)
+        run_id = _next_id(con, "runs", "run_id")
+        started = datetime.now(UTC)
+        outcomes = []
+        for index, path in enumerate(files):
+            if progress:
+                progress.start_file(path, path.stat().st_size, index, len(files))
+            outcomes.append(_ingest_file(con, path, run_id, config, keep_requests,
+                                         progress.advance if progress else None))
+        if progress:
+            progress.finish()
+        added = [o for o in outcomes if o.action != "skipped"]
+        run(con, "INSERT INTO runs VALUES ($id, 'ingest', $start, $end, $added, $skipped, "
+                 "$lines, $rejected, NULL, NULL)",
+            {"id": run_id, "start": started, "end": datetime.now(UTC), "added": len(added),
+             "skipped": len(outcomes) - len(added), "lines": sum(o.lines for o in added),
+             "rejected": sum(o.rejected for o in added)})
+    return IngestRun(str(store), run_id, outcomes)
+
+
+def flagged_last(store: Path) -> set[str]:
+    """The entities (kind:entity) the store's last report run flagged."""
+    with open_store(store, write=False) as con:
+        rows = run(con, "SELECT entity_kind || ':' || entity FROM findings WHERE run_id = "
+                        "(SELECT max(run_id) FROM runs WHERE command = 'report')")
+    return {row[0] for row in rows}
+
+
+def _ingest_file(con: duckdb.DuckDBPyConnection, path: Path, run_id: int, config: Config,
+                 keep_requests: bool, progress: Progress | None) -> FileOutcome:
+    part = plan(con, path)
+    if isinstance(part, str):
+        return FileOutcome(str(path), "skipped", part)
+    run(con, "BEGIN TRANSACTION")
+    try:
+        file_id = _next_id(con, "files", "file_id")
+        with LogSource.open(path) as source:
+            loaded = load_file(con, source, file_id=file_id,
+                               format_name=part.format or config.input.format, config=config,
+                               progress=progress, keep_requests=keep_requests,
+                               first_line=part.first_line, skip=part.start, limit=part.end)
+        if part.start and not loaded.lines:
+            run(con, "ROLLBACK")
+            return FileOutcome(str(path), "skipped", "no new lines")
+        _record(con, file_id, run_id, path, source.size, part, loaded)
+        run(con, "COMMIT")
+    except BaseException:
+        run(con, "ROLLBACK")
+        raise
+    action, reason = ("grew", f"new lines from line {part.first_line}") if part.start else (
+        "added", loaded.format or "empty")
+    return FileOutcome(str(path), action, reason, loaded.lines, loaded.rejected,
+                       loaded.requests)
+
+
+def _record(con: duckdb.DuckDBPyConnection, file_id: int, run_id: int, path: Path, size: int,
+            part: Part, loaded: FileLoad) -> None:
+    run(con, "INSERT INTO files VALUES ($id, $path, $format, $sha, $size, $lines, $rej, $req)",
+        {"id": file_id, "path": str(path), "format": loaded.format, "sha": loaded.sha256,
+         "size": size, "lines": loaded.lines, "rej": loaded.rejected, "req": loaded.requests})
+    head = part.head[:loaded.content_bytes]  # of the content it covers
+    run(con, "INSERT INTO manifest VALUES ($id, $run, $at, $head_bytes, $head, $content, "
+             "$start, $end, $first)",
+        {"id": file_id, "run": run_id, "at": datetime.now(UTC), "head_bytes": len(head),
+         "head": hashlib.sha256(head).hexdigest(),
+         "content": loaded.content_sha256, "start": part.start, "end": loaded.content_bytes,
+         "first": part.first_line})
+
+
+def _next_id(con: duckdb.DuckDBPyConnection, table: str, column: str) -> int:
+    return int(run(con, f"SELECT coalesce(max({column}), 0) + 1 FROM {table}")[0][0])
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _last_line_end(path: Path) -> int:
+    """The offset after the last newline of a plain file (its size when none is found
+    in the last 64 MiB: a file of one huge line is left to the reader's limits)."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        at = size
+        while at > 0 and size - at < (64 << 20):
+            start = max(0, at - (1 << 20))
+            handle.seek(start)
+            chunk = handle.read(at - start)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                return start + newline + 1
+            at = start
+    return size
+
+
+def report(store: Path, *, config: Config, since: datetime | None = None,
+           until: datetime | None = None, out: Path | None = None,
+           now: datetime | None = None, wait_s: float = 0,
+           memory_limit: str | None = None) -> Report:
+    """Detect and price over the store's activity in [since, until), as `scan` would over
+    the same files, and record the findings as a run; write `out` like scan."""
+    with open_store(store, write=True, wait_s=wait_s, memory_limit=memory_limit) as con:
+        check_settings(con, config, record=False)
+        started = datetime.now(UTC)
+        files = [FileSummary(path, sha, fmt, size, lines, rejected, requests)
+                 for path, fmt, sha, size, lines, rejected, requests in run(
+                     con, "SELECT path, format, sha256, size, lines, rejected, requests "
+                          "FROM files ORDER BY file_id")]
+        check_rejects(con, files, config, out)
+        bounds: dict[str, object] = {"since": int(since.timestamp()) if since else -(2**62),
+                  "until": int(until.timestamp()) if until else 2**62}
+        parts = "SELECT * FROM activity_parts WHERE sec >= $since AND sec < $until"
+        findings, watchlist = detect(con, config.policy, parts, bounds)
+        first, last = run(con, f"SELECT min(sec), max(sec) FROM ({parts})", bounds)[0]
+        result = Report(generated_at=(now or datetime.now(UTC)).astimezone(UTC),
+                        policy=config.policy, files=files, first_request_at=first,
+                        last_request_at=last, findings=findings, watchlist=watchlist)
+        _record_report(con, result, started)
+        if out is not None:
+            write_out_dir(result, out, rejects_of(con) if result.rejected else None)
+    return result
+
+
+def _record_report(con: duckdb.DuckDBPyConnection, result: Report, started: datetime) -> None:
+    """The report as a run, with its findings and charged periods."""
+    run_id = _next_id(con, "runs", "run_id")
+    run(con, "BEGIN TRANSACTION")
+    run(con, "INSERT INTO runs VALUES ($id, 'report', $start, $end, 0, 0, $lines, $rejected, "
+             "$findings, $damages)",
+        {"id": run_id, "start": started, "end": datetime.now(UTC), "lines": result.lines,
+         "rejected": result.rejected, "findings": len(result.findings),
+         "damages": result.damages_usd})
+    for finding in result.findings:
+        w, a = finding.window, finding.assessment
+        run(con, "INSERT INTO findings VALUES ($run, $kind, $entity, $total, $peak, "
+                 "to_timestamp($start), to_timestamp($first), $periods, $damages)",
+            {"run": run_id, "kind": w.entity_kind, "entity": w.entity, "total": w.total_posts,
+             "peak": w.peak_24h_posts, "start": w.peak_start, "first": w.first_crossing,
+             "periods": len(a.periods), "damages": a.damages_usd})
+        for period, damages in zip(a.periods, a.period_damages, strict=True):
+            run(con, "INSERT INTO periods VALUES ($run, $kind, $entity, to_timestamp($start), "
+                     "to_timestamp($end), $posts, $requests, $damages)",
+                {"run": run_id, "kind": w.entity_kind, "entity": w.entity,
+                 "start": period.start, "end": period.end, "posts": period.posts,
+                 "requests": period.requests, "damages": damages})
+    run(con, "COMMIT")
+
+
+def prune(store: Path, *, before: datetime, wait_s: float = 0) -> int:
+    """Drop the activity and requests older than `before`: how many activity rows went.
+
+    The manifest stays, so the files they came from are not ingested again.
+    """
+    with open_store(store, write=True, wait_s=wait_s) as con:
+        cutoff: dict[str, object] = {"before": int(before.timestamp())}
+        dropped = int(run(con, "SELECT count(*) FROM activity_parts WHERE sec < $before",
+                          cutoff)[0][0])
+        run(con, "BEGIN TRANSACTION")
+        run(con, "DELETE FROM activity_parts WHERE sec < $before", cutoff)
+        run(con, "DELETE FROM requests WHERE sec < $before", cutoff)
+        run(con, "COMMIT")
+        run(con, "CHECKPOINT")
+    return dropped
+
+
+def query(store: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run one SQL statement on the store, read-only: (column names, rows).
+
+    Raises:
+        InputError: when the statement fails (its message, one line).
+    """
+    with open_store(store, write=False) as con:
+        try:
+            result = con.execute(sql)
+            names = [d[0] for d in result.description or []]
+            return names, result.fetchall() if names else []
+        except duckdb.Error as exc:
+            raise InputError(f"SQL error: {str(exc).splitlines()[0]}") from None
