@@ -7,7 +7,7 @@ import re
 
 from conftest import ROOT
 
-from scrapewatch.cli import scan
+from scrapewatch.cli import cli
 from scrapewatch.config import Config
 
 README = (ROOT / "README.md").read_text()
@@ -20,11 +20,13 @@ def test_every_config_key_is_documented() -> None:
             assert re.search(rf"^{setting.name} =|\b{setting.name}\b", README, re.M), setting.name
 
 
-def test_every_scan_option_is_documented() -> None:
-    for param in scan.params:
-        for option in getattr(param, "opts", []):
-            if option.startswith("--"):
-                assert option in README, option
+def test_every_option_of_every_command_is_documented() -> None:
+    for name, command in cli.commands.items():
+        assert f"scrapewatch {name}" in README, name
+        for param in command.params:
+            for option in getattr(param, "opts", []):
+                if option.startswith("--"):
+                    assert option in README, (name, option)
 
 
 def test_only_the_cli_imports_click() -> None:

@@ -232,3 +232,17 @@ def test_the_store_is_a_plain_duckdb_file(tmp_path: Path) -> None:
     con = duckdb.connect(str(store), read_only=True)
     assert con.sql("SELECT count(*) FROM files").fetchall() == [(3,)]
     assert os.path.getsize(store) > 0
+
+
+def test_the_readme_sql_examples_run(tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    ingest(store, [str(ROOT / "sample_logs")], config=CONFIG)
+    report(store, config=CONFIG)
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("```sql\n", 1)[1].split("```", 1)[0]
+    statements = [s for s in block.split(";") if s.strip()]
+    assert len(statements) == 3
+    answers = [query(store, statement)[1] for statement in statements]
+    assert answers[0][0][1:] == ("k-acme-scraper", 2_500_000)  # 2025-03-03
+    assert answers[1] == [(2, 2, Decimal("60000.00"))]  # run 2: the report
+    assert answers[2][0][1:] == ("not a common/combined log line", 1)
