@@ -129,14 +129,18 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path, index: int, count: int, co
 
 
 def check_rejects(con: duckdb.DuckDBPyConnection, files: list[FileSummary], config: Config,
-                   out: Path | None) -> None:
+                   out: Path | None, tables: str = "") -> None:
+    """Raise RejectLimitError (after writing `out/rejects`) when more than
+    `input.max_rejected_share` of the lines was rejected; `tables` prefixes the names of
+    the rejects and files tables (`store.`)."""
     lines = sum(f.lines for f in files)
     rejected = sum(f.rejected for f in files)
     limit = config.input.max_rejected_share
     if lines and Decimal(rejected) / lines > limit:
         where = ""
         if out is not None:
-            path = write_atomically(out, "rejects", lambda s: write_rejects(rejects_of(con), s))
+            path = write_atomically(out, "rejects",
+                                    lambda s: write_rejects(rejects_of(con, tables), s))
             where = f"; see {path}"
         worst = max(files, key=lambda f: f.rejected)
         raise RejectLimitError(
@@ -145,10 +149,11 @@ def check_rejects(con: duckdb.DuckDBPyConnection, files: list[FileSummary], conf
             "--format, or raise input.max_rejected_share")
 
 
-def rejects_of(con: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, int, str, str]]:
-    """Every rejected line, by file and line number."""
-    reader = con.sql("SELECT f.path, r.line_no, r.reason, r.text FROM rejects r "
-                     "JOIN files f USING (file_id) ORDER BY r.file_id, r.line_no"
+def rejects_of(con: duckdb.DuckDBPyConnection, tables: str = ""
+               ) -> Iterator[tuple[str, int, str, str]]:
+    """Every rejected line, by file and line number (`tables`: see check_rejects)."""
+    reader = con.sql(f"SELECT f.path, r.line_no, r.reason, r.text FROM {tables}rejects r "
+                     f"JOIN {tables}files f USING (file_id) ORDER BY r.file_id, r.line_no"
                      ).to_arrow_reader(65536)
     for batch in reader:
         yield from zip(*(batch.column(i).to_pylist() for i in range(4)), strict=True)

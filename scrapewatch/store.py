@@ -3,8 +3,11 @@
 
 It holds the per-(entity, second) activity of every file ingested (and, optionally, the
 parsed requests), the rejects, a manifest of the files with their content hashes, and
-the run history. Each file is added in one transaction, so a crash leaves the store as
-it was before that file; DuckDB's file lock lets one process write at a time.
+the run history. A writer works in an in-memory database (which spills to disk like a
+scan's) with the store attached as `store`: a file is loaded there, then copied into
+the store in one transaction, so a crash leaves the store as it was before that file
+and memory stays bounded however large the file. DuckDB's file lock lets one process
+write at a time.
 
 What a file adds is decided by its content (the decompressed bytes): content already in
 the manifest adds nothing, and content that extends what is there (a log still being
@@ -26,12 +29,11 @@ from typing import Any
 import duckdb
 
 from scrapewatch.config import Config
-from scrapewatch.entities import create_macros
 from scrapewatch.errors import ConfigError, InputError, ScrapewatchError
 from scrapewatch.ingest.read import FileLoad, Progress, load_file
 from scrapewatch.ingest.sources import LogSource, expand_inputs
 from scrapewatch.pipeline import Progress as ProgressDisplay
-from scrapewatch.pipeline import check_rejects, detect, rejects_of
+from scrapewatch.pipeline import check_rejects, connect, detect, rejects_of
 from scrapewatch.posts import check_rules
 from scrapewatch.report.escape import for_terminal
 from scrapewatch.report.files import write_out_dir
@@ -85,38 +87,61 @@ class StoreBusyError(ScrapewatchError):
 
 
 @contextlib.contextmanager
-def open_store(path: Path, *, write: bool, wait_s: float = 0,
-               memory_limit: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the store at `path` (created on first write), set up like a scan's.
+def open_store(path: Path, *, wait_s: float = 0, memory_limit: str | None = None
+               ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A scan's in-memory connection with the store at `path` attached, for writing, as
+    `store` (created on first use).
 
     Raises:
         StoreBusyError: when another process holds the store for `wait_s` seconds.
-        InputError: when `path` is not a store (or does not exist, for a reader).
+        InputError: when `path` is not a store.
     """
-    if not write and not path.exists():
+    con = connect(memory_limit=memory_limit)
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                run(con, "ATTACH $path AS store", {"path": str(path)})
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise InputError(f"{path}: cannot open the store ({exc})") from exc
+                if time.monotonic() >= deadline:
+                    raise StoreBusyError(
+                        f"{path}: another process is writing this store; try again when it "
+                        f"has finished, or pass --wait SECONDS") from None
+                time.sleep(0.25)
+            except duckdb.Error as exc:
+                raise InputError(f"{path}: not a scrapewatch store ({exc})") from exc
+        run(con, "USE store")
+        run(con, STORE_SQL)
+        run(con, "USE memory")
+        yield con
+    finally:
+        con.close()
+
+
+@contextlib.contextmanager
+def read_store(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the store at `path` (while nothing writes it).
+
+    Raises:
+        InputError: when there is no store at `path`.
+        StoreBusyError: when another process is writing it.
+    """
+    if not path.exists():
         raise InputError(f"{path}: no such store; `scrapewatch ingest` creates one")
-    config: dict[str, Any] = {"memory_limit": memory_limit or "512MB",
-                              "preserve_insertion_order": False}
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            con = duckdb.connect(str(path), read_only=not write, config=config)
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise InputError(f"{path}: cannot open the store ({exc})") from exc
-            if time.monotonic() >= deadline:
-                raise StoreBusyError(
-                    f"{path}: another process is writing this store; try again when it "
-                    f"has finished, or pass --wait SECONDS") from None
-            time.sleep(0.25)
-        except duckdb.Error as exc:
-            raise InputError(f"{path}: not a scrapewatch store ({exc})") from exc
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise StoreBusyError(f"{path}: another process is writing this store; try "
+                                 "again when it has finished") from None
+        raise InputError(f"{path}: cannot open the store ({exc})") from exc
+    except duckdb.Error as exc:
+        raise InputError(f"{path}: not a scrapewatch store ({exc})") from exc
     try:
         run(con, "SET TimeZone = 'UTC'")
-        if write:
-            run(con, STORE_SQL)
-            create_macros(con)
         yield con
     finally:
         con.close()
@@ -137,10 +162,10 @@ def check_settings(con: duckdb.DuckDBPyConnection, config: Config, *, record: bo
     """Raise ConfigError when `config` reads requests otherwise than the store's ingests
     did; with `record`, an empty store takes `config`'s settings."""
     wanted = json.dumps(_settings(config), sort_keys=True)
-    rows = run(con, "SELECT value FROM store_info WHERE key = 'settings'")
+    rows = run(con, "SELECT value FROM store.store_info WHERE key = 'settings'")
     if not rows:
         if record:
-            run(con, "INSERT INTO store_info VALUES ('settings', $v)", {"v": wanted})
+            run(con, "INSERT INTO store.store_info VALUES ('settings', $v)", {"v": wanted})
         return
     stored = json.loads(rows[0][0])
     changed = [key for key, value in json.loads(wanted).items() if stored.get(key) != value]
@@ -177,7 +202,7 @@ class FileOutcome:
 def plan(con: duckdb.DuckDBPyConnection, path: Path) -> Part | str:
     """The part of `path` to add, or why it adds nothing."""
     raw = _sha256_of(path)
-    same = run(con, "SELECT path FROM files WHERE sha256 = $sha LIMIT 1", {"sha": raw})
+    same = run(con, "SELECT path FROM store.files WHERE sha256 = $sha LIMIT 1", {"sha": raw})
     if same:
         return f"already ingested (as {same[0][0]})"
     with LogSource.open(path) as source:
@@ -186,11 +211,11 @@ def plan(con: duckdb.DuckDBPyConnection, path: Path) -> Part | str:
     # a growing plain log may end in a line still being written: stop at its last newline
     end = None if compressed else _last_line_end(path)
     candidates = []  # parts whose first bytes are this file's: it may extend them
-    for (size,) in run(con, "SELECT DISTINCT head_bytes FROM manifest WHERE head_bytes <= $n",
-                       {"n": len(head)}):
+    for (size,) in run(con, "SELECT DISTINCT head_bytes FROM store.manifest "
+                            "WHERE head_bytes <= $n", {"n": len(head)}):
         candidates += run(con, """
             SELECT m.content_sha256, m.content_end, m.first_line + f.lines, f.format
-            FROM manifest m JOIN files f USING (file_id)
+            FROM store.manifest m JOIN store.files f USING (file_id)
             WHERE m.head_bytes = $size AND m.head_sha256 = $head""",
                           {"size": size, "head": hashlib.sha256(head[:size]).hexdigest()})
     for content_sha, content_end, next_line, fmt in sorted(candidates, key=lambda c: -c[1]):
@@ -252,10 +277,10 @@ def ingest(store: Path, paths: Sequence[str], *, config: Config, keep_requests: 
            memory_limit: str | None = None) -> IngestRun:
     """Add the new content of every file under `paths` to `store`."""
     files = expand_inputs(paths)
-    with open_store(store, write=True, wait_s=wait_s, memory_limit=memory_limit) as con:
+    with open_store(store, wait_s=wait_s, memory_limit=memory_limit) as con:
         check_settings(con, config, record=True)
         check_rules(con, config.posts.rules)
-        run_id = _next_id(con, "runs", "run_id")
+        run_id = _next_id(con, "store.runs", "run_id")
         started = datetime.now(UTC)
         outcomes = []
         for index, path in enumerate(files):
@@ -266,7 +291,7 @@ def ingest(store: Path, paths: Sequence[str], *, config: Config, keep_requests: 
         if progress:
             progress.finish()
         added = [o for o in outcomes if o.action != "skipped"]
-        run(con, "INSERT INTO runs VALUES ($id, 'ingest', $start, $end, $added, $skipped, "
+        run(con, "INSERT INTO store.runs VALUES ($id, 'ingest', $start, $end, $added, $skipped, "
                  "$lines, $rejected, NULL, NULL)",
             {"id": run_id, "start": started, "end": datetime.now(UTC), "added": len(added),
              "skipped": len(outcomes) - len(added), "lines": sum(o.lines for o in added),
@@ -276,7 +301,7 @@ def ingest(store: Path, paths: Sequence[str], *, config: Config, keep_requests: 
 
 def flagged_last(store: Path) -> set[str]:
     """The entities (kind:entity) the store's last report run flagged."""
-    with open_store(store, write=False) as con:
+    with read_store(store) as con:
         rows = run(con, "SELECT entity_kind || ':' || entity FROM findings WHERE run_id = "
                         "(SELECT max(run_id) FROM runs WHERE command = 'report')")
     return {row[0] for row in rows}
@@ -287,22 +312,28 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, path: Path, run_id: int, config
     part = plan(con, path)
     if isinstance(part, str):
         return FileOutcome(str(path), "skipped", part)
-    run(con, "BEGIN TRANSACTION")
+    file_id = _next_id(con, "store.files", "file_id")
     try:
-        file_id = _next_id(con, "files", "file_id")
         with LogSource.open(path) as source:
             loaded = load_file(con, source, file_id=file_id,
                                format_name=part.format or config.input.format, config=config,
                                progress=progress, keep_requests=keep_requests,
                                first_line=part.first_line, skip=part.start, limit=part.end)
         if part.start and not loaded.lines:
-            run(con, "ROLLBACK")
             return FileOutcome(str(path), "skipped", "no new lines")
-        _record(con, file_id, run_id, path, source.size, part, loaded)
-        run(con, "COMMIT")
-    except BaseException:
-        run(con, "ROLLBACK")
-        raise
+        # the file's rows, loaded in memory, go into the store in one transaction
+        run(con, "BEGIN TRANSACTION")
+        try:
+            for table in ("activity_parts", "rejects", "requests"):
+                run(con, f"INSERT INTO store.{table} SELECT * FROM {table}")
+            _record(con, file_id, run_id, path, source.size, part, loaded)
+            run(con, "COMMIT")
+        except BaseException:
+            run(con, "ROLLBACK")
+            raise
+    finally:
+        for table in ("activity_parts", "rejects", "requests"):
+            run(con, f"DELETE FROM {table}")
     action, reason = ("grew", f"new lines from line {part.first_line}") if part.start else (
         "added", loaded.format or "empty")
     return FileOutcome(str(path), action, reason, loaded.lines, loaded.rejected,
@@ -311,16 +342,16 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, path: Path, run_id: int, config
 
 def _record(con: duckdb.DuckDBPyConnection, file_id: int, run_id: int, path: Path, size: int,
             part: Part, loaded: FileLoad) -> None:
-    run(con, "INSERT INTO files VALUES ($id, $path, $format, $sha, $size, $lines, $rej, $req)",
+    run(con, "INSERT INTO store.files VALUES ($id, $path, $format, $sha, $size, $lines, $rej, "
+             "$req)",
         {"id": file_id, "path": str(path), "format": loaded.format, "sha": loaded.sha256,
          "size": size, "lines": loaded.lines, "rej": loaded.rejected, "req": loaded.requests})
     head = part.head[:loaded.content_bytes]  # of the content it covers
-    run(con, "INSERT INTO manifest VALUES ($id, $run, $at, $head_bytes, $head, $content, "
+    run(con, "INSERT INTO store.manifest VALUES ($id, $run, $at, $head_bytes, $head, $content, "
              "$start, $end, $first)",
         {"id": file_id, "run": run_id, "at": datetime.now(UTC), "head_bytes": len(head),
-         "head": hashlib.sha256(head).hexdigest(),
-         "content": loaded.content_sha256, "start": part.start, "end": loaded.content_bytes,
-         "first": part.first_line})
+         "head": hashlib.sha256(head).hexdigest(), "content": loaded.content_sha256,
+         "start": part.start, "end": loaded.content_bytes, "first": part.first_line})
 
 
 def _next_id(con: duckdb.DuckDBPyConnection, table: str, column: str) -> int:
@@ -358,17 +389,17 @@ def report(store: Path, *, config: Config, since: datetime | None = None,
            memory_limit: str | None = None) -> Report:
     """Detect and price over the store's activity in [since, until), as `scan` would over
     the same files, and record the findings as a run; write `out` like scan."""
-    with open_store(store, write=True, wait_s=wait_s, memory_limit=memory_limit) as con:
+    with open_store(store, wait_s=wait_s, memory_limit=memory_limit) as con:
         check_settings(con, config, record=False)
         started = datetime.now(UTC)
         files = [FileSummary(path, sha, fmt, size, lines, rejected, requests)
                  for path, fmt, sha, size, lines, rejected, requests in run(
                      con, "SELECT path, format, sha256, size, lines, rejected, requests "
-                          "FROM files ORDER BY file_id")]
-        check_rejects(con, files, config, out)
+                          "FROM store.files ORDER BY file_id")]
+        check_rejects(con, files, config, out, tables="store.")
         bounds: dict[str, object] = {"since": int(since.timestamp()) if since else -(2**62),
                   "until": int(until.timestamp()) if until else 2**62}
-        parts = "SELECT * FROM activity_parts WHERE sec >= $since AND sec < $until"
+        parts = "SELECT * FROM store.activity_parts WHERE sec >= $since AND sec < $until"
         findings, watchlist = detect(con, config.policy, parts, bounds)
         first, last = run(con, f"SELECT min(sec), max(sec) FROM ({parts})", bounds)[0]
         result = Report(generated_at=(now or datetime.now(UTC)).astimezone(UTC),
@@ -376,29 +407,29 @@ def report(store: Path, *, config: Config, since: datetime | None = None,
                         last_request_at=last, findings=findings, watchlist=watchlist)
         _record_report(con, result, started)
         if out is not None:
-            write_out_dir(result, out, rejects_of(con) if result.rejected else None)
+            write_out_dir(result, out, rejects_of(con, "store.") if result.rejected else None)
     return result
 
 
 def _record_report(con: duckdb.DuckDBPyConnection, result: Report, started: datetime) -> None:
     """The report as a run, with its findings and charged periods."""
-    run_id = _next_id(con, "runs", "run_id")
+    run_id = _next_id(con, "store.runs", "run_id")
     run(con, "BEGIN TRANSACTION")
-    run(con, "INSERT INTO runs VALUES ($id, 'report', $start, $end, 0, 0, $lines, $rejected, "
+    run(con, "INSERT INTO store.runs VALUES ($id, 'report', $start, $end, 0, 0, $lines, $rejected, "
              "$findings, $damages)",
         {"id": run_id, "start": started, "end": datetime.now(UTC), "lines": result.lines,
          "rejected": result.rejected, "findings": len(result.findings),
          "damages": result.damages_usd})
     for finding in result.findings:
         w, a = finding.window, finding.assessment
-        run(con, "INSERT INTO findings VALUES ($run, $kind, $entity, $total, $peak, "
+        run(con, "INSERT INTO store.findings VALUES ($run, $kind, $entity, $total, $peak, "
                  "to_timestamp($start), to_timestamp($first), $periods, $damages)",
             {"run": run_id, "kind": w.entity_kind, "entity": w.entity, "total": w.total_posts,
              "peak": w.peak_24h_posts, "start": w.peak_start, "first": w.first_crossing,
              "periods": len(a.periods), "damages": a.damages_usd})
         for period, damages in zip(a.periods, a.period_damages, strict=True):
-            run(con, "INSERT INTO periods VALUES ($run, $kind, $entity, to_timestamp($start), "
-                     "to_timestamp($end), $posts, $requests, $damages)",
+            run(con, "INSERT INTO store.periods VALUES ($run, $kind, $entity, "
+                     "to_timestamp($start), to_timestamp($end), $posts, $requests, $damages)",
                 {"run": run_id, "kind": w.entity_kind, "entity": w.entity,
                  "start": period.start, "end": period.end, "posts": period.posts,
                  "requests": period.requests, "damages": damages})
@@ -410,15 +441,15 @@ def prune(store: Path, *, before: datetime, wait_s: float = 0) -> int:
 
     The manifest stays, so the files they came from are not ingested again.
     """
-    with open_store(store, write=True, wait_s=wait_s) as con:
+    with open_store(store, wait_s=wait_s) as con:
         cutoff: dict[str, object] = {"before": int(before.timestamp())}
-        dropped = int(run(con, "SELECT count(*) FROM activity_parts WHERE sec < $before",
+        dropped = int(run(con, "SELECT count(*) FROM store.activity_parts WHERE sec < $before",
                           cutoff)[0][0])
         run(con, "BEGIN TRANSACTION")
-        run(con, "DELETE FROM activity_parts WHERE sec < $before", cutoff)
-        run(con, "DELETE FROM requests WHERE sec < $before", cutoff)
+        run(con, "DELETE FROM store.activity_parts WHERE sec < $before", cutoff)
+        run(con, "DELETE FROM store.requests WHERE sec < $before", cutoff)
         run(con, "COMMIT")
-        run(con, "CHECKPOINT")
+        run(con, "CHECKPOINT store")
     return dropped
 
 
@@ -428,7 +459,7 @@ def query(store: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     Raises:
         InputError: when the statement fails (its message, one line).
     """
-    with open_store(store, write=False) as con:
+    with read_store(store) as con:
         try:
             result = con.execute(sql)
             names = [d[0] for d in result.description or []]
