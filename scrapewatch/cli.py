@@ -230,13 +230,14 @@ def ingest(ctx: click.Context, /, paths: tuple[str, ...], store: Path, wait_s: f
 
     A file whose content the store holds adds nothing; a file that extends content
     the store holds (a log still being appended to, or rotated and compressed) adds
-    only its new lines. Each file is one transaction. Then detection runs over the
-    whole store; the summary gives files added and skipped, rejects and findings.
+    only its new lines. Each file is one transaction; a file that cannot be read is
+    reported as failed (exit 1) and the others still go in. Then detection runs over
+    the whole store; the summary gives files added, skipped and failed, rejects and
+    findings.
     """
     import json
 
     from scrapewatch.config import load_config
-    from scrapewatch.store import flagged_last, report
     from scrapewatch.store import ingest as run_ingest
 
     overrides = _overrides(flags, log_format)
@@ -245,17 +246,15 @@ def ingest(ctx: click.Context, /, paths: tuple[str, ...], store: Path, wait_s: f
         config = load_config(config_path, overrides=overrides)
         summary = run_ingest(store, paths, config=config, keep_requests=keep_requests,
                              wait_s=wait_s, progress=_progress(quiet),
-                             memory_limit=memory_limit)
-        before = flagged_last(store)
-        found = report(store, config=config, wait_s=wait_s, memory_limit=memory_limit,
-                       now=_pinned_clock())
-        new = [f"{f.window.entity_kind}:{f.window.entity}" for f in found.findings
-               if f"{f.window.entity_kind}:{f.window.entity}" not in before]
+                             memory_limit=memory_limit, now=_pinned_clock())
         if output == "json":
-            click.echo(json.dumps(summary.to_json(found, new), indent=2, ensure_ascii=True))
+            click.echo(json.dumps(summary.to_json(), indent=2, ensure_ascii=True))
         else:
-            click.echo(summary.render(found, new), nl=False)
-    if fail_on_violation and found.findings:
+            click.echo(summary.render(), nl=False)
+    if summary.failed:
+        _fail(f"{len(summary.failed)} file(s) could not be read; see the summary",
+              ExitCode.ERROR)
+    if fail_on_violation and summary.report.findings:
         ctx.exit(ExitCode.VIOLATIONS)
 
 
@@ -325,24 +324,29 @@ def sql(ctx: click.Context, /, statement: str | None, store: Path, output: str,
     runs, findings, periods. The store is a plain DuckDB file: the duckdb CLI and
     Python package open it too.
     """
+    from scrapewatch.report.escape import for_terminal
     from scrapewatch.store import VIEWS, query
 
     if output == "parquet" and out_file is None:
         raise click.UsageError("--output parquet needs --out FILE")
     with _errors_reported(ctx):
         if statement is not None:
-            _write_result(*query(store, statement), output, out_file)
+            _write_result(query(store, statement), output, out_file)
             return
-        click.echo("Views: " + "; ".join(f"{name} ({what})" for name, what in VIEWS.items()))
-        for text in _statements():
+        interactive = sys.stdin.isatty()
+        if interactive:
+            click.echo("Views: " + "; ".join(f"{name} ({what})" for name, what in VIEWS.items()),
+                       err=True)
+        for text in _statements(interactive):
             try:
-                _write_result(*query(store, text), "table", None)
+                _write_result(query(store, text), "table", None)
             except Exception as error:  # a bad statement is reported; the prompt goes on
-                click.echo(f"error: {error}", err=True)
+                click.echo(f"error: {for_terminal(str(error))}", err=True)
 
 
-def _statements() -> Iterator[str]:
-    """Statements typed at the prompt, with readline history where there is readline."""
+def _statements(interactive: bool) -> Iterator[str]:
+    """Statements read from stdin, each ending with ';': typed at a prompt (on a
+    terminal, with readline history where there is readline), or piped in."""
     try:
         import readline
     except ImportError:  # pragma: no cover - Windows
@@ -353,7 +357,7 @@ def _statements() -> Iterator[str]:
     text = ""
     try:
         while True:
-            line = input("sql> " if not text else "...> ")
+            line = input(("sql> " if not text else "...> ") if interactive else "")
             if not text and line.strip() in (".quit", ".exit"):
                 break
             text += line + "\n"
@@ -368,37 +372,39 @@ def _statements() -> Iterator[str]:
                 readline.write_history_file(history)
 
 
-def _write_result(names: list[str], rows: list[tuple[Any, ...]], output: str,
-                  out_file: Path | None) -> None:
-    """A query result as a table (values escaped for the terminal), CSV (cells
-    neutralised for spreadsheets), JSON lines or Parquet."""
+def _write_result(table: Any, output: str, out_file: Path | None) -> None:
+    """A query result (an Arrow table) as a table (names and values escaped for the
+    terminal), CSV (cells neutralised for spreadsheets), JSON lines or Parquet."""
     import csv
     import io
     import json
 
     from scrapewatch.report.escape import for_csv, for_terminal
 
+    names = table.column_names
+    if output in ("json", "parquet") and len(set(names)) < len(names):
+        raise click.UsageError(f"--output {output} needs distinct column names; "
+                               f"give them with AS ({', '.join(names)})")
     if output == "parquet":
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        assert out_file is not None
-        pq.write_table(pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)}),
-                       out_file)
+        pq.write_table(table, out_file)
         return
+    rows = table.to_pylist() if output == "json" else list(zip(
+        *(column.to_pylist() for column in table.columns), strict=True))
     stream = io.StringIO()
     if output == "csv":
         writer = csv.writer(stream, lineterminator="\n")
-        writer.writerow(names)
+        writer.writerow([for_csv(n) for n in names])
         writer.writerows([for_csv(v) for v in row] for row in rows)
     elif output == "json":
         for row in rows:
-            stream.write(json.dumps(dict(zip(names, row, strict=True)), default=str,
-                                    ensure_ascii=True) + "\n")
+            stream.write(json.dumps(row, default=str, ensure_ascii=True) + "\n")
     else:
+        head = [for_terminal(n) for n in names]
         cells = [[for_terminal("" if v is None else str(v))[:80] for v in row] for row in rows]
-        widths = [max([len(n), *(len(c[i]) for c in cells)]) for i, n in enumerate(names)]
-        for line in [names, ["-" * w for w in widths], *cells]:
+        widths = [max([len(n), *(len(c[i]) for c in cells)]) for i, n in enumerate(head)]
+        for line in [head, ["-" * w for w in widths], *cells]:
             stream.write("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True))
                          .rstrip() + "\n")
         stream.write(f"({len(rows):,} row{'s' if len(rows) != 1 else ''})\n")

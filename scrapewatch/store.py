@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from scrapewatch.config import Config
 from scrapewatch.errors import ConfigError, InputError, ScrapewatchError
@@ -44,6 +45,10 @@ from scrapewatch.sql import run
 # The first content bytes of a file, hashed to find the manifest entries it may extend
 # (a file shorter than this when ingested is known by all of its content).
 HEAD_BYTES = 4096
+# A plain log's last line without a newline is held back as still being written, unless
+# the file has not changed for this long: writers append whole lines, so such a line is
+# then a truncated end, read as it is.
+SETTLED_S = 300
 
 STORE_SQL = TABLES_SQL + """
 CREATE TABLE IF NOT EXISTS store_info (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -51,7 +56,8 @@ CREATE TABLE IF NOT EXISTS store_info (key VARCHAR PRIMARY KEY, value VARCHAR);
 CREATE TABLE IF NOT EXISTS manifest (
     file_id INTEGER PRIMARY KEY, run_id INTEGER, ingested_at TIMESTAMPTZ,
     head_bytes INTEGER, head_sha256 VARCHAR, content_sha256 VARCHAR, content_start BIGINT,
-    content_end BIGINT, first_line BIGINT);
+    content_end BIGINT, first_line BIGINT, complete BOOLEAN, first_request BIGINT,
+    last_request BIGINT);
 CREATE TABLE IF NOT EXISTS runs (
     run_id INTEGER PRIMARY KEY, command VARCHAR, started_at TIMESTAMPTZ,
     finished_at TIMESTAMPTZ, files_added INTEGER, files_skipped INTEGER, lines BIGINT,
@@ -87,15 +93,17 @@ class StoreBusyError(ScrapewatchError):
 
 
 @contextlib.contextmanager
-def open_store(path: Path, *, wait_s: float = 0, memory_limit: str | None = None
-               ) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_store(path: Path, *, wait_s: float = 0, memory_limit: str | None = None,
+               create: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """A scan's in-memory connection with the store at `path` attached, for writing, as
-    `store` (created on first use).
+    `store` (created when `create`: by ingest, not by a mistyped report path).
 
     Raises:
         StoreBusyError: when another process holds the store for `wait_s` seconds.
         InputError: when `path` is not a store.
     """
+    if not create and not path.exists():
+        raise InputError(f"{path}: no such store; `scrapewatch ingest` creates one")
     con = connect(memory_limit=memory_limit)
     try:
         deadline = time.monotonic() + wait_s
@@ -108,7 +116,7 @@ def open_store(path: Path, *, wait_s: float = 0, memory_limit: str | None = None
                     raise InputError(f"{path}: cannot open the store ({exc})") from exc
                 if time.monotonic() >= deadline:
                     raise StoreBusyError(
-                        f"{path}: another process is writing this store; try again when it "
+                        f"{path}: another process has this store open; try again when it "
                         f"has finished, or pass --wait SECONDS") from None
                 time.sleep(0.25)
             except duckdb.Error as exc:
@@ -158,17 +166,15 @@ def _settings(config: Config) -> dict[str, Any]:
             "fields": config.input.fields}
 
 
-def check_settings(con: duckdb.DuckDBPyConnection, config: Config, *, record: bool) -> None:
+def check_settings(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     """Raise ConfigError when `config` reads requests otherwise than the store's ingests
-    did; with `record`, an empty store takes `config`'s settings."""
-    wanted = json.dumps(_settings(config), sort_keys=True)
+    did (an empty store takes the settings of the first file added to it)."""
     rows = run(con, "SELECT value FROM store.store_info WHERE key = 'settings'")
     if not rows:
-        if record:
-            run(con, "INSERT INTO store.store_info VALUES ('settings', $v)", {"v": wanted})
         return
     stored = json.loads(rows[0][0])
-    changed = [key for key, value in json.loads(wanted).items() if stored.get(key) != value]
+    wanted = json.loads(json.dumps(_settings(config)))
+    changed = [key for key, value in wanted.items() if stored.get(key) != value]
     if changed:
         raise ConfigError(
             f"this store was filled with other {', '.join(changed)} settings than these; "
@@ -202,25 +208,30 @@ class FileOutcome:
 def plan(con: duckdb.DuckDBPyConnection, path: Path) -> Part | str:
     """The part of `path` to add, or why it adds nothing."""
     raw = _sha256_of(path)
-    same = run(con, "SELECT path FROM store.files WHERE sha256 = $sha LIMIT 1", {"sha": raw})
+    same = run(con, "SELECT f.path FROM store.files f JOIN store.manifest m USING (file_id) "
+                    "WHERE f.sha256 = $sha AND m.complete LIMIT 1", {"sha": raw})
     if same:
         return f"already ingested (as {same[0][0]})"
     with LogSource.open(path) as source:
         compressed = source.compression != "none"
         head = source.read_content(HEAD_BYTES)
-    # a growing plain log may end in a line still being written: stop at its last newline
-    end = None if compressed else _last_line_end(path)
-    candidates = []  # parts whose first bytes are this file's: it may extend them
+    end = None if compressed else _complete_end(path)
+    if end == 0:
+        return "no complete line yet"
+    candidates = []  # held content with this file's first bytes: it may extend it
     for (size,) in run(con, "SELECT DISTINCT head_bytes FROM store.manifest "
-                            "WHERE head_bytes <= $n", {"n": len(head)}):
+                            "WHERE head_bytes <= $n AND content_end > 0", {"n": len(head)}):
         candidates += run(con, """
-            SELECT m.content_sha256, m.content_end, m.first_line + f.lines, f.format
+            SELECT m.content_sha256, m.content_end, m.first_line + f.lines, f.format, f.path
             FROM store.manifest m JOIN store.files f USING (file_id)
-            WHERE m.head_bytes = $size AND m.head_sha256 = $head""",
+            WHERE m.head_bytes = $size AND m.head_sha256 = $head AND m.content_end > 0""",
                           {"size": size, "head": hashlib.sha256(head[:size]).hexdigest()})
-    for content_sha, content_end, next_line, fmt in sorted(candidates, key=lambda c: -c[1]):
+    for content_sha, content_end, next_line, fmt, held in sorted(candidates,
+                                                                  key=lambda c: -c[1]):
         if end is not None and content_end > end:
-            continue
+            # a shorter copy of held content, or a log cut and rewritten: adding it
+            # would count its lines twice
+            return f"starts like {held}, ingested before, but is shorter; not added"
         with LogSource.open(path) as source:
             source.read_content(content_end, keep=False)
             prefix = source.content_sha256()
@@ -233,78 +244,90 @@ def plan(con: duckdb.DuckDBPyConnection, path: Path) -> Part | str:
 
 @dataclass(frozen=True)
 class IngestRun:
-    """What one ingest added, file by file."""
+    """What one ingest added, file by file, and the store's findings after it."""
 
     store: str
     run_id: int
     files: list[FileOutcome]
+    report: Report
+    new_findings: list[str]  # kind:entity flagged now, not by the previous report
 
     @property
     def added(self) -> list[FileOutcome]:
-        return [f for f in self.files if f.action != "skipped"]
+        return [f for f in self.files if f.action in ("added", "grew")]
 
-    def to_json(self, found: Report, new: list[str]) -> dict[str, Any]:
-        """The machine-readable summary, with the store's findings after the ingest and
-        the entities among them that the previous report did not flag."""
+    @property
+    def failed(self) -> list[FileOutcome]:
+        return [f for f in self.files if f.action == "failed"]
+
+    def to_json(self) -> dict[str, Any]:
+        """The machine-readable summary."""
         return {"store": self.store, "run_id": self.run_id,
-                "files_added": len(self.added), "files_skipped": len(self.files) - len(self.added),
+                "files_added": len(self.added), "files_failed": len(self.failed),
+                "files_skipped": len(self.files) - len(self.added) - len(self.failed),
                 "lines": sum(f.lines for f in self.added),
                 "rejected": sum(f.rejected for f in self.added),
                 "requests": sum(f.requests for f in self.added),
                 "files": [asdict(f) for f in self.files],
-                "findings": len(found.findings), "new_findings": new,
-                "damages_usd": str(found.damages_usd)}
+                "findings": len(self.report.findings), "new_findings": self.new_findings,
+                "damages_usd": str(self.report.damages_usd)}
 
-    def render(self, found: Report, new: list[str]) -> str:
-        """The summary for a terminal (file names and entities escaped)."""
+    def render(self) -> str:
+        """The summary for a terminal (file names, reasons and entities escaped)."""
+        skipped = len(self.files) - len(self.added) - len(self.failed)
         lines = [f"Ingested into {for_terminal(self.store)} (run {self.run_id}): "
-                 f"{len(self.added)} file(s) added, {len(self.files) - len(self.added)} "
-                 f"skipped; {sum(f.lines for f in self.added):,} lines, "
+                 f"{len(self.added)} file(s) added, {skipped} skipped, {len(self.failed)} "
+                 f"failed; {sum(f.lines for f in self.added):,} lines, "
                  f"{sum(f.rejected for f in self.added):,} rejected."]
         for f in self.files:
-            counts = f": {f.lines:,} lines, {f.rejected:,} rejected" if f.action != "skipped" \
-                else ""
+            counts = (f": {f.lines:,} lines, {f.rejected:,} rejected"
+                      if f.action in ("added", "grew") else "")
             lines.append(f"  {f.action:8} {for_terminal(f.path)} ({for_terminal(f.reason)})"
                          f"{counts}")
-        lines.append(f"Store: {len(found.findings)} entities flagged, damages "
-                     f"${found.damages_usd:,.2f}; new since the last report: "
-                     f"{', '.join(for_terminal(e) for e in new) or 'none'}.")
+        lines.append(f"Store: {len(self.report.findings)} entities flagged, damages "
+                     f"${self.report.damages_usd:,.2f}; new since the last report: "
+                     f"{', '.join(for_terminal(e) for e in self.new_findings) or 'none'}.")
         return "\n".join(lines) + "\n"
 
 
 def ingest(store: Path, paths: Sequence[str], *, config: Config, keep_requests: bool = False,
            wait_s: float = 0, progress: ProgressDisplay | None = None,
-           memory_limit: str | None = None) -> IngestRun:
-    """Add the new content of every file under `paths` to `store`."""
+           memory_limit: str | None = None, now: datetime | None = None) -> IngestRun:
+    """Add the new content of every file under `paths` to `store`, then report over the
+    whole store, all under one hold of its lock. A file that cannot be read is
+    reported as failed and the others still go in."""
     files = expand_inputs(paths)
-    with open_store(store, wait_s=wait_s, memory_limit=memory_limit) as con:
-        check_settings(con, config, record=True)
+    with open_store(store, wait_s=wait_s, memory_limit=memory_limit, create=True) as con:
+        check_settings(con, config)
         check_rules(con, config.posts.rules)
         run_id = _next_id(con, "store.runs", "run_id")
-        started = datetime.now(UTC)
+        run(con, "INSERT INTO store.runs (run_id, command, started_at) "
+                 "VALUES ($id, 'ingest', $start)", {"id": run_id, "start": datetime.now(UTC)})
         outcomes = []
         for index, path in enumerate(files):
             if progress:
                 progress.start_file(path, path.stat().st_size, index, len(files))
-            outcomes.append(_ingest_file(con, path, run_id, config, keep_requests,
-                                         progress.advance if progress else None))
+            try:
+                outcomes.append(_ingest_file(con, path, run_id, config, keep_requests,
+                                             progress.advance if progress else None))
+            except ScrapewatchError as error:
+                outcomes.append(FileOutcome(str(path), "failed", str(error)))
         if progress:
             progress.finish()
-        added = [o for o in outcomes if o.action != "skipped"]
-        run(con, "INSERT INTO store.runs VALUES ($id, 'ingest', $start, $end, $added, $skipped, "
-                 "$lines, $rejected, NULL, NULL)",
-            {"id": run_id, "start": started, "end": datetime.now(UTC), "added": len(added),
+        added = [o for o in outcomes if o.action in ("added", "grew")]
+        run(con, "UPDATE store.runs SET finished_at = $end, files_added = $added, "
+                 "files_skipped = $skipped, lines = $lines, rejected = $rejected "
+                 "WHERE run_id = $id",
+            {"id": run_id, "end": datetime.now(UTC), "added": len(added),
              "skipped": len(outcomes) - len(added), "lines": sum(o.lines for o in added),
              "rejected": sum(o.rejected for o in added)})
-    return IngestRun(str(store), run_id, outcomes)
-
-
-def flagged_last(store: Path) -> set[str]:
-    """The entities (kind:entity) the store's last report run flagged."""
-    with read_store(store) as con:
-        rows = run(con, "SELECT entity_kind || ':' || entity FROM findings WHERE run_id = "
-                        "(SELECT max(run_id) FROM runs WHERE command = 'report')")
-    return {row[0] for row in rows}
+        before = {row[0] for row in run(con, """
+            SELECT entity_kind || ':' || entity FROM store.findings WHERE run_id =
+                (SELECT max(run_id) FROM store.runs WHERE command = 'report')""")}
+        found = _report(con, config, now=now)
+    new = [f"{f.window.entity_kind}:{f.window.entity}" for f in found.findings
+           if f"{f.window.entity_kind}:{f.window.entity}" not in before]
+    return IngestRun(str(store), run_id, outcomes, found, new)
 
 
 def _ingest_file(con: duckdb.DuckDBPyConnection, path: Path, run_id: int, config: Config,
@@ -327,9 +350,13 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, path: Path, run_id: int, config
             for table in ("activity_parts", "rejects", "requests"):
                 run(con, f"INSERT INTO store.{table} SELECT * FROM {table}")
             _record(con, file_id, run_id, path, source.size, part, loaded)
+            # the store's settings are those of its first file
+            run(con, "INSERT INTO store.store_info VALUES ('settings', $v) "
+                     "ON CONFLICT DO NOTHING", {"v": json.dumps(_settings(config))})
             run(con, "COMMIT")
         except BaseException:
-            run(con, "ROLLBACK")
+            with contextlib.suppress(duckdb.Error):  # keep the error that stopped the commit
+                run(con, "ROLLBACK")
             raise
     finally:
         for table in ("activity_parts", "rejects", "requests"):
@@ -347,11 +374,16 @@ def _record(con: duckdb.DuckDBPyConnection, file_id: int, run_id: int, path: Pat
         {"id": file_id, "path": str(path), "format": loaded.format, "sha": loaded.sha256,
          "size": size, "lines": loaded.lines, "rej": loaded.rejected, "req": loaded.requests})
     head = part.head[:loaded.content_bytes]  # of the content it covers
+    # complete: it read the file to its end (a plain file may have grown meanwhile, or end
+    # in a line held back), so the raw file's hash alone says it is held
+    complete = part.end is None or loaded.content_bytes == size
     run(con, "INSERT INTO store.manifest VALUES ($id, $run, $at, $head_bytes, $head, $content, "
-             "$start, $end, $first)",
+             "$start, $end, $first, $complete, $first_request, $last_request)",
         {"id": file_id, "run": run_id, "at": datetime.now(UTC), "head_bytes": len(head),
          "head": hashlib.sha256(head).hexdigest(), "content": loaded.content_sha256,
-         "start": part.start, "end": loaded.content_bytes, "first": part.first_line})
+         "start": part.start, "end": loaded.content_bytes, "first": part.first_line,
+         "complete": complete, "first_request": loaded.first_request,
+         "last_request": loaded.last_request})
 
 
 def _next_id(con: duckdb.DuckDBPyConnection, table: str, column: str) -> int:
@@ -366,21 +398,23 @@ def _sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _last_line_end(path: Path) -> int:
-    """The offset after the last newline of a plain file (its size when none is found
-    in the last 64 MiB: a file of one huge line is left to the reader's limits)."""
-    size = path.stat().st_size
+def _complete_end(path: Path) -> int:
+    """Where a plain log's complete lines end: its size, or, while its last line has no
+    newline and the file changed in the last SETTLED_S seconds, the offset after its
+    last newline (0 when there is none in the last 64 MiB)."""
+    stat = path.stat()
+    if time.time() - stat.st_mtime >= SETTLED_S:
+        return stat.st_size
     with path.open("rb") as handle:
-        at = size
-        while at > 0 and size - at < (64 << 20):
+        at = stat.st_size
+        while at > 0 and stat.st_size - at < (64 << 20):
             start = max(0, at - (1 << 20))
             handle.seek(start)
-            chunk = handle.read(at - start)
-            newline = chunk.rfind(b"\n")
+            newline = handle.read(at - start).rfind(b"\n")
             if newline >= 0:
                 return start + newline + 1
             at = start
-    return size
+    return 0
 
 
 def report(store: Path, *, config: Config, since: datetime | None = None,
@@ -390,24 +424,35 @@ def report(store: Path, *, config: Config, since: datetime | None = None,
     """Detect and price over the store's activity in [since, until), as `scan` would over
     the same files, and record the findings as a run; write `out` like scan."""
     with open_store(store, wait_s=wait_s, memory_limit=memory_limit) as con:
-        check_settings(con, config, record=False)
-        started = datetime.now(UTC)
-        files = [FileSummary(path, sha, fmt, size, lines, rejected, requests)
-                 for path, fmt, sha, size, lines, rejected, requests in run(
-                     con, "SELECT path, format, sha256, size, lines, rejected, requests "
-                          "FROM store.files ORDER BY file_id")]
-        check_rejects(con, files, config, out, tables="store.")
-        bounds: dict[str, object] = {"since": int(since.timestamp()) if since else -(2**62),
-                  "until": int(until.timestamp()) if until else 2**62}
-        parts = "SELECT * FROM store.activity_parts WHERE sec >= $since AND sec < $until"
-        findings, watchlist = detect(con, config.policy, parts, bounds)
-        first, last = run(con, f"SELECT min(sec), max(sec) FROM ({parts})", bounds)[0]
-        result = Report(generated_at=(now or datetime.now(UTC)).astimezone(UTC),
-                        policy=config.policy, files=files, first_request_at=first,
-                        last_request_at=last, findings=findings, watchlist=watchlist)
-        _record_report(con, result, started)
-        if out is not None:
-            write_out_dir(result, out, rejects_of(con, "store.") if result.rejected else None)
+        check_settings(con, config)
+        return _report(con, config, since=since, until=until, out=out, now=now)
+
+
+def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime | None = None,
+            until: datetime | None = None, out: Path | None = None,
+            now: datetime | None = None) -> Report:
+    started = datetime.now(UTC)
+    files = [FileSummary(path, sha, fmt, size, lines, rejected, requests)
+             for path, fmt, sha, size, lines, rejected, requests in run(
+                 con, "SELECT path, format, sha256, size, lines, rejected, requests "
+                      "FROM store.files ORDER BY file_id")]
+    check_rejects(con, files, config, out, tables="store.")
+    low = int(since.timestamp()) if since else -(2**62)
+    high = int(until.timestamp()) if until else 2**62
+    bounds: dict[str, object] = {"since": low, "until": high}
+    parts = "SELECT * FROM store.activity_parts WHERE sec >= $since AND sec < $until"
+    findings, watchlist = detect(con, config.policy, parts, bounds)
+    # the files' first and last requests, counted or not (as scan gives them), in range
+    first, last = run(con, "SELECT min(first_request), max(last_request) FROM store.manifest"
+                      )[0]
+    result = Report(generated_at=(now or datetime.now(UTC)).astimezone(UTC),
+                    policy=config.policy, files=files,
+                    first_request_at=None if first is None or first >= high else max(first, low),
+                    last_request_at=None if last is None or last < low else min(last, high - 1),
+                    findings=findings, watchlist=watchlist)
+    _record_report(con, result, started)
+    if out is not None:
+        write_out_dir(result, out, rejects_of(con, "store.") if result.rejected else None)
     return result
 
 
@@ -453,16 +498,15 @@ def prune(store: Path, *, before: datetime, wait_s: float = 0) -> int:
     return dropped
 
 
-def query(store: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run one SQL statement on the store, read-only: (column names, rows).
+def query(store: Path, sql: str) -> pa.Table:
+    """Run one SQL statement on the store, read-only; its result as an Arrow table.
 
     Raises:
         InputError: when the statement fails (its message, one line).
     """
     with read_store(store) as con:
         try:
-            result = con.execute(sql)
-            names = [d[0] for d in result.description or []]
-            return names, result.fetchall() if names else []
+            result = con.sql(sql)
+            return pa.table({}) if result is None else result.to_arrow_table()
         except duckdb.Error as exc:
             raise InputError(f"SQL error: {str(exc).splitlines()[0]}") from None

@@ -85,7 +85,7 @@ def load_file(con: duckdb.DuckDBPyConnection, source: LogSource, *, file_id: int
             # a format with a header reads it again from the part before `skip`
             before: Iterable[pa.StringArray] = (
                 stack.enter_context(LogSource.open(source.path)).blocks(limit=skip)
-                if skip and fmt.cutter else ())
+                if skip and fmt.header else ())
             pieces = prepared_blocks(fmt, itertools.chain([first], blocks), config, first_line,
                                      before)
         queries = _Queries(fmt, config)

@@ -34,6 +34,8 @@ class LogFormat:
             reads what it can of each block at once into `plain` tables; the other
             lines go through `parse_sql`.
         cut_sql: The parse query over `plain`, given that table's schema.
+        header: The cutter keeps a header from block to block (W3C, CSV): to read a
+            file from the middle, it first reads the part before.
         magic: For a binary format, the first bytes of its files, which tell it
             instead of sniffing lines ...
         batches: ... and how its files are read: (path, config) -> per batch, the
@@ -47,6 +49,7 @@ class LogFormat:
     sniff: Callable[[list[str]], float]
     cutter: Callable[[InputConfig], Cutter] | None = None
     cut_sql: Callable[[pa.Schema, InputConfig, Params], str] | None = None
+    header: bool = False
     magic: bytes | None = None
     batches: Callable[[Path, InputConfig], Iterator[tuple[list[tuple[str, pa.Table]], int]]] \
         | None = None
@@ -73,10 +76,11 @@ FORMATS: dict[str, LogFormat] = {
         regex.ELB_EXAMPLE, regex.ELB.parse_sql, regex.ELB.sniff),
     "cloudfront": LogFormat(
         "cloudfront", "Amazon CloudFront standard log: tab-separated W3C with #Fields",
-        w3c.CLOUDFRONT_EXAMPLE, w3c.parse_sql, w3c.sniff_cloudfront, w3c.cutter, w3c.block_sql),
+        w3c.CLOUDFRONT_EXAMPLE, w3c.parse_sql, w3c.sniff_cloudfront, w3c.cutter, w3c.block_sql,
+        header=True),
     "w3c": LogFormat(
         "w3c", "W3C extended log (IIS and others): columns named by each #Fields: line",
-        w3c.W3C_EXAMPLE, w3c.parse_sql, w3c.sniff_w3c, w3c.cutter, w3c.block_sql),
+        w3c.W3C_EXAMPLE, w3c.parse_sql, w3c.sniff_w3c, w3c.cutter, w3c.block_sql, header=True),
     "iis": LogFormat(
         "iis", "Microsoft IIS log file format (comma-separated; local time read as UTC)",
         regex.IIS_EXAMPLE, regex.IIS.parse_sql, regex.IIS.sniff),
@@ -86,11 +90,11 @@ FORMATS: dict[str, LogFormat] = {
     "csv": LogFormat(
         "csv", "CSV with a header row naming the columns (common names or [input.fields])",
         tables.CSV_EXAMPLE, tables.parse_sql, tables.sniff_csv, tables.csv_cutter,
-        tables.delimited_sql),
+        tables.delimited_sql, header=True),
     "tsv": LogFormat(
         "tsv", "TSV with a header row naming the columns (common names or [input.fields])",
         tables.TSV_EXAMPLE, tables.parse_sql, tables.sniff_tsv, tables.tsv_cutter,
-        tables.delimited_sql),
+        tables.delimited_sql, header=True),
     "parquet": LogFormat(
         "parquet", "Parquet with columns named as for csv; only those columns are read",
         tables.PARQUET_EXAMPLE, tables.parse_sql, lambda lines: 0.0, None, tables.parquet_sql,
