@@ -37,12 +37,12 @@ def _answer(result: Report) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def days(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
-    """A generated 4-day log (two violators whose periods span midnight), and the same
+    """A generated week of logs (violators whose periods span midnight), and the same
     lines split into one file per day."""
     folder = tmp_path_factory.mktemp("generated")
     whole = folder / "all.log"
-    subprocess.run([sys.executable, "-m", "benchmarks.generate", "--lines", "120000",
-                    "--days", "4", "--seed", "5", "--out", str(whole), "--quiet"],
+    subprocess.run([sys.executable, "-m", "benchmarks.generate", "--lines", "150000",
+                    "--days", "7", "--seed", "5", "--out", str(whole), "--quiet"],
                    cwd=ROOT, check=True)
     by_day: dict[str, list[str]] = {}
     for line in whole.read_text().splitlines(keepends=True):
@@ -64,11 +64,10 @@ def test_one_day_a_night_gives_the_scan_of_the_week(days: tuple[Path, list[Path]
         assert [f.action for f in ingest(store, [str(part)], config=CONFIG).files] == ["added"]
     from_store, scanned = report(store, config=CONFIG), scan([str(whole)], config=CONFIG)
     assert _answer(from_store) == _answer(scanned)
-    assert [str(f.window.entity) for f in from_store.findings] == ["2001:db8:ffff::2",
-                                                                  "192.0.2.45"]
-    # a charged period spans midnight: found across two nights' ingests
-    period = from_store.findings[0].assessment.periods[0]
-    assert period.start // 86_400 != (period.end - 1) // 86_400
+    assert len(parts) >= 7 and len(from_store.findings) >= 2
+    # charged periods span midnight: found across two nights' ingests
+    assert any(p.start // 86_400 != (p.end - 1) // 86_400
+               for f in from_store.findings for p in f.assessment.periods)
     # everything again adds nothing
     again = ingest(store, [str(p) for p in parts], config=CONFIG)
     assert {f.action for f in again.files} == {"skipped"}
