@@ -109,7 +109,8 @@ _FORMAT = click.option(
          "'apache:LOGFORMAT' or 'regex:REGEX' with named groups.")
 _REPORT_OUTPUT = _options(
     click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-                 help="Write report.json, entities.csv, periods.csv and rejects here."),
+                 help="Write report.json, report.html, entities.csv, periods.csv and rejects "
+                      "here."),
     click.option("--output", type=click.Choice(["table", "json", "csv"]), default="table",
                  show_default=True, help="What to print on stdout: a table, report.json, "
                                          "or entities.csv."),

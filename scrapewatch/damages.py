@@ -113,7 +113,7 @@ def peak_periods(activity: Activity, policy: Policy, rounding: str) -> list[Peri
 def calendar_periods(activity: Activity, policy: Policy, rounding: str) -> list[Period]:
     """Calendar days in `policy.timezone` (23 or 25 hours across DST) over the threshold."""
     del rounding
-    bounds = _day_bounds(policy.timezone, int(activity.sec[0]), int(activity.sec[-1]))
+    bounds = day_bounds(policy.timezone, int(activity.sec[0]), int(activity.sec[-1]))
     starts, ends = bounds[:-1], bounds[1:]
     posts = activity.posts_between(starts, ends)
     return [_period(activity, int(s), int(e))
@@ -121,7 +121,7 @@ def calendar_periods(activity: Activity, policy: Policy, rounding: str) -> list[
                             ends[posts > policy.threshold_posts], strict=True)]
 
 
-def _day_bounds(zone: str, first: int, last: int) -> np.ndarray:
+def day_bounds(zone: str, first: int, last: int) -> np.ndarray:
     """Epoch seconds of every local midnight from the day of `first` to after `last`."""
     tz = ZoneInfo(zone)
     day = datetime.fromtimestamp(first, tz).date()

@@ -20,6 +20,7 @@ from scrapewatch.ingest.formats import get_format
 from scrapewatch.ingest.read import FileLoad, load_file
 from scrapewatch.ingest.sources import LogSource, expand_inputs
 from scrapewatch.posts import check_rules
+from scrapewatch.report.charts import entity_series
 from scrapewatch.report.files import write_atomically, write_out_dir, write_rejects
 from scrapewatch.report.model import FileSummary, Finding, Report
 from scrapewatch.schema import TABLES_SQL
@@ -101,7 +102,7 @@ def detect(con: duckdb.DuckDBPyConnection, policy: Policy, parts: str = ALL_PART
     `entity_windows`)."""
     windows = entity_windows(con, policy, parts, params, consume=consume)
     flagged = [w for w in windows if w.peak_24h_posts > policy.threshold_posts]
-    findings = [Finding(w, assess(activity, policy))
+    findings = [Finding(w, assess(activity, policy), entity_series(activity, policy))
                 for w, activity in flagged_activity(con, flagged)]
     findings.sort(key=lambda f: (-f.assessment.damages_usd, -f.window.peak_24h_posts,
                                  f.window.entity_kind, f.window.entity))

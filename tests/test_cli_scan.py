@@ -65,13 +65,14 @@ def test_out_dir_files(in_root: None, tmp_path: Path) -> None:
     result = scan("sample_logs/", "--out", str(tmp_path / "r"), "--output", "csv")
     assert result.exit_code == 0
     files = sorted(p.name for p in (tmp_path / "r").iterdir())
-    assert files == ["entities.csv", "periods.csv", "rejects", "report.json"]
+    assert files == ["entities.csv", "periods.csv", "rejects", "report.html", "report.json"]
     out = {name: (tmp_path / "r" / name).read_text() for name in files}
     assert out["entities.csv"] == result.stdout
     check_golden("sample_logs.entities.csv", out["entities.csv"])
     check_golden("sample_logs.periods.csv", out["periods.csv"])
     check_golden("sample_logs.rejects.csv", out["rejects"])
     check_golden("sample_logs.report.json", out["report.json"])
+    check_golden("sample_logs.report.html", out["report.html"])
 
 
 def test_policy_flags_override(in_root: None) -> None:

@@ -64,10 +64,13 @@ def _write_csv(stream: TextIO, header: tuple[str, ...], rows: Iterable[Iterable[
 def write_out_dir(report: Report, out: Path,
                   rejects: Iterable[tuple[str, int, str, str]] | None) -> list[Path]:
     """Write every report file into `out` (created if needed); return their paths."""
+    from scrapewatch.report.html import write_report_html
+
     writers: dict[str, Callable[[TextIO], None]] = {
         "report.json": lambda s: write_report_json(report, s),
         "entities.csv": lambda s: write_entities_csv(report, s),
         "periods.csv": lambda s: write_periods_csv(report, s),
+        "report.html": lambda s: write_report_html(report, s),
     }
     if rejects is not None:
         writers["rejects"] = lambda s: write_rejects(rejects, s)

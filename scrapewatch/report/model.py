@@ -12,6 +12,7 @@ from scrapewatch import __version__
 from scrapewatch.config import PERIODS, ROUNDINGS, Policy
 from scrapewatch.damages import Assessment, iso
 from scrapewatch.detect.windows import EntityWindow
+from scrapewatch.report.charts import EntitySeries
 from scrapewatch.schema import DAY_SECONDS
 
 SCHEMA_VERSION = 1
@@ -36,6 +37,7 @@ class Finding:
 
     window: EntityWindow
     assessment: Assessment
+    series: EntitySeries | None = None  # what report.html draws
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,84 @@
+"""report.html: self-contained, readable, escaped, charts drawn, bounded in size."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from scrapewatch.config import load_config
+from scrapewatch.pipeline import scan
+from scrapewatch.report import html as report_html
+from scrapewatch.report.html import render_html
+
+HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
+
+
+def test_sample_report_shows_the_case(tmp_path: Path) -> None:
+    report = scan([str(ROOT / "sample_logs")], config=load_config(), out=tmp_path)
+    page = (tmp_path / "report.html").read_text()
+    assert page == render_html(report)
+    assert "$60,000.00 in 3 charged period(s)" in page
+    assert "$15,000 per 1,000,000 posts" in page
+    # every periods mode by every rounding, the chosen one highlighted
+    assert page.count("<td class='n chosen'>$60,000.00</td>") == 1
+    assert len(re.findall(r"<tr><th>(greedy|calendar|max|peak)</th>", page)) == 4
+    # two charts per flagged entity; each charged period shaded on its entity's chart
+    assert page.count("<svg") == 4
+    assert page.count("fill-opacity='.35'") == 3
+    assert page.count('stroke-dasharray="5,4"') == 2  # the limit line
+    assert "k-research-lab" in page  # the watchlist
+    for sha in (f["sha256"] for f in report.to_json()["inputs"]["files"]):
+        assert sha in page
+
+
+def test_nothing_is_fetched_and_nothing_runs(tmp_path: Path) -> None:
+    log = tmp_path / "hostile.jsonl"
+    log.write_text("".join(json.dumps({"ts": f"2025-03-01T10:{m:02d}:00Z", "api_key": HOSTILE,
+                                       "path": "/x", "posts": 600_000}) + "\n"
+                           for m in range(2)))
+    page = render_html(scan([str(log)], config=load_config()))
+    assert "<script" not in page and "<img" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img src=x onerror" in page
+    assert not re.search(r"""<[^>]*\s(src|href)\s*=|@import|url\(""", page)  # no fetching tag
+
+
+def test_many_flagged_entities_keep_the_page_small(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(report_html, "TOP_CHARTS", 3)
+    log = tmp_path / "many.jsonl"
+    log.write_text("".join(json.dumps({"ts": f"2025-03-0{1 + d}T10:00:00Z", "api_key": f"k{i}",
+                                       "path": "/x", "posts": 1_000_001}) + "\n"
+                           for i in range(40) for d in range(2)))
+    report = scan([str(log)], config=load_config())
+    page = render_html(report)
+    assert len(report.findings) == 40
+    assert page.count("<svg") == 6  # charts for the top 3 only
+    assert page.count("<tr><td><code>k") == 40  # every one in the table
+    assert "Charts are drawn for the 3 entities with the largest damages" in page
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
+def test_a_real_browser_draws_the_charts_and_runs_nothing(tmp_path: Path) -> None:
+    log = tmp_path / "hostile.jsonl"
+    planted = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='x'\">"
+    log.write_text("".join(json.dumps({"ts": f"2025-03-01T1{h}:00:00Z", "api_key": planted,
+                                       "path": "/x", "posts": 400_000,
+                                       "user_agent": planted}) + "\n" for h in range(4)))
+    scan([str(log)], config=load_config(), out=tmp_path / "r")
+    page = (tmp_path / "r" / "report.html").as_uri()
+    browser = ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
+               f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*browser, "--dump-dom", page], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert "<title>scrapewatch report</title>" in dom  # no planted script ran
+    assert dom.count("<svg") == 2 and "<polyline" in dom and "<img" not in dom
+    shot = tmp_path / "report.png"
+    subprocess.run([*browser, f"--screenshot={shot}", "--window-size=1000,1600", page],
+                   capture_output=True, timeout=120, check=True)
+    assert shot.stat().st_size > 20_000  # drawn: text, tables and charts
