@@ -72,6 +72,9 @@ class EntityConfig:
         ENTITY_KEYS, "Entity key order: the first non-empty field wins.")
     ipv4_prefix: int = _setting(32, "Group IPv4 clients by this prefix length (e.g. 24).")
     ipv6_prefix: int = _setting(128, "Group IPv6 clients by this prefix length (e.g. 64).")
+    allow: tuple[str, ...] = _setting(
+        (), "Authorised entities, kept out of the findings and listed apart: keys or users "
+            "(`api_key:x`, `user:x` or `x`) and IP addresses or CIDR networks.")
     trusted_proxies: tuple[str, ...] = _setting(
         (), "Proxies (addresses or CIDR networks) whose X-Forwarded-For is believed: a "
             "request from one has as client the last address in that header that is not "

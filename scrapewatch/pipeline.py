@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -11,7 +12,8 @@ from typing import Protocol
 
 import duckdb
 
-from scrapewatch.config import Config, Policy
+from scrapewatch.allow import AllowList
+from scrapewatch.config import Config
 from scrapewatch.damages import assess
 from scrapewatch.detect.windows import ALL_PARTS, EntityWindow, entity_windows, flagged_activity
 from scrapewatch.entities import create_macros
@@ -81,34 +83,48 @@ def scan(paths: Sequence[str], *, config: Config, out: Path | None = None,
         progress.finish()
     summaries = [summary for summary, _ in loads]
     check_rejects(con, summaries, config, out)
-    findings, watchlist = detect(con, config.policy, consume=True)
+    detected = detect(con, config, consume=True)
     firsts = [load.first_request for _, load in loads if load.first_request is not None]
     lasts = [load.last_request for _, load in loads if load.last_request is not None]
     report = Report(generated_at=(now or datetime.now(UTC)).astimezone(UTC),
                     policy=config.policy, files=summaries,
                     first_request_at=min(firsts, default=None),
                     last_request_at=max(lasts, default=None),
-                    findings=findings, watchlist=watchlist)
+                    findings=detected.findings, watchlist=detected.watchlist,
+                    allowed=detected.allowed)
     if out is not None:
         write_out_dir(report, out, rejects_of(con) if report.rejected else None)
     return report
 
 
-def detect(con: duckdb.DuckDBPyConnection, policy: Policy, parts: str = ALL_PARTS,
-           params: dict[str, object] | None = None, *, consume: bool = False
-           ) -> tuple[list[Finding], list[EntityWindow]]:
-    """Flagged entities with their charged periods (largest damages first), and the
-    watchlist (largest peak first), from the activity parts `parts` selects (see
-    `entity_windows`)."""
+@dataclass(frozen=True)
+class Detected:
+    """What detection found: flagged entities with their charged periods (largest
+    damages first), the allow-listed ones that would have been flagged, and the
+    watchlist (largest peak first)."""
+
+    findings: list[Finding]
+    allowed: list[Finding]
+    watchlist: list[EntityWindow]
+
+
+def detect(con: duckdb.DuckDBPyConnection, config: Config, parts: str = ALL_PARTS,
+           params: dict[str, object] | None = None, *, consume: bool = False) -> Detected:
+    """Detection over the activity parts `parts` selects (see `entity_windows`)."""
+    policy = config.policy
+    allow = AllowList.parse(config.entity.allow)
     windows = entity_windows(con, policy, parts, params, consume=consume)
     flagged = [w for w in windows if w.peak_24h_posts > policy.threshold_posts]
     findings = [Finding(w, assess(activity, policy), entity_series(activity, policy))
                 for w, activity in flagged_activity(con, flagged)]
     findings.sort(key=lambda f: (-f.assessment.damages_usd, -f.window.peak_24h_posts,
                                  f.window.entity_kind, f.window.entity))
-    watchlist = sorted((w for w in windows if w.peak_24h_posts <= policy.threshold_posts),
+    watchlist = sorted((w for w in windows if w.peak_24h_posts <= policy.threshold_posts
+                        and not allow.allows(w.entity_kind, w.entity)),
                        key=lambda w: (-w.peak_24h_posts, w.entity_kind, w.entity))
-    return findings, watchlist
+    allowed = [allow.allows(f.window.entity_kind, f.window.entity) for f in findings]
+    return Detected([f for f, a in zip(findings, allowed, strict=True) if not a],
+                    [f for f, a in zip(findings, allowed, strict=True) if a], watchlist)
 
 
 def _load(con: duckdb.DuckDBPyConnection, path: Path, index: int, count: int, config: Config,

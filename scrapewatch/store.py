@@ -441,7 +441,7 @@ def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime |
     high = int(until.timestamp()) if until else 2**62
     bounds: dict[str, object] = {"since": low, "until": high}
     parts = "SELECT * FROM store.activity_parts WHERE sec >= $since AND sec < $until"
-    findings, watchlist = detect(con, config.policy, parts, bounds)
+    detected = detect(con, config, parts, bounds)
     # the files' first and last requests, counted or not (as scan gives them), in range
     first, last = run(con, "SELECT min(first_request), max(last_request) FROM store.manifest"
                       )[0]
@@ -449,7 +449,8 @@ def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime |
                     policy=config.policy, files=files,
                     first_request_at=None if first is None or first >= high else max(first, low),
                     last_request_at=None if last is None or last < low else min(last, high - 1),
-                    findings=findings, watchlist=watchlist)
+                    findings=detected.findings, watchlist=detected.watchlist,
+                    allowed=detected.allowed)
     _record_report(con, result, started)
     if out is not None:
         write_out_dir(result, out, rejects_of(con, "store.") if result.rejected else None)

@@ -8,13 +8,17 @@ from decimal import Decimal
 from pathlib import Path
 
 import oracle
+from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scrapewatch.config import Config, PostsConfig
+from scrapewatch.allow import AllowList
+from scrapewatch.config import Config, PostsConfig, load_config
 from scrapewatch.damages import iso, period_damages
 from scrapewatch.pipeline import scan
 from scrapewatch.posts import PostsRule
+from scrapewatch.report.html import render_html
+from scrapewatch.report.terminal import render_table
 
 T0 = 1_740_787_200  # 2025-03-01T00:00:00Z
 CONFIG = Config(posts=PostsConfig(rules=(PostsRule(path="^/p$", param="n"),)))
@@ -61,3 +65,29 @@ def test_scan_matches_oracle_whatever_the_offsets_and_order(
             (period_damages(p, policy=CONFIG.policy, rounding="full")
              for _, p in expected[f.window.entity]), Decimal("0.00"))
     assert report.requests == len(raw) and report.rejected == 0
+
+
+def test_allow_listed_entities_are_listed_apart_with_what_they_would_owe() -> None:
+    config = load_config(overrides={"entity.allow": "api_key:k-acme-scraper, 198.51.100.0/24, "
+                                                    "k-research-lab"})
+    report = scan([str(ROOT / "sample_logs")], config=config)
+    assert [f.window.entity for f in report.findings] == []
+    assert [(f.window.entity, f.assessment.damages_usd) for f in report.allowed] == [
+        ("k-acme-scraper", 45000), ("198.51.100.23", 15000)]
+    assert report.damages_usd == 0
+    assert [w.entity for w in report.watchlist] == ["203.0.113.77"]  # k-research-lab allowed
+    doc = report.to_json()
+    assert doc["totals"]["damages_usd"] == "0.00"
+    assert [a["entity"] for a in doc["allowed"]] == ["k-acme-scraper", "198.51.100.23"]
+    table = render_table(report)
+    assert "Allow-listed, not charged: 2 (would owe $60,000.00)" in table
+    assert "Authorised: allow-listed, not charged" in render_html(report)
+
+
+def test_an_allow_listed_network_covers_the_networks_inside_it() -> None:
+    allow = AllowList.parse(["2001:db8::/32", "user:ops"])
+    assert allow.allows("client_ip", "2001:db8:5::/64")
+    assert allow.allows("client_ip", "2001:db8::1")
+    assert not allow.allows("client_ip", "2001:db9::1")
+    assert allow.allows("user", "ops") and not allow.allows("api_key", "ops")
+    assert not allow.allows("client_ip", "192.0.2.1")

@@ -83,6 +83,11 @@ the one this report uses is highlighted.</p>
         parts.append(f"<p class='note'>Charts are drawn for the {TOP_CHARTS} entities with "
                      f"the largest damages; the table above lists all "
                      f"{len(report.findings):,}.</p>")
+    if report.allowed:
+        parts.append(f"""<h2>Authorised: allow-listed, not charged</h2>
+<p>These would have gone over the limit; the allow-list says their access is licensed.
+They would owe ${sum(f.assessment.damages_usd for f in report.allowed):,.2f}.</p>
+{_findings_table(report.allowed)}""")
     parts.append(f"""<h2>Watchlist</h2>
 <p>Entities whose busiest 24 hours reached {p.warning_share:.0%} of the limit without going
 over it.</p>

@@ -51,6 +51,7 @@ class Report:
     last_request_at: int | None
     findings: list[Finding]
     watchlist: list[EntityWindow]
+    allowed: list[Finding] = dataclasses.field(default_factory=list)  # allow-listed, uncharged
 
     @property
     def lines(self) -> int:
@@ -93,6 +94,7 @@ class Report:
             },
             "entities": [finding_json(f) for f in self.findings],
             "watchlist": [window_json(w) for w in self.watchlist],
+            "allowed": [finding_json(f) for f in self.allowed],
             "totals": {"entities_flagged": len(self.findings), "periods": self.periods,
                        "damages_usd": str(self.damages_usd)},
             "sensitivity": {mode: {r: str(v) for r, v in by.items()}

@@ -37,6 +37,15 @@ def render_table(report: Report) -> str:
                 lines.append(rule)
             lines.append("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
                                    for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
+    if report.allowed:
+        lines += ["", f"Allow-listed, not charged: {len(report.allowed)} (would owe "
+                      f"${sum(f.assessment.damages_usd for f in report.allowed):,})"]
+        for f in report.allowed[:WATCHLIST_SHOWN]:
+            lines.append(f"  {_entity_cell(f.window.entity, f.window.entity_kind)}  "
+                         f"${f.assessment.damages_usd:,}")
+        if len(report.allowed) > WATCHLIST_SHOWN:
+            lines.append(f"  ... and {len(report.allowed) - WATCHLIST_SHOWN} more "
+                         "(see report.json)")
     if report.watchlist:
         lines += ["", f"Watchlist (peak at or above {policy.warning_share:.0%} of the "
                       f"threshold, not over it): {len(report.watchlist)}"]
