@@ -115,7 +115,15 @@ _REPORT_OUTPUT = _options(
                  show_default=True, help="What to print on stdout: a table, report.json, "
                                          "or entities.csv."),
     click.option("--fail-on-violation", is_flag=True,
-                 help="Exit with code 3 when any entity crossed the threshold."))
+                 help="Exit with code 3 when any entity crossed the threshold."),
+    click.option("--pseudonymise", is_flag=True,
+                 help="Show entities as keyed hashes (anon-...) in every output, and "
+                      "rejected lines without their text, so the report can be shared; "
+                      "the same key gives the same pseudonyms."),
+    click.option("--pseudonym-key", "pseudonym_key_file", metavar="FILE",
+                 type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                 help="The key for --pseudonymise (at least 16 bytes); else the "
+                      "SCRAPEWATCH_PSEUDONYM_KEY environment variable."))
 _QUIET = click.option("--quiet", "-q", is_flag=True, help="No progress display on stderr.")
 _MEMORY_LIMIT = click.option(
     "--memory-limit", metavar="SIZE",
@@ -175,7 +183,8 @@ def _overrides(flags: dict[str, Any], log_format: str | None = None) -> dict[str
 @click.pass_context
 def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None,
          log_format: str | None, out: Path | None, output: str, fail_on_violation: bool,
-         quiet: bool, memory_limit: str | None, **flags: Any) -> None:
+         pseudonymise: bool, pseudonym_key_file: Path | None, quiet: bool,
+         memory_limit: str | None, **flags: Any) -> None:
     """Scan log files, directories (recursively) and globs; plain, .gz or .zst.
 
     Prints the flagged entities with their damages; --out writes the full report.
@@ -186,10 +195,11 @@ def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None
     overrides = _overrides(flags, log_format)
     _check_flags(overrides, memory_limit)
     now = _pinned_clock()
+    key = _pseudonym_key(pseudonymise, pseudonym_key_file)
     with _errors_reported(ctx):
         config = load_config(config_path, overrides=overrides)
         report = run_scan(paths, config=config, out=out, memory_limit=memory_limit, now=now,
-                          progress=_progress(quiet))
+                          progress=_progress(quiet), pseudonym_key=key)
         _print_report(report, output)
     if fail_on_violation and report.findings:
         ctx.exit(ExitCode.VIOLATIONS)
@@ -267,7 +277,8 @@ def ingest(ctx: click.Context, /, paths: tuple[str, ...], store: Path, wait_s: f
 @click.pass_context
 def report(ctx: click.Context, /, store: Path, wait_s: float, config_path: Path | None,
            since: str | None, until: str | None, out: Path | None, output: str,
-           fail_on_violation: bool, memory_limit: str | None, **flags: Any) -> None:
+           fail_on_violation: bool, pseudonymise: bool, pseudonym_key_file: Path | None,
+           memory_limit: str | None, **flags: Any) -> None:
     """Detect violations and total the damages over a store, as scan does over files.
 
     The policy may differ from the ingests'; the settings that decide each request's
@@ -278,12 +289,13 @@ def report(ctx: click.Context, /, store: Path, wait_s: float, config_path: Path 
 
     overrides = _overrides(flags)
     _check_flags(overrides, memory_limit)
-    bounds = {name: _instant(value, f"--{name}") for name, value in
-              (("since", since), ("until", until)) if value}
+    key = _pseudonym_key(pseudonymise, pseudonym_key_file)
     with _errors_reported(ctx):
         config = load_config(config_path, overrides=overrides)
         result = run_report(store, config=config, out=out, now=_pinned_clock(),
-                            wait_s=wait_s, memory_limit=memory_limit, **bounds)
+                            wait_s=wait_s, memory_limit=memory_limit, pseudonym_key=key,
+                            since=_instant(since, "--since") if since else None,
+                            until=_instant(until, "--until") if until else None)
         _print_report(result, output)
     if fail_on_violation and result.findings:
         ctx.exit(ExitCode.VIOLATIONS)
@@ -413,6 +425,20 @@ def _write_result(table: Any, output: str, out_file: Path | None) -> None:
         click.echo(stream.getvalue(), nl=False)
     else:
         out_file.write_text(stream.getvalue(), encoding="utf-8")
+
+
+def _pseudonym_key(pseudonymise: bool, key_file: Path | None) -> bytes | None:
+    """The pseudonym key, from --pseudonym-key FILE or SCRAPEWATCH_PSEUDONYM_KEY."""
+    if not pseudonymise:
+        if key_file is not None:
+            raise click.UsageError("--pseudonym-key is for --pseudonymise")
+        return None
+    key = (key_file.read_bytes().strip() if key_file is not None
+           else os.environ.get("SCRAPEWATCH_PSEUDONYM_KEY", "").encode())
+    if len(key) < 16:
+        raise click.UsageError("--pseudonymise needs a key of at least 16 bytes: "
+                               "--pseudonym-key FILE or SCRAPEWATCH_PSEUDONYM_KEY")
+    return key
 
 
 def _instant(value: str, option: str) -> datetime:

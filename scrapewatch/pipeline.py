@@ -25,6 +25,7 @@ from scrapewatch.posts import check_rules
 from scrapewatch.report.charts import entity_series
 from scrapewatch.report.files import write_atomically, write_out_dir, write_rejects
 from scrapewatch.report.model import FileSummary, Finding, Report
+from scrapewatch.report.privacy import pseudonymised
 from scrapewatch.schema import TABLES_SQL
 from scrapewatch.sql import run
 
@@ -60,12 +61,15 @@ def connect(*, memory_limit: str | None = None, temp_directory: str | None = Non
 
 def scan(paths: Sequence[str], *, config: Config, out: Path | None = None,
          now: datetime | None = None, progress: Progress | None = None,
-         memory_limit: str | None = None, keep_requests: bool = False) -> Report:
+         memory_limit: str | None = None, keep_requests: bool = False,
+         pseudonym_key: bytes | None = None) -> Report:
     """Read every log under `paths`, detect violations and total the damages.
 
     Writes report.json, entities.csv, periods.csv and rejects into `out` when given.
     With `keep_requests`, the connection's `requests` table keeps every request (with
     its file and line number) while the scan runs; it is off by default to bound memory.
+    With `pseudonym_key`, entities are pseudonyms in the report and its files, and
+    rejected lines are written without their text.
 
     Raises:
         InputError, FormatError, ConfigError: on unreadable inputs or invalid settings.
@@ -92,8 +96,19 @@ def scan(paths: Sequence[str], *, config: Config, out: Path | None = None,
                     last_request_at=max(lasts, default=None),
                     findings=detected.findings, watchlist=detected.watchlist,
                     allowed=detected.allowed)
+    return finish(report, out, rejects_of(con) if report.rejected else None, pseudonym_key)
+
+
+def finish(report: Report, out: Path | None, rejects: Iterator[tuple[str, int, str, str]] | None,
+           pseudonym_key: bytes | None) -> Report:
+    """Pseudonymise `report` when asked, and write `out` (rejects without their text when
+    pseudonymised: a log line shows the entity)."""
+    if pseudonym_key is not None:
+        report = pseudonymised(report, pseudonym_key)
+        rejects = None if rejects is None else (
+            (path, line, reason, "") for path, line, reason, _ in rejects)
     if out is not None:
-        write_out_dir(report, out, rejects_of(con) if report.rejected else None)
+        write_out_dir(report, out, rejects)
     return report
 
 

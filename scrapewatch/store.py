@@ -34,10 +34,9 @@ from scrapewatch.errors import ConfigError, InputError, ScrapewatchError
 from scrapewatch.ingest.read import FileLoad, Progress, load_file
 from scrapewatch.ingest.sources import LogSource, expand_inputs
 from scrapewatch.pipeline import Progress as ProgressDisplay
-from scrapewatch.pipeline import check_rejects, connect, detect, rejects_of
+from scrapewatch.pipeline import check_rejects, connect, detect, finish, rejects_of
 from scrapewatch.posts import check_rules
 from scrapewatch.report.escape import for_terminal
-from scrapewatch.report.files import write_out_dir
 from scrapewatch.report.model import FileSummary, Report
 from scrapewatch.schema import TABLES_SQL
 from scrapewatch.sql import run
@@ -420,17 +419,18 @@ def _complete_end(path: Path) -> int:
 def report(store: Path, *, config: Config, since: datetime | None = None,
            until: datetime | None = None, out: Path | None = None,
            now: datetime | None = None, wait_s: float = 0,
-           memory_limit: str | None = None) -> Report:
+           memory_limit: str | None = None, pseudonym_key: bytes | None = None) -> Report:
     """Detect and price over the store's activity in [since, until), as `scan` would over
     the same files, and record the findings as a run; write `out` like scan."""
     with open_store(store, wait_s=wait_s, memory_limit=memory_limit) as con:
         check_settings(con, config)
-        return _report(con, config, since=since, until=until, out=out, now=now)
+        return _report(con, config, since=since, until=until, out=out, now=now,
+                       pseudonym_key=pseudonym_key)
 
 
 def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime | None = None,
             until: datetime | None = None, out: Path | None = None,
-            now: datetime | None = None) -> Report:
+            now: datetime | None = None, pseudonym_key: bytes | None = None) -> Report:
     started = datetime.now(UTC)
     files = [FileSummary(path, sha, fmt, size, lines, rejected, requests)
              for path, fmt, sha, size, lines, rejected, requests in run(
@@ -452,9 +452,8 @@ def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime |
                     findings=detected.findings, watchlist=detected.watchlist,
                     allowed=detected.allowed)
     _record_report(con, result, started)
-    if out is not None:
-        write_out_dir(result, out, rejects_of(con, "store.") if result.rejected else None)
-    return result
+    return finish(result, out, rejects_of(con, "store.") if result.rejected else None,
+                  pseudonym_key)
 
 
 def _record_report(con: duckdb.DuckDBPyConnection, result: Report, started: datetime) -> None:

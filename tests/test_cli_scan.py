@@ -185,3 +185,30 @@ def test_a_bad_custom_format_is_a_usage_error(in_root: None) -> None:
     result = scan("sample_logs/", "--format", "regex:(?P<time>x")
     assert result.exit_code == 2
     assert "not a valid regex" in result.stderr
+
+
+def test_pseudonymised_outputs_hold_no_entity(in_root: None, tmp_path: Path) -> None:
+    key = {"SCRAPEWATCH_PSEUDONYM_KEY": "a key of sixteen bytes or more"}
+    result = scan("sample_logs/", "--pseudonymise", "--out", str(tmp_path / "r"), env=key)
+    assert result.exit_code == 0, result.stderr
+    outputs = result.stdout + "".join(p.read_text() for p in (tmp_path / "r").iterdir())
+    for entity in ("k-acme-scraper", "198.51.100.23", "k-research-lab", "203.0.113.77"):
+        assert entity not in outputs
+    doc = json.loads((tmp_path / "r" / "report.json").read_text())
+    names = [e["entity"] for e in doc["entities"]]
+    assert doc["pseudonymised"] is True and all(n.startswith("anon-") for n in names)
+    assert doc["totals"]["damages_usd"] == "60000.00"
+    rejects = (tmp_path / "r" / "rejects").read_text().splitlines()
+    assert rejects[1].endswith(",")  # the line's text is left out
+    again = json.loads(scan("sample_logs/", "--pseudonymise", "--output", "json",
+                            env=key).stdout)
+    assert [e["entity"] for e in again["entities"]] == names  # stable for one key
+    other = json.loads(scan("sample_logs/", "--pseudonymise", "--output", "json",
+                            env={"SCRAPEWATCH_PSEUDONYM_KEY": "another key, long enough"}
+                            ).stdout)
+    assert not {e["entity"] for e in other["entities"]} & set(names)
+
+
+def test_pseudonymise_needs_a_key(in_root: None) -> None:
+    result = scan("sample_logs/", "--pseudonymise", env={"SCRAPEWATCH_PSEUDONYM_KEY": ""})
+    assert result.exit_code == 2 and "needs a key of at least 16 bytes" in result.stderr

@@ -52,6 +52,7 @@ class Report:
     findings: list[Finding]
     watchlist: list[EntityWindow]
     allowed: list[Finding] = dataclasses.field(default_factory=list)  # allow-listed, uncharged
+    pseudonymised: bool = False  # entities are keyed hashes (see report.privacy)
 
     @property
     def lines(self) -> int:
@@ -85,6 +86,7 @@ class Report:
             "schema_version": SCHEMA_VERSION,
             "scrapewatch_version": __version__,
             "generated_at": self.generated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "pseudonymised": self.pseudonymised,
             "policy": policy_json(self.policy),
             "inputs": {
                 "files": [dataclasses.asdict(f) for f in self.files],

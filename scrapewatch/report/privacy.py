@@ -1,0 +1,34 @@
+"""Pseudonyms: entities as keyed hashes, so a report can be shared without exposing
+keys, users or addresses. The same key gives the same pseudonym in every run; without
+the key, a pseudonym cannot be turned back into its entity (HMAC-SHA-256)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+
+from scrapewatch.detect.windows import EntityWindow
+from scrapewatch.report.model import Finding, Report
+
+PREFIX = "anon-"
+
+
+def pseudonym(key: bytes, kind: str, entity: str) -> str:
+    """The stable pseudonym of an entity of `kind` (80 bits of its keyed hash)."""
+    digest = hmac.new(key, f"{kind}\0{entity}".encode(), hashlib.sha256).hexdigest()
+    return PREFIX + digest[:20]
+
+
+def pseudonymised(report: Report, key: bytes) -> Report:
+    """`report` with every entity replaced by its pseudonym."""
+    def window(w: EntityWindow) -> EntityWindow:
+        return dataclasses.replace(w, entity=pseudonym(key, w.entity_kind, w.entity))
+
+    def finding(f: Finding) -> Finding:
+        return dataclasses.replace(f, window=window(f.window))
+
+    return dataclasses.replace(
+        report, findings=[finding(f) for f in report.findings],
+        allowed=[finding(f) for f in report.allowed],
+        watchlist=[window(w) for w in report.watchlist], pseudonymised=True)
