@@ -166,41 +166,38 @@ def _fits_int64(values: np.ndarray, factor: int) -> bool:
 def max_periods(activity: Activity, policy: Policy, rounding: str) -> list[Period]:
     """Non-overlapping 24-hour periods, starting at any second, of maximum total damages.
 
-    Dynamic programming over start seconds x, right to left, one day-long block at a
-    time: best(x) = max(best(x + 1), value(x) + best(x + 86400)). Only blocks where a
-    period can violate are evaluated; elsewhere best is constant. Ties go to the later
-    start, so periods start at a request whenever the optimum allows.
+    Dynamic programming over start seconds x, right to left:
+    best(x) = max(best(x + 1), value(x) + best(x + 86400)). value(x), the damages of
+    [x, x + 86400), only changes where a request enters or leaves the window (at
+    a - 86399 and a + 1 for each request second a), and best(x) only where value(x) or
+    best(x + 86400) does: those points shifted back by whole days. Between consecutive
+    points both are constant, so the DP runs on the points, a day of them at a time,
+    exactly as it would on every second. Ties go to the later start (a segment's last
+    second), so periods start at a request whenever the optimum allows.
     """
     day = DAY_SECONDS
     low, high = int(activity.sec[0]) - day + 1, int(activity.sec[-1])
-    starts = list(range(low, high + 1, day))
-    best_after = 0  # best(x) for x past the current block
-    next_best = np.zeros(0, dtype=np.int64)  # best over the block to the right
-    takes: dict[int, np.ndarray] = {}
-    for start in reversed(starts):
-        xs = np.arange(start, min(start + day, high + 1), dtype=np.int64)
-        cold = activity.posts_between(xs[:1], xs[:1] + 2 * day)[0] <= policy.threshold_posts
-        if cold:
-            next_best = np.full(len(xs), best_after, dtype=next_best.dtype)
-            continue
-        values = period_values(_ahead(activity, xs), policy, rounding)
-        later = np.zeros(len(xs), dtype=np.result_type(values, next_best))
-        later[:len(next_best)] = next_best[:len(xs)]
-        take_value = values + later
-        suffix = np.maximum.accumulate(np.append(take_value, best_after)[::-1])[::-1]
-        takes[start] = take_value > suffix[1:]
-        next_best, best_after = suffix[:-1], suffix[0]
+    changes = np.concatenate((activity.sec - day + 1, activity.sec + 1))
+    shifted = (changes[:, None] - np.arange(0, (high - low) // day + 2)[None, :] * day).ravel()
+    points = np.unique(np.append(shifted[(shifted >= low) & (shifted <= high)], low))
+    values = period_values(_ahead(activity, points), policy, rounding)
+    best = np.zeros(len(points) + 1, dtype=values.dtype)  # best[i]: from segment i on
+    taken = np.zeros(len(points), dtype=bool)  # the segment's last second starts a period
+    # best(p + 86400) lies in a later day: fill the days right to left
+    bounds = np.append(np.arange(high + 1, low, -day), low)
+    block_ends = np.searchsorted(points, bounds, side="left")
+    for start, end in zip(block_ends[1:], block_ends[:-1], strict=False):
+        later = np.searchsorted(points, points[start:end] + day, side="right") - 1
+        later[points[start:end] + day > high] = len(points)  # past the last start: 0
+        take = values[start:end] + best[later]
+        suffix = np.maximum.accumulate(np.append(take, best[end])[::-1])[::-1]
+        best[start:end] = suffix[:-1]
+        taken[start:end] = take > suffix[1:]
     periods, x = [], low
-    for start in starts:
-        if start not in takes:
-            continue
-        while x < start + day:
-            hits = np.flatnonzero(takes[start][max(0, x - start):])
-            if not hits.size:
-                break
-            begin = start + max(0, x - start) + int(hits[0])
-            periods.append(_period(activity, begin, begin + day))
-            x = begin + day
+    for second in np.append(points[1:], high + 1)[taken] - 1:
+        if second >= x:
+            periods.append(_period(activity, int(second), int(second) + day))
+            x = int(second) + day
     return periods
 
 
