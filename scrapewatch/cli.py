@@ -231,12 +231,17 @@ def _print_report(report: Any, output: str) -> None:
               show_default=True, help="The run summary on stdout: a table or JSON.")
 @click.option("--fail-on-violation", is_flag=True,
               help="Exit with code 3 when the store, after this ingest, holds a violation.")
+@click.option("--pseudonymise", is_flag=True,
+              help="Show the entities of the summary as keyed hashes (see scan).")
+@click.option("--pseudonym-key", "pseudonym_key_file", metavar="FILE",
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The key for --pseudonymise; else SCRAPEWATCH_PSEUDONYM_KEY.")
 @_options(_QUIET, _MEMORY_LIMIT)
 @click.pass_context
 def ingest(ctx: click.Context, /, paths: tuple[str, ...], store: Path, wait_s: float,
            config_path: Path | None, log_format: str | None, keep_requests: bool, output: str,
-           fail_on_violation: bool, quiet: bool, memory_limit: str | None,
-           **flags: Any) -> None:
+           fail_on_violation: bool, pseudonymise: bool, pseudonym_key_file: Path | None,
+           quiet: bool, memory_limit: str | None, **flags: Any) -> None:
     """Add log files to a store, creating it on first use.
 
     A file whose content the store holds adds nothing; a file that extends content
@@ -253,11 +258,12 @@ def ingest(ctx: click.Context, /, paths: tuple[str, ...], store: Path, wait_s: f
 
     overrides = _overrides(flags, log_format)
     _check_flags(overrides, memory_limit)
+    key = _pseudonym_key(pseudonymise, pseudonym_key_file)
     with _errors_reported(ctx):
         config = load_config(config_path, overrides=overrides)
         summary = run_ingest(store, paths, config=config, keep_requests=keep_requests,
                              wait_s=wait_s, progress=_progress(quiet),
-                             memory_limit=memory_limit, now=_pinned_clock())
+                             memory_limit=memory_limit, now=_pinned_clock(), pseudonym_key=key)
         if output == "json":
             click.echo(json.dumps(summary.to_json(), indent=2, ensure_ascii=True))
         else:

@@ -260,6 +260,9 @@ def _validate(section: Any, name: str) -> None:
                               f"valid: {', '.join(ENTITY_KEYS)}")
         if not (0 <= section.ipv4_prefix <= 32 and 0 <= section.ipv6_prefix <= 128):
             raise ConfigError("entity.ipv4_prefix must be 0-32 and entity.ipv6_prefix 0-128")
+        from scrapewatch.allow import AllowList
+
+        AllowList.parse(section.allow)  # raises ConfigError on a bad entry, before any work
         for proxy in section.trusted_proxies:
             try:
                 ipaddress.ip_network(proxy, strict=False)

@@ -25,7 +25,7 @@ from scrapewatch.posts import check_rules
 from scrapewatch.report.charts import entity_series
 from scrapewatch.report.files import write_atomically, write_out_dir, write_rejects
 from scrapewatch.report.model import FileSummary, Finding, Report
-from scrapewatch.report.privacy import pseudonymised
+from scrapewatch.report.privacy import pseudonymised, redacted
 from scrapewatch.schema import TABLES_SQL
 from scrapewatch.sql import run
 
@@ -86,7 +86,7 @@ def scan(paths: Sequence[str], *, config: Config, out: Path | None = None,
     if progress:
         progress.finish()
     summaries = [summary for summary, _ in loads]
-    check_rejects(con, summaries, config, out)
+    check_rejects(con, summaries, config, out, redact=pseudonym_key is not None)
     detected = detect(con, config, consume=True)
     firsts = [load.first_request for _, load in loads if load.first_request is not None]
     lasts = [load.last_request for _, load in loads if load.last_request is not None]
@@ -105,8 +105,7 @@ def finish(report: Report, out: Path | None, rejects: Iterator[tuple[str, int, s
     pseudonymised: a log line shows the entity)."""
     if pseudonym_key is not None:
         report = pseudonymised(report, pseudonym_key)
-        rejects = None if rejects is None else (
-            (path, line, reason, "") for path, line, reason, _ in rejects)
+        rejects = None if rejects is None else redacted(rejects)
     if out is not None:
         write_out_dir(report, out, rejects)
     return report
@@ -130,8 +129,11 @@ def detect(con: duckdb.DuckDBPyConnection, config: Config, parts: str = ALL_PART
     allow = AllowList.parse(config.entity.allow)
     windows = entity_windows(con, policy, parts, params, consume=consume)
     flagged = [w for w in windows if w.peak_24h_posts > policy.threshold_posts]
-    findings = [Finding(w, assess(activity, policy), entity_series(activity, policy))
-                for w, activity in flagged_activity(con, flagged)]
+    findings = []
+    for window, activity in flagged_activity(con, flagged):
+        assessment = assess(activity, policy)
+        findings.append(Finding(window, assessment,
+                                entity_series(activity, policy, assessment.periods)))
     findings.sort(key=lambda f: (-f.assessment.damages_usd, -f.window.peak_24h_posts,
                                  f.window.entity_kind, f.window.entity))
     watchlist = sorted((w for w in windows if w.peak_24h_posts <= policy.threshold_posts
@@ -161,18 +163,19 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path, index: int, count: int, co
 
 
 def check_rejects(con: duckdb.DuckDBPyConnection, files: list[FileSummary], config: Config,
-                   out: Path | None, tables: str = "") -> None:
-    """Raise RejectLimitError (after writing `out/rejects`) when more than
-    `input.max_rejected_share` of the lines was rejected; `tables` prefixes the names of
-    the rejects and files tables (`store.`)."""
+                   out: Path | None, tables: str = "", redact: bool = False) -> None:
+    """Raise RejectLimitError (after writing `out/rejects`, `redact`ed for a
+    pseudonymised run) when more than `input.max_rejected_share` of the lines was
+    rejected; `tables` prefixes the names of the rejects and files tables (`store.`)."""
     lines = sum(f.lines for f in files)
     rejected = sum(f.rejected for f in files)
     limit = config.input.max_rejected_share
     if lines and Decimal(rejected) / lines > limit:
         where = ""
         if out is not None:
-            path = write_atomically(out, "rejects",
-                                    lambda s: write_rejects(rejects_of(con, tables), s))
+            rows = rejects_of(con, tables)
+            path = write_atomically(
+                out, "rejects", lambda s: write_rejects(redacted(rows) if redact else rows, s))
             where = f"; see {path}"
         worst = max(files, key=lambda f: f.rejected)
         raise RejectLimitError(

@@ -38,6 +38,7 @@ from scrapewatch.pipeline import check_rejects, connect, detect, finish, rejects
 from scrapewatch.posts import check_rules
 from scrapewatch.report.escape import for_terminal
 from scrapewatch.report.model import FileSummary, Report
+from scrapewatch.report.privacy import pseudonym
 from scrapewatch.schema import TABLES_SQL
 from scrapewatch.sql import run
 
@@ -157,7 +158,9 @@ def read_store(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 def _settings(config: Config) -> dict[str, Any]:
     """The settings that decide what a request's activity is: ingests into one store must
     share them, and a report must use them (its policy may differ otherwise)."""
-    return {"entity": asdict(config.entity),
+    entity = asdict(config.entity)
+    del entity["allow"]  # the allow-list only changes what is reported
+    return {"entity": entity,
             "posts": {"default": config.posts.default,
                       "rules": [asdict(r) for r in config.posts.rules]},
             "count_statuses": config.policy.count_statuses,
@@ -291,7 +294,8 @@ class IngestRun:
 
 def ingest(store: Path, paths: Sequence[str], *, config: Config, keep_requests: bool = False,
            wait_s: float = 0, progress: ProgressDisplay | None = None,
-           memory_limit: str | None = None, now: datetime | None = None) -> IngestRun:
+           memory_limit: str | None = None, now: datetime | None = None,
+           pseudonym_key: bytes | None = None) -> IngestRun:
     """Add the new content of every file under `paths` to `store`, then report over the
     whole store, all under one hold of its lock. A file that cannot be read is
     reported as failed and the others still go in."""
@@ -323,10 +327,13 @@ def ingest(store: Path, paths: Sequence[str], *, config: Config, keep_requests: 
         before = {row[0] for row in run(con, """
             SELECT entity_kind || ':' || entity FROM store.findings WHERE run_id =
                 (SELECT max(run_id) FROM store.runs WHERE command = 'report')""")}
-        found = _report(con, config, now=now)
-    new = [f"{f.window.entity_kind}:{f.window.entity}" for f in found.findings
+        found = _report(con, config, now=now, redact=pseudonym_key is not None)
+    new = [(f.window.entity_kind, f.window.entity) for f in found.findings
            if f"{f.window.entity_kind}:{f.window.entity}" not in before]
-    return IngestRun(str(store), run_id, outcomes, found, new)
+    if pseudonym_key is not None:
+        found = finish(found, None, None, pseudonym_key)
+        new = [(kind, pseudonym(pseudonym_key, kind, entity)) for kind, entity in new]
+    return IngestRun(str(store), run_id, outcomes, found, [f"{k}:{e}" for k, e in new])
 
 
 def _ingest_file(con: duckdb.DuckDBPyConnection, path: Path, run_id: int, config: Config,
@@ -424,19 +431,23 @@ def report(store: Path, *, config: Config, since: datetime | None = None,
     the same files, and record the findings as a run; write `out` like scan."""
     with open_store(store, wait_s=wait_s, memory_limit=memory_limit) as con:
         check_settings(con, config)
-        return _report(con, config, since=since, until=until, out=out, now=now,
-                       pseudonym_key=pseudonym_key)
+        result = _report(con, config, since=since, until=until, out=out, now=now,
+                         redact=pseudonym_key is not None)
+        return finish(result, out, rejects_of(con, "store.") if result.rejected else None,
+                      pseudonym_key)
 
 
 def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime | None = None,
             until: datetime | None = None, out: Path | None = None,
-            now: datetime | None = None, pseudonym_key: bytes | None = None) -> Report:
+            now: datetime | None = None, redact: bool = False) -> Report:
+    """The report over the store (its entities as they are), recorded as a run; `out`
+    only receives the rejects when there are too many (see check_rejects)."""
     started = datetime.now(UTC)
     files = [FileSummary(path, sha, fmt, size, lines, rejected, requests)
              for path, fmt, sha, size, lines, rejected, requests in run(
                  con, "SELECT path, format, sha256, size, lines, rejected, requests "
                       "FROM store.files ORDER BY file_id")]
-    check_rejects(con, files, config, out, tables="store.")
+    check_rejects(con, files, config, out, tables="store.", redact=redact)
     low = int(since.timestamp()) if since else -(2**62)
     high = int(until.timestamp()) if until else 2**62
     bounds: dict[str, object] = {"since": low, "until": high}
@@ -452,8 +463,7 @@ def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime |
                     findings=detected.findings, watchlist=detected.watchlist,
                     allowed=detected.allowed)
     _record_report(con, result, started)
-    return finish(result, out, rejects_of(con, "store.") if result.rejected else None,
-                  pseudonym_key)
+    return result
 
 
 def _record_report(con: duckdb.DuckDBPyConnection, result: Report, started: datetime) -> None:

@@ -212,3 +212,14 @@ def test_pseudonymised_outputs_hold_no_entity(in_root: None, tmp_path: Path) -> 
 def test_pseudonymise_needs_a_key(in_root: None) -> None:
     result = scan("sample_logs/", "--pseudonymise", env={"SCRAPEWATCH_PSEUDONYM_KEY": ""})
     assert result.exit_code == 2 and "needs a key of at least 16 bytes" in result.stderr
+
+
+def test_pseudonymised_rejects_over_the_limit_hold_no_log_text(tmp_path: Path) -> None:
+    log = tmp_path / "x.jsonl"
+    log.write_text('{"ts": "2025-03-01T10:00:00Z", "api_key": "SECRET1", "path": "/x"}\n'
+                   '{"ts": "soon-SECRET2", "api_key": "SECRET2", "path": "/x"}\n')
+    key = {"SCRAPEWATCH_PSEUDONYM_KEY": "a key of sixteen bytes or more"}
+    result = scan(str(log), "--pseudonymise", "--out", str(tmp_path / "r"), env=key)
+    assert result.exit_code == 4
+    rejects = (tmp_path / "r" / "rejects").read_text()
+    assert "SECRET" not in rejects and ",bad timestamp," in rejects

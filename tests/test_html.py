@@ -82,3 +82,33 @@ def test_a_real_browser_draws_the_charts_and_runs_nothing(tmp_path: Path) -> Non
     subprocess.run([*browser, f"--screenshot={shot}", "--window-size=1000,1600", page],
                    capture_output=True, timeout=120, check=True)
     assert shot.stat().st_size > 20_000  # drawn: text, tables and charts
+
+
+def _report_of(tmp_path: Path, lines: list[dict[str, object]], **overrides: object) -> str:
+    log = tmp_path / "x.jsonl"
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return render_html(scan([str(log)], config=load_config(overrides=overrides)))
+
+
+def test_days_are_local_and_periods_stay_on_the_chart(tmp_path: Path) -> None:
+    page = _report_of(tmp_path, [{"ts": "2025-03-01T20:00:00Z", "api_key": "k", "path": "/x",
+                                  "posts": 1_500_000}],
+                      **{"policy.timezone": "Asia/Tokyo", "policy.periods": "calendar"})
+    assert "<title>2025-03-02: 1,500,000 posts</title>" in page  # 05:00 in Tokyo
+    xs = [float(x) for x in re.findall(r"<rect x='([-0-9.]+)' y='8'", page)]
+    assert xs and min(xs) >= report_html.PAD  # the day began before the request
+
+
+def test_every_charged_period_reaches_its_posts_on_the_line(tmp_path: Path) -> None:
+    bursts = [("2025-03-01", 5_000_000), ("2025-03-20", 1_200_000), ("2025-04-25", 1_100_000)]
+    lines = [{"ts": f"{day}T{h:02d}:00:00Z", "api_key": "k", "path": "/x", "posts": posts // 4}
+             for day, posts in bursts for h in range(4)]
+    log = tmp_path / "x.jsonl"
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    report = scan([str(log)], config=load_config())
+    [finding] = report.findings
+    series = finding.series
+    assert series is not None
+    drawn = dict(zip(series.times, series.rolling, strict=True))
+    assert [drawn[p.end - 1] for p in finding.assessment.periods] == [
+        p.posts for p in finding.assessment.periods]

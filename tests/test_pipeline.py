@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import oracle
+import pytest
 from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from scrapewatch.allow import AllowList
 from scrapewatch.config import Config, PostsConfig, load_config
 from scrapewatch.damages import iso, period_damages
+from scrapewatch.errors import ConfigError
 from scrapewatch.pipeline import scan
 from scrapewatch.posts import PostsRule
 from scrapewatch.report.html import render_html
@@ -91,3 +93,11 @@ def test_an_allow_listed_network_covers_the_networks_inside_it() -> None:
     assert not allow.allows("client_ip", "2001:db9::1")
     assert allow.allows("user", "ops") and not allow.allows("api_key", "ops")
     assert not allow.allows("client_ip", "192.0.2.1")
+
+
+def test_an_allow_list_covers_ipv4_mapped_clients_and_bad_entries_fail_early() -> None:
+    allow = AllowList.parse(["203.0.113.0/24"])
+    assert allow.allows("client_ip", "::ffff:203.0.113.5")
+    assert AllowList.parse(["::ffff:203.0.113.0/120"]).allows("client_ip", "203.0.113.9")
+    with pytest.raises(ConfigError, match="empty entry"):
+        load_config(overrides={"entity.allow": "k-partner,"})

@@ -327,3 +327,16 @@ def test_report_and_prune_need_an_existing_store(tmp_path: Path) -> None:
         result = CliRunner().invoke(cli, [*args, "--store", str(tmp_path / "typo.db")])
         assert result.exit_code == 1 and "no such store" in result.stderr
         assert not (tmp_path / "typo.db").exists()
+
+
+def test_ingest_pseudonymises_its_summary_and_allow_lists_need_no_new_store(
+        tmp_path: Path) -> None:
+    store = str(tmp_path / "s.db")
+    key = {"SCRAPEWATCH_PSEUDONYM_KEY": "a key of sixteen bytes or more"}
+    result = CliRunner().invoke(cli, ["ingest", str(ROOT / "sample_logs"), "--store", store,
+                                      "--pseudonymise"], env=key)
+    assert result.exit_code == 0, result.stderr
+    assert "k-acme-scraper" not in result.stdout and "api_key:anon-" in result.stdout
+    allowing = load_config(overrides={"entity.allow": "k-acme-scraper"})
+    assert [f.window.entity for f in report(Path(store), config=allowing).allowed] == [
+        "k-acme-scraper"]

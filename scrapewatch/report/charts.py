@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from scrapewatch.config import Policy
-from scrapewatch.damages import Activity, day_bounds
+from scrapewatch.damages import Activity, Period, day_bounds
 from scrapewatch.schema import DAY_SECONDS
 
 SAMPLES = 240  # points of the rolling 24-hour line
@@ -19,8 +20,8 @@ class EntitySeries:
 
     Attributes:
         times, rolling: at each time t (epoch seconds), the posts in (t - 24 h, t]:
-            evenly spaced samples plus the ends of every active second's window, so
-            no peak falls between two points.
+            evenly spaced samples, the busiest active seconds and the last second of
+            every charged period, whose value is the period's posts.
         days, daily: each local midnight (policy timezone) with the posts of that day.
     """
 
@@ -30,15 +31,18 @@ class EntitySeries:
     daily: list[int]
 
 
-def entity_series(activity: Activity, policy: Policy) -> EntitySeries:
-    """The series of one entity's activity (sorted seconds with their posts)."""
+def entity_series(activity: Activity, policy: Policy, periods: Sequence[Period]
+                  ) -> EntitySeries:
+    """The series of one entity's activity (sorted seconds with their posts) and its
+    charged periods."""
     first, last = int(activity.sec[0]), int(activity.sec[-1])
     samples = np.linspace(first, last + DAY_SECONDS, SAMPLES).astype(np.int64)
     # the trailing window peaks at an active second: keep the highest of them
     ends = activity.sec
     trailing = activity.posts_between(ends - DAY_SECONDS + 1, ends + 1)
     top = ends[np.argsort(trailing)[-16:]]
-    times = np.unique(np.concatenate((samples, top, [first - 1])))
+    charged = [p.end - 1 for p in periods]
+    times = np.unique(np.concatenate((samples, top, charged, [first - 1])))
     rolling = activity.posts_between(times - DAY_SECONDS + 1, times + 1)
     bounds = day_bounds(policy.timezone, first, last)
     daily = activity.posts_between(bounds[:-1], bounds[1:])

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TextIO
+from zoneinfo import ZoneInfo
 
 from scrapewatch import __version__
 from scrapewatch.config import PERIODS, ROUNDINGS, Policy
 from scrapewatch.damages import iso
 from scrapewatch.report.charts import EntitySeries
 from scrapewatch.report.model import Finding, Report
-from scrapewatch.schema import DAY_SECONDS
 
 TOP_CHARTS = 50
 WIDTH, HEIGHT, PAD = 720, 200, 44  # chart size and the margin for axis labels
@@ -162,7 +162,7 @@ def _entity_section(finding: Finding, policy: Policy) -> str:
                   f"the charged periods (shaded):</p>"
                   f"{_rolling_chart(finding, policy.threshold_posts)}"
                   f"<p>Posts per calendar day ({_e(policy.timezone)}):</p>"
-                  f"{_daily_chart(finding.series)}")
+                  f"{_daily_chart(finding.series, policy.timezone)}")
     return f"""<h3><code>{_e(w.entity)}</code> ({_e(w.entity_kind)}): ${a.damages_usd:,.2f}</h3>
 <p>{w.total_posts:,} posts in {w.requests:,} requests ({w.observed_posts:,} counted by the
 log, the rest estimated from request paths); busiest 24 hours from
@@ -174,7 +174,9 @@ log, the rest estimated from request paths); busiest 24 hours from
 def _rolling_chart(finding: Finding, threshold: int) -> str:
     series = finding.series
     assert series is not None
-    t0, t1 = series.times[0], series.times[-1]
+    periods = finding.assessment.periods  # may start before the first request (calendar)
+    t0 = min([series.times[0], *(p.start for p in periods)])
+    t1 = max([series.times[-1], *(p.end for p in periods)])
     top = max(max(series.rolling), threshold) * 1.1
     x = _scale(t0, t1, PAD, WIDTH - 8)
     y = _scale(0, top, HEIGHT - 24, 8)
@@ -195,19 +197,23 @@ stroke-width="1.5"/>{_axes(top, _e(iso(t0)[:16]), _e(iso(t1)[:16]))}
 fill="#c0392b">limit {threshold:,}</text></svg>"""
 
 
-def _daily_chart(series: EntitySeries) -> str:
+def _daily_chart(series: EntitySeries, zone: str) -> str:
     top = max(max(series.daily), 1) * 1.1
     slot = (WIDTH - 8 - PAD) / len(series.days)
     y = _scale(0, top, HEIGHT - 24, 8)
     bars = "".join(
         f"<rect x='{PAD + i * slot + 1:.1f}' y='{y(v):.1f}' width='{max(1.0, slot - 2):.1f}' "
         f"height='{HEIGHT - 24 - y(v):.1f}' fill='#1f5fa8'><title>"
-        f"{_e(datetime.fromtimestamp(d, UTC).strftime('%Y-%m-%d'))}: {v:,} posts</title></rect>"
+        f"{_e(_day(d, zone))}: {v:,} posts</title></rect>"
         for i, (d, v) in enumerate(zip(series.days, series.daily, strict=True)))
-    first, last = (datetime.fromtimestamp(d, UTC).strftime("%Y-%m-%d")
-                   for d in (series.days[0], series.days[-1] + DAY_SECONDS // 2))
+    first, last = _day(series.days[0], zone), _day(series.days[-1], zone)
     return f"""<svg viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img"
 aria-label="posts per day">{bars}{_axes(top, first, last)}</svg>"""
+
+
+def _day(midnight: int, zone: str) -> str:
+    """The local date that starts at `midnight` (epoch seconds) in `zone`."""
+    return datetime.fromtimestamp(midnight, ZoneInfo(zone)).strftime("%Y-%m-%d")
 
 
 def _axes(top: float, left: str, right: str) -> str:

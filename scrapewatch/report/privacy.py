@@ -7,11 +7,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+from collections.abc import Iterable, Iterator
 
 from scrapewatch.detect.windows import EntityWindow
 from scrapewatch.report.model import Finding, Report
 
 PREFIX = "anon-"
+# reject reasons that quote log text after these words keep only the words
+_QUOTING_REASONS = ("bad timestamp", "bad posts")
 
 
 def pseudonym(key: bytes, kind: str, entity: str) -> str:
@@ -32,3 +35,10 @@ def pseudonymised(report: Report, key: bytes) -> Report:
         report, findings=[finding(f) for f in report.findings],
         allowed=[finding(f) for f in report.allowed],
         watchlist=[window(w) for w in report.watchlist], pseudonymised=True)
+
+
+def redacted(rejects: Iterable[tuple[str, int, str, str]]
+             ) -> Iterator[tuple[str, int, str, str]]:
+    """Rejected lines without what they hold: no text, and no log text in the reason."""
+    for path, line, reason, _ in rejects:
+        yield path, line, next((r for r in _QUOTING_REASONS if reason.startswith(r)), reason), ""
