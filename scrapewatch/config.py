@@ -111,6 +111,24 @@ class Config:
     input: InputConfig = field(default_factory=InputConfig)
 
 
+def config_json(config: Config) -> dict[str, Any]:
+    """The whole config as JSON values (Decimals and instants as strings), as a run
+    manifest records it: with it and the inputs, anyone can re-run and get the same
+    numbers."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return str(value)
+        if isinstance(value, datetime):
+            return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+    return {name: plain(dataclasses.asdict(getattr(config, name)))
+            for name in ("policy", "entity", "posts", "input")}
+
+
 _SECTION_TYPES = {"policy": Policy, "entity": EntityConfig, "posts": PostsConfig,
                   "input": InputConfig}
 

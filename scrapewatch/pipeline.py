@@ -13,7 +13,7 @@ from typing import Protocol
 import duckdb
 
 from scrapewatch.allow import AllowList
-from scrapewatch.config import Config
+from scrapewatch.config import Config, config_json
 from scrapewatch.damages import assess
 from scrapewatch.detect.windows import ALL_PARTS, EntityWindow, entity_windows, flagged_activity
 from scrapewatch.entities import create_macros
@@ -95,7 +95,7 @@ def scan(paths: Sequence[str], *, config: Config, out: Path | None = None,
                     first_request_at=min(firsts, default=None),
                     last_request_at=max(lasts, default=None),
                     findings=detected.findings, watchlist=detected.watchlist,
-                    allowed=detected.allowed)
+                    allowed=detected.allowed, config=config_json(config))
     return finish(report, out, rejects_of(con) if report.rejected else None, pseudonym_key)
 
 

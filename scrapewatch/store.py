@@ -29,7 +29,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from scrapewatch.config import Config
+from scrapewatch.config import Config, config_json
 from scrapewatch.errors import ConfigError, InputError, ScrapewatchError
 from scrapewatch.ingest.read import FileLoad, Progress, load_file
 from scrapewatch.ingest.sources import LogSource, expand_inputs
@@ -461,7 +461,7 @@ def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime |
                     first_request_at=None if first is None or first >= high else max(first, low),
                     last_request_at=None if last is None or last < low else min(last, high - 1),
                     findings=detected.findings, watchlist=detected.watchlist,
-                    allowed=detected.allowed)
+                    allowed=detected.allowed, config=config_json(config))
     _record_report(con, result, started)
     return result
 

@@ -5,6 +5,7 @@ Regenerate the golden files with SCRAPEWATCH_UPDATE_GOLDEN=1 and review the diff
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -223,3 +224,17 @@ def test_pseudonymised_rejects_over_the_limit_hold_no_log_text(tmp_path: Path) -
     assert result.exit_code == 4
     rejects = (tmp_path / "r" / "rejects").read_text()
     assert "SECRET" not in rejects and ",bad timestamp," in rejects
+
+
+def test_report_json_carries_a_run_manifest(in_root: None, tmp_path: Path) -> None:
+    doc = json.loads(scan("sample_logs/", "--output", "json", "--rate", "20000").stdout)
+    run = doc["run"]
+    assert run["config"]["policy"]["rate_usd"] == "20000"
+    assert run["config"]["posts"]["rules"][0]["path"] == "^/2/tweets/search/recent$"
+    assert run["config_sha256"] == hashlib.sha256(
+        json.dumps(run["config"], sort_keys=True).encode()).hexdigest()
+    assert run["input_sha256"] == sorted(f["sha256"] for f in doc["inputs"]["files"])
+    hidden = json.loads(scan("sample_logs/", "--output", "json", "--rate", "20000",
+                             "--pseudonymise", env={"SCRAPEWATCH_PSEUDONYM_KEY": "x" * 16}
+                             ).stdout)["run"]
+    assert hidden["config_sha256"] == run["config_sha256"]  # the config as run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -101,3 +102,11 @@ def test_an_allow_list_covers_ipv4_mapped_clients_and_bad_entries_fail_early() -
     assert AllowList.parse(["::ffff:203.0.113.0/120"]).allows("client_ip", "203.0.113.9")
     with pytest.raises(ConfigError, match="empty entry"):
         load_config(overrides={"entity.allow": "k-partner,"})
+
+
+def test_a_pseudonymised_report_hides_the_allow_list() -> None:
+    config = load_config(overrides={"entity.allow": "k-acme-scraper"})
+    doc = scan([str(ROOT / "sample_logs")], config=config,
+               pseudonym_key=b"sixteen bytes key").to_json()
+    assert doc["run"]["config"]["entity"]["allow"] == ["(1 entries hidden)"]
+    assert "k-acme-scraper" not in json.dumps(doc)

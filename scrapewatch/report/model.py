@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -53,6 +55,8 @@ class Report:
     watchlist: list[EntityWindow]
     allowed: list[Finding] = dataclasses.field(default_factory=list)  # allow-listed, uncharged
     pseudonymised: bool = False  # entities are keyed hashes (see report.privacy)
+    config: dict[str, Any] = dataclasses.field(default_factory=dict)  # config_json of the run
+    config_sha256: str = ""  # of the config as run (kept when the shown one is redacted)
 
     @property
     def lines(self) -> int:
@@ -80,6 +84,13 @@ class Report:
                                       for f in self.findings), Decimal("0.00"))
                        for rounding in ROUNDINGS} for mode in PERIODS}
 
+    def run_manifest(self) -> dict[str, Any]:
+        """What a re-run needs: the version, the whole config and its hash, and the
+        inputs' hashes (the time is `generated_at`)."""
+        return {"scrapewatch_version": __version__, "config": self.config,
+                "config_sha256": self.config_sha256 or config_sha256(self.config),
+                "input_sha256": sorted({f.sha256 for f in self.files})}
+
     def to_json(self) -> dict[str, Any]:
         """The report.json document."""
         return {
@@ -88,6 +99,7 @@ class Report:
             "generated_at": self.generated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "pseudonymised": self.pseudonymised,
             "policy": policy_json(self.policy),
+            "run": self.run_manifest(),
             "inputs": {
                 "files": [dataclasses.asdict(f) for f in self.files],
                 "lines": self.lines, "rejected": self.rejected, "requests": self.requests,
@@ -102,6 +114,11 @@ class Report:
             "sensitivity": {mode: {r: str(v) for r, v in by.items()}
                             for mode, by in self.sensitivity().items()},
         }
+
+
+def config_sha256(config: dict[str, Any]) -> str:
+    """The SHA-256 of a config_json document (keys sorted)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
 def policy_json(policy: Policy) -> dict[str, Any]:

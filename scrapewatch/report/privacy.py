@@ -10,7 +10,7 @@ import hmac
 from collections.abc import Iterable, Iterator
 
 from scrapewatch.detect.windows import EntityWindow
-from scrapewatch.report.model import Finding, Report
+from scrapewatch.report.model import Finding, Report, config_sha256
 
 PREFIX = "anon-"
 # reject reasons that quote log text after these words keep only the words
@@ -31,10 +31,16 @@ def pseudonymised(report: Report, key: bytes) -> Report:
     def finding(f: Finding) -> Finding:
         return dataclasses.replace(f, window=window(f.window))
 
+    # the allow-list names keys and addresses: shown as a count, hashed as it was
+    entity = dict(report.config.get("entity", {}))
+    if entity.get("allow"):
+        entity["allow"] = [f"({len(entity['allow'])} entries hidden)"]
     return dataclasses.replace(
         report, findings=[finding(f) for f in report.findings],
         allowed=[finding(f) for f in report.allowed],
-        watchlist=[window(w) for w in report.watchlist], pseudonymised=True)
+        watchlist=[window(w) for w in report.watchlist], pseudonymised=True,
+        config={**report.config, "entity": entity} if report.config else report.config,
+        config_sha256=report.config_sha256 or config_sha256(report.config))
 
 
 def redacted(rejects: Iterable[tuple[str, int, str, str]]
