@@ -42,7 +42,7 @@ class AllowList:
                 names.add((kind, name))
                 continue
             try:
-                networks.append(_unmapped(ipaddress.ip_network(entry, strict=False)))
+                networks.append(unmapped(ipaddress.ip_network(entry, strict=False)))
             except ValueError:
                 names.add((None, entry))
         return cls(frozenset(names), tuple(networks))
@@ -54,14 +54,14 @@ class AllowList:
         if kind != "client_ip" or not self.networks:
             return False
         try:
-            net = _unmapped(ipaddress.ip_network(entity, strict=False))  # address or network
+            net = unmapped(ipaddress.ip_network(entity, strict=False))  # address or network
         except ValueError:
             return False
         return any(net.version == allowed.version and net.subnet_of(allowed)  # type: ignore[arg-type]
                    for allowed in self.networks)
 
 
-def _unmapped(net: Network) -> Network:
+def unmapped(net: Network) -> Network:
     """An IPv4-mapped IPv6 address or network (::ffff:192.0.2.1) as the IPv4 one."""
     if isinstance(net, ipaddress.IPv6Network) and net.prefixlen >= 96:
         mapped = net.network_address.ipv4_mapped

@@ -75,6 +75,9 @@ class EntityConfig:
     allow: tuple[str, ...] = _setting(
         (), "Authorised entities, kept out of the findings and listed apart: keys or users "
             "(`api_key:x`, `user:x` or `x`) and IP addresses or CIDR networks.")
+    organisations: str = _setting(
+        "", "A CSV file merging keys, users and address ranges into organisations "
+            "(header key,cidr,org): each organisation is one entity, its members listed.")
     trusted_proxies: tuple[str, ...] = _setting(
         (), "Proxies (addresses or CIDR networks) whose X-Forwarded-For is believed: a "
             "request from one has as client the last address in that header that is not "
@@ -281,6 +284,10 @@ def _validate(section: Any, name: str) -> None:
         from scrapewatch.allow import AllowList
 
         AllowList.parse(section.allow)  # raises ConfigError on a bad entry, before any work
+        if section.organisations:
+            from scrapewatch.organisations import Organisations
+
+            Organisations.load(Path(section.organisations))
         for proxy in section.trusted_proxies:
             try:
                 ipaddress.ip_network(proxy, strict=False)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 import duckdb
+import pyarrow as pa
 
 from scrapewatch.allow import AllowList
 from scrapewatch.config import Config, config_json
@@ -21,6 +22,7 @@ from scrapewatch.errors import RejectLimitError
 from scrapewatch.ingest.formats import get_format
 from scrapewatch.ingest.read import FileLoad, load_file
 from scrapewatch.ingest.sources import LogSource, expand_inputs
+from scrapewatch.organisations import Organisations
 from scrapewatch.posts import check_rules
 from scrapewatch.report.charts import entity_series
 from scrapewatch.report.files import write_atomically, write_out_dir, write_rejects
@@ -127,13 +129,19 @@ def detect(con: duckdb.DuckDBPyConnection, config: Config, parts: str = ALL_PART
     """Detection over the activity parts `parts` selects (see `entity_windows`)."""
     policy = config.policy
     allow = AllowList.parse(config.entity.allow)
+    members: dict[str, list[str]] = {}
+    if config.entity.organisations:
+        parts, members = _merge_organisations(con, Path(config.entity.organisations), parts,
+                                              params)
     windows = entity_windows(con, policy, parts, params, consume=consume)
     flagged = [w for w in windows if w.peak_24h_posts > policy.threshold_posts]
     findings = []
     for window, activity in flagged_activity(con, flagged):
         assessment = assess(activity, policy)
         findings.append(Finding(window, assessment,
-                                entity_series(activity, policy, assessment.periods)))
+                                entity_series(activity, policy, assessment.periods),
+                                members.get(window.entity, []) if window.entity_kind == "org"
+                                else []))
     findings.sort(key=lambda f: (-f.assessment.damages_usd, -f.window.peak_24h_posts,
                                  f.window.entity_kind, f.window.entity))
     watchlist = sorted((w for w in windows if w.peak_24h_posts <= policy.threshold_posts
@@ -142,6 +150,33 @@ def detect(con: duckdb.DuckDBPyConnection, config: Config, parts: str = ALL_PART
     allowed = [allow.allows(f.window.entity_kind, f.window.entity) for f in findings]
     return Detected([f for f, a in zip(findings, allowed, strict=True) if not a],
                     [f for f, a in zip(findings, allowed, strict=True) if a], watchlist)
+
+
+def _merge_organisations(con: duckdb.DuckDBPyConnection, mapping: Path, parts: str,
+                         params: dict[str, object] | None
+                         ) -> tuple[str, dict[str, list[str]]]:
+    """`parts` with each organisation's members as one entity of kind `org`, and each
+    organisation's members (`kind:entity`). Members are found among the distinct
+    entities of the activity, in Python; the merge is a join."""
+    orgs = Organisations.load(mapping)
+    found = [(kind, entity, org) for kind, entity in run(
+                 con, f"SELECT DISTINCT entity_kind, entity FROM ({parts})", params)
+             if (org := orgs.org_of(kind, entity)) is not None]
+    con.register("org_rows", pa.table({name: pa.array([row[i] for row in found], pa.string())
+                                       for i, name in enumerate(("entity_kind", "entity",
+                                                                 "org"))}))
+    try:
+        run(con, "CREATE OR REPLACE TEMP TABLE org_map AS SELECT * FROM org_rows")
+    finally:
+        con.unregister("org_rows")
+    members: dict[str, list[str]] = {}
+    for kind, entity, org in sorted(found):
+        members.setdefault(org, []).append(f"{kind}:{entity}")
+    merged = f"""SELECT CASE WHEN m.org IS NULL THEN p.entity_kind ELSE 'org' END AS entity_kind,
+               coalesce(m.org, p.entity) AS entity, p.sec, p.posts, p.requests, p.observed_posts
+        FROM ({parts}) p
+        LEFT JOIN org_map m ON p.entity_kind = m.entity_kind AND p.entity = m.entity"""
+    return merged, members
 
 
 def _load(con: duckdb.DuckDBPyConnection, path: Path, index: int, count: int, config: Config,

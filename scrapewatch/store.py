@@ -159,7 +159,7 @@ def _settings(config: Config) -> dict[str, Any]:
     """The settings that decide what a request's activity is: ingests into one store must
     share them, and a report must use them (its policy may differ otherwise)."""
     entity = asdict(config.entity)
-    del entity["allow"]  # the allow-list only changes what is reported
+    del entity["allow"], entity["organisations"]  # these only change what is reported
     return {"entity": entity,
             "posts": {"default": config.posts.default,
                       "rules": [asdict(r) for r in config.posts.rules]},

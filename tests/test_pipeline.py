@@ -110,3 +110,31 @@ def test_a_pseudonymised_report_hides_the_allow_list() -> None:
                pseudonym_key=b"sixteen bytes key").to_json()
     assert doc["run"]["config"]["entity"]["allow"] == ["(1 entries hidden)"]
     assert "k-acme-scraper" not in json.dumps(doc)
+
+
+def test_an_organisation_is_one_stream_with_its_members_listed(tmp_path: Path) -> None:
+    log = tmp_path / "x.jsonl"
+    log.write_text(
+        '{"ts": "2025-03-01T10:00:00Z", "api_key": "k-acme-1", "path": "/x", "posts": 600000}\n'
+        '{"ts": "2025-03-01T11:00:00Z", "client_ip": "198.51.100.7", "path": "/x", '
+        '"posts": 600000}\n'
+        '{"ts": "2025-03-01T12:00:00Z", "api_key": "k-other", "path": "/x", "posts": 900000}\n')
+    mapping = tmp_path / "orgs.csv"
+    mapping.write_text("key,cidr,org\nk-acme-1,,Acme\n,198.51.100.0/24,Acme\n")
+    alone = scan([str(log)], config=load_config())
+    assert alone.findings == []  # 600,000 posts each: neither is over the limit
+    merged = scan([str(log)], config=load_config(
+        overrides={"entity.organisations": str(mapping)}))
+    [finding] = merged.findings
+    assert (finding.window.entity_kind, finding.window.entity, finding.window.peak_24h_posts,
+            finding.assessment.damages_usd) == ("org", "Acme", 1_200_000, 15_000)
+    assert finding.members == ["api_key:k-acme-1", "client_ip:198.51.100.7"]
+    assert merged.to_json()["entities"][0]["members"] == finding.members
+    assert "Members (their requests merged into one stream)" in render_html(merged)
+
+
+def test_a_bad_organisations_file_is_a_config_error(tmp_path: Path) -> None:
+    mapping = tmp_path / "orgs.csv"
+    mapping.write_text("key,cidr,org\nk1,10.0.0.0/8,Both\n")
+    with pytest.raises(ConfigError, match=r"orgs\.csv:2: each row needs an org and either"):
+        load_config(overrides={"entity.organisations": str(mapping)})

@@ -163,8 +163,11 @@ def _entity_section(finding: Finding, policy: Policy) -> str:
                   f"{_rolling_chart(finding, policy.threshold_posts)}"
                   f"<p>Posts per calendar day ({_e(policy.timezone)}):</p>"
                   f"{_daily_chart(finding.series, policy.timezone)}")
+    members = ("<p>Members (their requests merged into one stream): "
+               + ", ".join(f"<code>{_e(m)}</code>" for m in finding.members) + ".</p>"
+               if finding.members else "")
     return f"""<h3><code>{_e(w.entity)}</code> ({_e(w.entity_kind)}): ${a.damages_usd:,.2f}</h3>
-<p>{w.total_posts:,} posts in {w.requests:,} requests ({w.observed_posts:,} counted by the
+{members}<p>{w.total_posts:,} posts in {w.requests:,} requests ({w.observed_posts:,} counted by the
 log, the rest estimated from request paths); busiest 24 hours from
 {_e(iso(w.peak_start))}: {w.peak_24h_posts:,} posts.</p>
 <table><tr><th>charged from</th><th>to</th><th class='n'>posts</th><th class='n'>requests</th>

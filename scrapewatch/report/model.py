@@ -40,6 +40,7 @@ class Finding:
     window: EntityWindow
     assessment: Assessment
     series: EntitySeries | None = None  # what report.html draws
+    members: list[str] = dataclasses.field(default_factory=list)  # an organisation's kind:entity
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,7 @@ def finding_json(finding: Finding) -> dict[str, Any]:
                     for p, d in zip(a.periods, a.period_damages, strict=True)],
         "damages_usd": str(a.damages_usd),
         "damages_by_rounding": {r: str(v) for r, v in a.damages_by_rounding.items()},
+        "members": finding.members,
     }
 
 

@@ -29,7 +29,9 @@ def pseudonymised(report: Report, key: bytes) -> Report:
         return dataclasses.replace(w, entity=pseudonym(key, w.entity_kind, w.entity))
 
     def finding(f: Finding) -> Finding:
-        return dataclasses.replace(f, window=window(f.window))
+        members = [f"{kind}:{pseudonym(key, kind, entity)}"
+                   for kind, _, entity in (m.partition(":") for m in f.members)]
+        return dataclasses.replace(f, window=window(f.window), members=members)
 
     # the allow-list names keys and addresses: shown as a count, hashed as it was
     entity = dict(report.config.get("entity", {}))
