@@ -38,24 +38,26 @@ def render_table(report: Report) -> str:
             lines.append("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
                                    for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
     if report.allowed:
-        lines += ["", f"Allow-listed, not charged: {len(report.allowed)} (would owe "
-                      f"${sum(f.assessment.damages_usd for f in report.allowed):,})"]
-        for f in report.allowed[:WATCHLIST_SHOWN]:
-            lines.append(f"  {_entity_cell(f.window.entity, f.window.entity_kind)}  "
-                         f"${f.assessment.damages_usd:,}")
-        if len(report.allowed) > WATCHLIST_SHOWN:
-            lines.append(f"  ... and {len(report.allowed) - WATCHLIST_SHOWN} more "
-                         "(see report.json)")
+        owed = sum(f.assessment.damages_usd for f in report.allowed)
+        lines += _listing(f"Allow-listed, not charged: {len(report.allowed)} (would owe "
+                          f"${owed:,})",
+                          [f"{_entity_cell(f.window.entity, f.window.entity_kind)}  "
+                           f"${f.assessment.damages_usd:,}" for f in report.allowed])
     if report.watchlist:
-        lines += ["", f"Watchlist (peak at or above {policy.warning_share:.0%} of the "
-                      f"threshold, not over it): {len(report.watchlist)}"]
-        for w in report.watchlist[:WATCHLIST_SHOWN]:
-            lines.append(f"  {_entity_cell(w.entity, w.entity_kind)}  "
-                         f"{w.peak_24h_posts:,} posts from {iso(w.peak_start)}")
-        if len(report.watchlist) > WATCHLIST_SHOWN:
-            lines.append(f"  ... and {len(report.watchlist) - WATCHLIST_SHOWN} more "
-                         "(see report.json)")
+        lines += _listing(f"Watchlist (peak at or above {policy.warning_share:.0%} of the "
+                          f"threshold, not over it): {len(report.watchlist)}",
+                          [f"{_entity_cell(w.entity, w.entity_kind)}  "
+                           f"{w.peak_24h_posts:,} posts from {iso(w.peak_start)}"
+                           for w in report.watchlist])
     return "\n".join(lines) + "\n"
+
+
+def _listing(title: str, rows: list[str]) -> list[str]:
+    """A titled list of the first WATCHLIST_SHOWN rows, and how many more there are."""
+    lines = ["", title, *(f"  {row}" for row in rows[:WATCHLIST_SHOWN])]
+    if len(rows) > WATCHLIST_SHOWN:
+        lines.append(f"  ... and {len(rows) - WATCHLIST_SHOWN} more (see report.json)")
+    return lines
 
 
 def _entity_cell(entity: str, kind: str) -> str:
