@@ -25,6 +25,7 @@ from scrapewatch.ingest.sources import LogSource, expand_inputs
 from scrapewatch.organisations import Organisations
 from scrapewatch.posts import check_rules
 from scrapewatch.report.charts import entity_series
+from scrapewatch.report.evidence import with_evidence
 from scrapewatch.report.files import write_atomically, write_out_dir, write_rejects
 from scrapewatch.report.model import FileSummary, Finding, Report
 from scrapewatch.report.privacy import pseudonymised, redacted
@@ -125,8 +126,10 @@ class Detected:
 
 
 def detect(con: duckdb.DuckDBPyConnection, config: Config, parts: str = ALL_PARTS,
-           params: dict[str, object] | None = None, *, consume: bool = False) -> Detected:
-    """Detection over the activity parts `parts` selects (see `entity_windows`)."""
+           params: dict[str, object] | None = None, *, consume: bool = False,
+           files: str = "files") -> Detected:
+    """Detection over the activity parts `parts` selects (see `entity_windows`), with
+    the evidence of each charged period from the `files` table."""
     policy = config.policy
     allow = AllowList.parse(config.entity.allow)
     members: dict[str, list[str]] = {}
@@ -144,6 +147,7 @@ def detect(con: duckdb.DuckDBPyConnection, config: Config, parts: str = ALL_PART
                                 else []))
     findings.sort(key=lambda f: (-f.assessment.damages_usd, -f.window.peak_24h_posts,
                                  f.window.entity_kind, f.window.entity))
+    findings = with_evidence(con, findings, files)
     watchlist = sorted((w for w in windows if w.peak_24h_posts <= policy.threshold_posts
                         and not allow.allows(w.entity_kind, w.entity)),
                        key=lambda w: (-w.peak_24h_posts, w.entity_kind, w.entity))
@@ -173,7 +177,8 @@ def _merge_organisations(con: duckdb.DuckDBPyConnection, mapping: Path, parts: s
     for kind, entity, org in sorted(found):
         members.setdefault(org, []).append(f"{kind}:{entity}")
     merged = f"""SELECT CASE WHEN m.org IS NULL THEN p.entity_kind ELSE 'org' END AS entity_kind,
-               coalesce(m.org, p.entity) AS entity, p.sec, p.posts, p.requests, p.observed_posts
+               coalesce(m.org, p.entity) AS entity, p.sec, p.posts, p.requests, p.observed_posts,
+               p.file_id, p.first_line, p.last_line
         FROM ({parts}) p
         LEFT JOIN org_map m ON p.entity_kind = m.entity_kind AND p.entity = m.entity"""
     return merged, members

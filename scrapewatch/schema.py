@@ -27,10 +27,11 @@ CREATE TABLE IF NOT EXISTS requests (
     file_id INTEGER, line_no BIGINT, sec BIGINT, entity_kind VARCHAR, entity VARCHAR,
     status SMALLINT, posts BIGINT, observed BOOLEAN, counted BOOLEAN);
 -- Counted posts and requests per (entity, second), summed block by block; activity
--- sums these parts once more, as one second may straddle two blocks.
+-- sums these parts once more, as one second may straddle two blocks. The file and its
+-- first and last line of the part are the evidence of a charged period.
 CREATE TABLE IF NOT EXISTS activity_parts (
     entity_kind VARCHAR, entity VARCHAR, sec BIGINT, posts BIGINT, requests BIGINT,
-    observed_posts BIGINT);
+    observed_posts BIGINT, file_id INTEGER, first_line BIGINT, last_line BIGINT);
 CREATE TABLE IF NOT EXISTS rejects (
     file_id INTEGER, line_no BIGINT, reason VARCHAR, text VARCHAR);
 """

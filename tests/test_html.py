@@ -112,3 +112,21 @@ def test_every_charged_period_reaches_its_posts_on_the_line(tmp_path: Path) -> N
     drawn = dict(zip(series.times, series.rolling, strict=True))
     assert [drawn[p.end - 1] for p in finding.assessment.periods] == [
         p.posts for p in finding.assessment.periods]
+
+
+@pytest.mark.parametrize("chunk", [7, 1 << 20])
+def test_edge_lines_are_found_across_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            chunk: int) -> None:
+    import gzip
+
+    from scrapewatch.ingest.sources import LogSource
+    from scrapewatch.report import evidence
+
+    monkeypatch.setattr(evidence, "CHUNK_BYTES", chunk)
+    text = "".join(f"line {n} {'x' * (n % 5)}\r\n" for n in range(1, 40)) + "last, no newline"
+    for name, data in (("a.log", text.encode()), ("a.log.gz", gzip.compress(text.encode()))):
+        (tmp_path / name).write_bytes(data)
+        with LogSource.open(tmp_path / name, hashing=False) as source:
+            found = dict(evidence._lines_at(source, {1, 9, 39, 40}))
+        assert found == {1: "line 1 x", 9: "line 9 xxxx", 39: "line 39 xxxx",
+                         40: "last, no newline"}, name

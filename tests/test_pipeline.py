@@ -138,3 +138,24 @@ def test_a_bad_organisations_file_is_a_config_error(tmp_path: Path) -> None:
     mapping.write_text("key,cidr,org\nk1,10.0.0.0/8,Both\n")
     with pytest.raises(ConfigError, match=r"orgs\.csv:2: each row needs an org and either"):
         load_config(overrides={"entity.organisations": str(mapping)})
+
+
+def test_each_charged_period_names_its_files_lines_and_edge_lines() -> None:
+    report = scan([str(ROOT / "sample_logs")], config=load_config())
+    period = report.findings[0].assessment.periods[0]  # k-acme-scraper's first
+    source = ROOT / "sample_logs/api-gateway.jsonl"
+    lines = source.read_text().splitlines()
+    inside = [n for n, line in enumerate(lines, start=1)
+              if (r := json.loads(line)).get("api_key") == "k-acme-scraper"
+              and iso(period.start) <= r["ts"] < iso(period.end)
+              and 200 <= r["status"] < 300]  # the counted requests
+    [evidence] = report.findings[0].evidence[0]
+    assert (evidence.path, evidence.first_line, evidence.last_line, evidence.requests,
+            evidence.posts) == (str(ROOT / "sample_logs/api-gateway.jsonl"), inside[0],
+                                inside[-1], period.requests, period.posts)
+    assert len(inside) == period.requests
+    assert evidence.samples == [(inside[0], lines[inside[0] - 1]),
+                                (inside[-1], lines[inside[-1] - 1])]
+    hidden = scan([str(ROOT / "sample_logs")], config=load_config(),
+                  pseudonym_key=b"sixteen bytes key").findings[0].evidence[0][0]
+    assert (hidden.first_line, hidden.samples) == (inside[0], [])

@@ -30,8 +30,12 @@ CONFIG = load_config()
 
 
 def _answer(result: Report) -> dict[str, Any]:
-    """What a report says of entities and money (not which files it read)."""
+    """What a report says of entities and money (not which files it read, and so not the
+    evidence, which names them)."""
     doc = result.to_json()
+    for entity in doc["entities"]:
+        for period in entity["periods"]:
+            del period["evidence"]
     return {key: doc[key] for key in ("entities", "watchlist", "totals", "sensitivity")}
 
 

@@ -26,7 +26,8 @@ def windows_of(events_by_entity: dict[str, list[tuple[int, int]]],
     con.register("input", pa.table({"entity": [r[0] for r in rows],
                                     "sec": pa.array([r[1] for r in rows], pa.int64()),
                                     "posts": pa.array([r[2] for r in rows], pa.int64())}))
-    run(con, "INSERT INTO activity_parts SELECT 'client_ip', entity, sec, posts, 1, 0 FROM input")
+    run(con, "INSERT INTO activity_parts SELECT 'client_ip', entity, sec, posts, 1, 0, 0, 1, 1 "
+             "FROM input")
     return con, {w.entity: w for w in entity_windows(con, policy)}
 
 

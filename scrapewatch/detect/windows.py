@@ -42,6 +42,19 @@ GROUP BY p.entity_kind, p.entity, p.sec
 """
 ALL_PARTS = "SELECT * FROM activity_parts"
 
+# evidence: of the candidates' activity parts, per (entity, second, file) the first and
+# last line, requests and posts; built after `activity`, for its entities.
+EVIDENCE_SQL = """
+CREATE OR REPLACE TEMP TABLE evidence AS
+SELECT p.entity_kind, p.entity, p.sec, p.file_id, min(p.first_line) AS first_line,
+       max(p.last_line) AS last_line, sum(p.requests) AS requests, sum(p.posts) AS posts
+FROM ({parts}) p
+SEMI JOIN (SELECT DISTINCT entity_kind, entity FROM activity) c
+    ON p.entity_kind = c.entity_kind AND p.entity = c.entity
+GROUP BY p.entity_kind, p.entity, p.sec, p.file_id
+"""
+
+
 # entity_windows: entities of `activity` whose peak reaches $watch_level (those on the
 # watchlist or over the threshold) -> total_posts, requests, observed_posts,
 # peak_24h_posts = max over active seconds s of posts in [s, s + 86400),
@@ -111,6 +124,7 @@ def entity_windows(con: duckdb.DuckDBPyConnection, policy: Policy, parts: str = 
     emptied once read, freeing its memory for the windows (a scan's, not a store's)."""
     watch_level = math.ceil(policy.warning_share * policy.threshold_posts)
     run(con, ACTIVITY_SQL.format(parts=parts), {"watch_level": watch_level, **(params or {})})
+    run(con, EVIDENCE_SQL.format(parts=parts), params)
     if consume:
         run(con, "DELETE FROM activity_parts")
     rows = run(con, ENTITY_WINDOWS_SQL, {"watch_level": watch_level,

@@ -177,7 +177,7 @@ def _load_part(con: duckdb.DuckDBPyConnection, relation: str, table: pa.Table,
         run(con, *query)
     finally:
         con.unregister(relation)
-    run(con, _INSERT_ACTIVITY)
+    run(con, _INSERT_ACTIVITY, {"file_id": file_id})
     if keep_requests:
         run(con, _INSERT_REQUESTS, {"file_id": file_id})
     rejected, blank, low, high = run(con, _BLOCK_SUMMARY)[0]
@@ -243,7 +243,7 @@ def _load_sql(parse: str, config: Config, params: Params) -> str:
 _INSERT_ACTIVITY = """
 INSERT INTO activity_parts
 SELECT entity_kind, entity, sec, sum(posts), count(*),
-       sum(CASE WHEN observed THEN posts ELSE 0 END)
+       sum(CASE WHEN observed THEN posts ELSE 0 END), $file_id, min(line_no), max(line_no)
 FROM parsed WHERE reject_reason IS NULL AND counted
 GROUP BY entity_kind, entity, sec
 """

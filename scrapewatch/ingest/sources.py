@@ -67,9 +67,10 @@ def expand_inputs(paths: Sequence[str]) -> list[Path]:
 class _HashingReader(io.RawIOBase):
     """A raw file that hashes and counts every byte read through it."""
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self, raw: IO[bytes], hashing: bool = True) -> None:
         self.raw = raw
         self.sha256 = hashlib.sha256()
+        self.hashing = hashing
         self.bytes_read = 0
 
     def readable(self) -> bool:
@@ -78,7 +79,8 @@ class _HashingReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         count = self.raw.readinto(buffer)  # type: ignore[attr-defined]
         if count:
-            self.sha256.update(memoryview(buffer)[:count])
+            if self.hashing:
+                self.sha256.update(memoryview(buffer)[:count])
             self.bytes_read += count
         return count or 0
 
@@ -102,8 +104,9 @@ class LogSource:
     _content_hash: Any = field(default_factory=hashlib.sha256)
 
     @classmethod
-    def open(cls, path: Path) -> LogSource:
+    def open(cls, path: Path, *, hashing: bool = True) -> LogSource:
         """Open `path`, choosing gzip, zstd or none from its first bytes, not its name.
+        Without `hashing`, no hash is computed (a file read again, to quote lines).
 
         Raises:
             InputError: when the file cannot be opened.
@@ -115,7 +118,7 @@ class LogSource:
             raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
         magic = handle.read(4)
         handle.seek(0)
-        raw = _HashingReader(handle)
+        raw = _HashingReader(handle, hashing)
         if magic[:2] == b"\x1f\x8b":
             return cls(path, size, raw, gzip.GzipFile(fileobj=raw, mode="rb"), "gzip", magic)
         if magic == b"\x28\xb5\x2f\xfd":
@@ -191,7 +194,8 @@ class LogSource:
             return b""
         data = self._read(size)
         self.content_bytes += len(data)
-        self._content_hash.update(data)
+        if self._raw.hashing:
+            self._content_hash.update(data)
         return data
 
     def read_content(self, size: int, *, keep: bool = True) -> bytes:

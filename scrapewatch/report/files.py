@@ -20,7 +20,8 @@ from scrapewatch.report.model import Report
 ENTITY_COLUMNS = ("entity", "entity_kind", "total_posts", "requests", "peak_24h_posts",
                   "peak_start", "peak_end", "first_crossing_at", "periods", "damages_usd",
                   "damages_full", "damages_prorata", "damages_started")
-PERIOD_COLUMNS = ("entity", "entity_kind", "start", "end", "posts", "requests", "damages_usd")
+PERIOD_COLUMNS = ("entity", "entity_kind", "start", "end", "posts", "requests", "damages_usd",
+                  "evidence")
 REJECT_COLUMNS = ("file", "line", "reason", "text")
 
 
@@ -42,10 +43,13 @@ def write_entities_csv(report: Report, stream: TextIO) -> None:
 
 
 def write_periods_csv(report: Report, stream: TextIO) -> None:
-    """One row per charged period."""
+    """One row per charged period; evidence: each file (its SHA-256) and the period's
+    first and last line in it, `;`-separated."""
     _write_csv(stream, PERIOD_COLUMNS, (
         [e["entity"], e["entity_kind"], p["start"], p["end"], p["posts"], p["requests"],
-         p["damages_usd"]]
+         p["damages_usd"], "; ".join(f"{f['file']} (sha256 {f['sha256']}) lines "
+                                     f"{f['first_line']}-{f['last_line']}"
+                                     for f in p["evidence"])]
         for e in report.to_json()["entities"] for p in e["periods"]))
 
 

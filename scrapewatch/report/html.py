@@ -18,7 +18,7 @@ from scrapewatch import __version__
 from scrapewatch.config import PERIODS, ROUNDINGS, Policy
 from scrapewatch.damages import iso
 from scrapewatch.report.charts import EntitySeries
-from scrapewatch.report.model import Finding, Report
+from scrapewatch.report.model import Finding, PeriodFile, Report
 
 TOP_CHARTS = 50
 WIDTH, HEIGHT, PAD = 720, 200, 44  # chart size and the margin for axis labels
@@ -155,7 +155,9 @@ def _entity_section(finding: Finding, policy: Policy) -> str:
     periods = "".join(
         f"<tr><td>{_e(iso(p.start))}</td><td>{_e(iso(p.end))}</td><td class='n'>{p.posts:,}</td>"
         f"<td class='n'>{p.requests:,}</td><td class='n'>${d:,.2f}</td></tr>"
-        for p, d in zip(a.periods, a.period_damages, strict=True))
+        + (f"<tr><td colspan='5'>{_evidence(finding.evidence[i])}</td></tr>"
+           if finding.evidence else "")
+        for i, (p, d) in enumerate(zip(a.periods, a.period_damages, strict=True)))
     charts = ""
     if finding.series is not None:
         charts = (f"<p>Posts in the 24 hours before each moment, with the limit (dashed) and "
@@ -172,6 +174,17 @@ log, the rest estimated from request paths); busiest 24 hours from
 {_e(iso(w.peak_start))}: {w.peak_24h_posts:,} posts.</p>
 <table><tr><th>charged from</th><th>to</th><th class='n'>posts</th><th class='n'>requests</th>
 <th class='n'>damages</th></tr>{periods}</table>{charts}"""
+
+
+def _evidence(files: list[PeriodFile]) -> str:
+    """Where a charged period's requests are: files, line ranges, the edge lines."""
+    items = []
+    for f in files:
+        samples = "".join(f"<br><code>{n}: {_e(text)}</code>" for n, text in f.samples)
+        items.append(f"<li><code>{_e(f.path)}</code> lines {f.first_line:,} to "
+                     f"{f.last_line:,}: {f.requests:,} requests, {f.posts:,} posts "
+                     f"<span class='note'>(SHA-256 {_e(f.sha256[:16])}…)</span>{samples}</li>")
+    return f"<ul class='note'>{''.join(items)}</ul>"
 
 
 def _rolling_chart(finding: Finding, threshold: int) -> str:

@@ -34,6 +34,19 @@ class FileSummary:
 
 
 @dataclass(frozen=True)
+class PeriodFile:
+    """What one file holds of a charged period."""
+
+    path: str
+    sha256: str
+    first_line: int
+    last_line: int
+    requests: int
+    posts: int
+    samples: list[tuple[int, str]] = dataclasses.field(default_factory=list)  # (line, text)
+
+
+@dataclass(frozen=True)
 class Finding:
     """A flagged entity: its windows and its charged periods."""
 
@@ -41,6 +54,8 @@ class Finding:
     assessment: Assessment
     series: EntitySeries | None = None  # what report.html draws
     members: list[str] = dataclasses.field(default_factory=list)  # an organisation's kind:entity
+    # per charged period, the files its requests came from
+    evidence: list[list[PeriodFile]] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -157,8 +172,14 @@ def finding_json(finding: Finding) -> dict[str, Any]:
     return {
         **window_json(finding.window),
         "periods": [{"start": iso(p.start), "end": iso(p.end), "posts": p.posts,
-                     "requests": p.requests, "damages_usd": str(d)}
-                    for p, d in zip(a.periods, a.period_damages, strict=True)],
+                     "requests": p.requests, "damages_usd": str(d),
+                     "evidence": [{"file": e.path, "sha256": e.sha256,
+                                   "first_line": e.first_line, "last_line": e.last_line,
+                                   "requests": e.requests, "posts": e.posts,
+                                   "samples": [{"line": n, "text": t} for n, t in e.samples]}
+                                  for e in (finding.evidence[i] if finding.evidence else [])]}
+                    for i, (p, d) in enumerate(zip(a.periods, a.period_damages,
+                                                   strict=True))],
         "damages_usd": str(a.damages_usd),
         "damages_by_rounding": {r: str(v) for r, v in a.damages_by_rounding.items()},
         "members": finding.members,

@@ -31,7 +31,10 @@ def pseudonymised(report: Report, key: bytes) -> Report:
     def finding(f: Finding) -> Finding:
         members = [f"{kind}:{pseudonym(key, kind, entity)}"
                    for kind, _, entity in (m.partition(":") for m in f.members)]
-        return dataclasses.replace(f, window=window(f.window), members=members)
+        # a line shows its entity: the line ranges stay, the lines go
+        evidence = [[dataclasses.replace(e, samples=[]) for e in period] for period in f.evidence]
+        return dataclasses.replace(f, window=window(f.window), members=members,
+                                   evidence=evidence)
 
     # the allow-list names keys and addresses: shown as a count, hashed as it was
     entity = dict(report.config.get("entity", {}))
