@@ -159,3 +159,15 @@ def test_each_charged_period_names_its_files_lines_and_edge_lines() -> None:
     hidden = scan([str(ROOT / "sample_logs")], config=load_config(),
                   pseudonym_key=b"sixteen bytes key").findings[0].evidence[0][0]
     assert (hidden.first_line, hidden.samples) == (inside[0], [])
+
+
+def test_an_allow_listed_organisation(tmp_path: Path) -> None:
+    log = tmp_path / "x.jsonl"
+    log.write_text("".join(json.dumps({"ts": f"2025-03-01T1{h}:00:00Z", "api_key": f"k{h}",
+                                       "path": "/x", "posts": 600_000}) + "\n"
+                           for h in range(2)))
+    mapping = tmp_path / "orgs.csv"
+    mapping.write_text("key,cidr,org\nk0,,Partner\nk1,,Partner\n")
+    report = scan([str(log)], config=load_config(overrides={
+        "entity.organisations": str(mapping), "entity.allow": "Partner"}))
+    assert (report.findings, [f.window.entity for f in report.allowed]) == ([], ["Partner"])
