@@ -90,7 +90,7 @@ def scan(paths: Sequence[str], *, config: Config, out: Path | None = None,
         progress.finish()
     summaries = [summary for summary, _ in loads]
     check_rejects(con, summaries, config, out, redact=pseudonym_key is not None)
-    detected = detect(con, config, consume=True)
+    detected = detect(con, config, consume=True, quote=pseudonym_key is None)
     firsts = [load.first_request for _, load in loads if load.first_request is not None]
     lasts = [load.last_request for _, load in loads if load.last_request is not None]
     report = Report(generated_at=(now or datetime.now(UTC)).astimezone(UTC),
@@ -127,9 +127,10 @@ class Detected:
 
 def detect(con: duckdb.DuckDBPyConnection, config: Config, parts: str = ALL_PARTS,
            params: dict[str, object] | None = None, *, consume: bool = False,
-           files: str = "files") -> Detected:
+           files: str = "files", quote: bool = True) -> Detected:
     """Detection over the activity parts `parts` selects (see `entity_windows`), with
-    the evidence of each charged period from the `files` table."""
+    the evidence of each charged period from the `files` table (its edge lines quoted
+    unless the report is to be pseudonymised)."""
     policy = config.policy
     allow = AllowList.parse(config.entity.allow)
     members: dict[str, list[str]] = {}
@@ -147,7 +148,7 @@ def detect(con: duckdb.DuckDBPyConnection, config: Config, parts: str = ALL_PART
                                 else []))
     findings.sort(key=lambda f: (-f.assessment.damages_usd, -f.window.peak_24h_posts,
                                  f.window.entity_kind, f.window.entity))
-    findings = with_evidence(con, findings, files)
+    findings = with_evidence(con, findings, files, quote)
     watchlist = sorted((w for w in windows if w.peak_24h_posts <= policy.threshold_posts
                         and not allow.allows(w.entity_kind, w.entity)),
                        key=lambda w: (-w.peak_24h_posts, w.entity_kind, w.entity))

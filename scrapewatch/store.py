@@ -452,7 +452,7 @@ def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime |
     high = int(until.timestamp()) if until else 2**62
     bounds: dict[str, object] = {"since": low, "until": high}
     parts = "SELECT * FROM store.activity_parts WHERE sec >= $since AND sec < $until"
-    detected = detect(con, config, parts, bounds, files="store.files")
+    detected = detect(con, config, parts, bounds, files="store.files", quote=not redact)
     # the files' first and last requests, counted or not (as scan gives them), in range
     first, last = run(con, "SELECT min(first_request), max(last_request) FROM store.manifest"
                       )[0]

@@ -40,8 +40,9 @@ ORDER BY l.position, l.period, min(e.first_line), f.path
 
 
 def with_evidence(con: duckdb.DuckDBPyConnection, findings: list[Finding],
-                  files: str = "files") -> list[Finding]:
-    """`findings` with each charged period's files, line ranges and edge lines."""
+                  files: str = "files", quote: bool = True) -> list[Finding]:
+    """`findings` with each charged period's files, line ranges and (with `quote`) edge
+    lines."""
     rows = [(position, index, f.window.entity_kind, f.window.entity, p.start, p.end)
             for position, f in enumerate(findings)
             for index, p in enumerate(f.assessment.periods)]
@@ -60,7 +61,7 @@ def with_evidence(con: duckdb.DuckDBPyConnection, findings: list[Finding],
             con, _PERIOD_FILES_SQL.format(files=files)):
         found[position, index].append(PeriodFile(path, sha, int(first), int(last),
                                                  int(requests), int(posts)))
-    samples = _edge_lines(found)
+    samples = _edge_lines(found) if quote else {}
     return [replace(f, evidence=[[replace(pf, samples=[(n, samples[pf.path, n])
                                                         for n in (pf.first_line, pf.last_line)
                                                         if (pf.path, n) in samples])
