@@ -15,8 +15,8 @@ import pyarrow as pa
 
 from scrapewatch.allow import AllowList
 from scrapewatch.config import Config, config_json
-from scrapewatch.damages import assess
-from scrapewatch.detect.windows import ALL_PARTS, EntityWindow, entity_windows, flagged_activity
+from scrapewatch.detect.engine import DuckDBEngine, Engine
+from scrapewatch.detect.windows import ALL_PARTS, EntityWindow, entity_windows
 from scrapewatch.entities import create_macros
 from scrapewatch.errors import RejectLimitError
 from scrapewatch.ingest.formats import get_format
@@ -24,7 +24,6 @@ from scrapewatch.ingest.read import FileLoad, load_file
 from scrapewatch.ingest.sources import LogSource, expand_inputs
 from scrapewatch.organisations import Organisations
 from scrapewatch.posts import check_rules
-from scrapewatch.report.charts import entity_series
 from scrapewatch.report.evidence import with_evidence
 from scrapewatch.report.files import write_atomically, write_out_dir, write_rejects
 from scrapewatch.report.model import FileSummary, Finding, Report
@@ -90,7 +89,7 @@ def scan(paths: Sequence[str], *, config: Config, out: Path | None = None,
         progress.finish()
     summaries = [summary for summary, _ in loads]
     check_rejects(con, summaries, config, out, redact=pseudonym_key is not None)
-    detected = detect(con, config, consume=True, quote=pseudonym_key is None)
+    detected = detect(DuckDBEngine(con, consume=True), config, quote=pseudonym_key is None)
     firsts = [load.first_request for _, load in loads if load.first_request is not None]
     lasts = [load.last_request for _, load in loads if load.last_request is not None]
     report = Report(generated_at=(now or datetime.now(UTC)).astimezone(UTC),
@@ -125,9 +124,8 @@ class Detected:
     watchlist: list[EntityWindow]
 
 
-def detect(con: duckdb.DuckDBPyConnection, config: Config, parts: str = ALL_PARTS,
-           params: dict[str, object] | None = None, *, consume: bool = False,
-           files: str = "files", quote: bool = True) -> Detected:
+def detect(engine: Engine, config: Config, parts: str = ALL_PARTS, *, files: str = "files",
+           quote: bool = True) -> Detected:
     """Detection over the activity parts `parts` selects (see `entity_windows`), with
     the evidence of each charged period from the `files` table (its edge lines quoted
     unless the report is to be pseudonymised)."""
@@ -135,20 +133,15 @@ def detect(con: duckdb.DuckDBPyConnection, config: Config, parts: str = ALL_PART
     allow = AllowList.parse(config.entity.allow)
     members: dict[str, list[str]] = {}
     if config.entity.organisations:
-        parts, members = _merge_organisations(con, Path(config.entity.organisations), parts,
-                                              params)
-    windows = entity_windows(con, policy, parts, params, consume=consume)
+        parts, members = _merge_organisations(engine, Path(config.entity.organisations), parts)
+    windows = entity_windows(engine, policy, parts)
     flagged = [w for w in windows if w.peak_24h_posts > policy.threshold_posts]
-    findings = []
-    for window, activity in flagged_activity(con, flagged):
-        assessment = assess(activity, policy)
-        findings.append(Finding(window, assessment,
-                                entity_series(activity, policy, assessment.periods),
-                                members.get(window.entity, []) if window.entity_kind == "org"
-                                else []))
+    findings = [Finding(window, assessment, series,
+                        members.get(window.entity, []) if window.entity_kind == "org" else [])
+                for window, assessment, series in engine.priced(flagged, policy)]
     findings.sort(key=lambda f: (-f.assessment.damages_usd, -f.window.peak_24h_posts,
                                  f.window.entity_kind, f.window.entity))
-    findings = with_evidence(con, findings, files, quote)
+    findings = with_evidence(engine, findings, files, quote)
     watchlist = sorted((w for w in windows if w.peak_24h_posts <= policy.threshold_posts
                         and not allow.allows(w.entity_kind, w.entity)),
                        key=lambda w: (-w.peak_24h_posts, w.entity_kind, w.entity))
@@ -157,23 +150,17 @@ def detect(con: duckdb.DuckDBPyConnection, config: Config, parts: str = ALL_PART
                     [f for f, a in zip(findings, allowed, strict=True) if a], watchlist)
 
 
-def _merge_organisations(con: duckdb.DuckDBPyConnection, mapping: Path, parts: str,
-                         params: dict[str, object] | None
+def _merge_organisations(engine: Engine, mapping: Path, parts: str
                          ) -> tuple[str, dict[str, list[str]]]:
     """`parts` with each organisation's members as one entity of kind `org`, and each
     organisation's members (`kind:entity`). Members are found among the distinct
     entities of the activity, in Python; the merge is a join."""
     orgs = Organisations.load(mapping)
-    found = [(kind, entity, org) for kind, entity in run(
-                 con, f"SELECT DISTINCT entity_kind, entity FROM ({parts})", params)
+    found = [(kind, entity, org) for kind, entity in engine.rows(
+                 f"SELECT DISTINCT entity_kind, entity FROM ({parts}) d")
              if (org := orgs.org_of(kind, entity)) is not None]
-    con.register("org_rows", pa.table({name: pa.array([row[i] for row in found], pa.string())
-                                       for i, name in enumerate(("entity_kind", "entity",
-                                                                 "org"))}))
-    try:
-        run(con, "CREATE OR REPLACE TEMP TABLE org_map AS SELECT * FROM org_rows")
-    finally:
-        con.unregister("org_rows")
+    engine.put("org_map", pa.table({name: pa.array([row[i] for row in found], pa.string())
+                                    for i, name in enumerate(("entity_kind", "entity", "org"))}))
     members: dict[str, list[str]] = {}
     for kind, entity, org in sorted(found):
         members.setdefault(org, []).append(f"{kind}:{entity}")

@@ -30,6 +30,7 @@ import duckdb
 import pyarrow as pa
 
 from scrapewatch.config import Config, config_json
+from scrapewatch.detect.engine import DuckDBEngine
 from scrapewatch.errors import ConfigError, InputError, ScrapewatchError
 from scrapewatch.ingest.read import FileLoad, Progress, load_file
 from scrapewatch.ingest.sources import LogSource, expand_inputs
@@ -450,9 +451,8 @@ def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime |
     check_rejects(con, files, config, out, tables="store.", redact=redact)
     low = int(since.timestamp()) if since else -(2**62)
     high = int(until.timestamp()) if until else 2**62
-    bounds: dict[str, object] = {"since": low, "until": high}
-    parts = "SELECT * FROM store.activity_parts WHERE sec >= $since AND sec < $until"
-    detected = detect(con, config, parts, bounds, files="store.files", quote=not redact)
+    parts = f"SELECT * FROM store.activity_parts WHERE sec >= {low} AND sec < {high}"
+    detected = detect(DuckDBEngine(con), config, parts, files="store.files", quote=not redact)
     # the files' first and last requests, counted or not (as scan gives them), in range
     first, last = run(con, "SELECT min(first_request), max(last_request) FROM store.manifest"
                       )[0]

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scrapewatch.config import Policy
+from scrapewatch.detect.engine import DuckDBEngine
 from scrapewatch.detect.windows import entity_windows, flagged_activity
 from scrapewatch.pipeline import connect
 from scrapewatch.sql import run
@@ -28,7 +29,7 @@ def windows_of(events_by_entity: dict[str, list[tuple[int, int]]],
                                     "posts": pa.array([r[2] for r in rows], pa.int64())}))
     run(con, "INSERT INTO activity_parts SELECT 'client_ip', entity, sec, posts, 1, 0, 0, 1, 1 "
              "FROM input")
-    return con, {w.entity: w for w in entity_windows(con, policy)}
+    return con, {w.entity: w for w in entity_windows(DuckDBEngine(con), policy)}
 
 
 def test_exactly_24h_apart_never_share_a_window() -> None:

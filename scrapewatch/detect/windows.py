@@ -1,8 +1,11 @@
 """The window queries: activity, rolling 24-hour sums, peaks and first crossings.
 
-Written in the SQL subset DuckDB and Spark share (explicit GROUP BY, integer RANGE
-frames), on whole epoch seconds, so a 24-hour frame is exactly 86,399 seconds either
-side of the current row: requests 86,400 s apart never share a period.
+Written once, as SELECT statements in the SQL subset DuckDB and Spark share (explicit
+GROUP BY, integer RANGE frames, no engine-specific functions), and run unchanged by
+either engine (see detect/engine.py). Times are whole epoch seconds, so a 24-hour
+frame is exactly 86,399 seconds either side of the current row: requests 86,400 s
+apart never share a period. The numbers in them ({watch_level}, {threshold}) are
+integers from the policy, written in as literals.
 """
 
 from __future__ import annotations
@@ -10,8 +13,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -19,18 +22,22 @@ from scrapewatch.config import Policy
 from scrapewatch.damages import Activity
 from scrapewatch.sql import run
 
+if TYPE_CHECKING:
+    import duckdb
+
+    from scrapewatch.detect.engine import Engine
+
 # activity: activity parts ({parts}: the rows of activity_parts to read) -> posts and
 # requests of counted requests per (entity, second), for the entities whose total posts
-# reach $watch_level: no other can reach the watchlist or the threshold, and most
+# reach {watch_level}: no other can reach the watchlist or the threshold, and most
 # entities are dropped here, before the costly grouping by second. Lossless for every
 # window, period and total below.
 ACTIVITY_SQL = """
-CREATE OR REPLACE TEMP TABLE activity AS
 WITH parts AS ({parts}), candidates AS (
     SELECT entity_kind, entity
     FROM parts
     GROUP BY entity_kind, entity
-    HAVING sum(posts) >= $watch_level
+    HAVING sum(posts) >= {watch_level}
 )
 SELECT p.entity_kind, p.entity, p.sec,
        CAST(sum(p.posts) AS BIGINT) AS posts,
@@ -42,24 +49,37 @@ GROUP BY p.entity_kind, p.entity, p.sec
 """
 ALL_PARTS = "SELECT * FROM activity_parts"
 
+# parts_of_requests: requests (one row per parsed line of a file, with its file_id)
+# -> activity parts: counted posts and requests per (entity, second, file), with the
+# file's first and last line of them, the evidence of a charged period.
+PARTS_OF_REQUESTS_SQL = """
+SELECT entity_kind, entity, sec, CAST(sum(posts) AS BIGINT) AS posts,
+       CAST(count(*) AS BIGINT) AS requests,
+       CAST(sum(CASE WHEN observed THEN posts ELSE 0 END) AS BIGINT) AS observed_posts,
+       file_id, min(line_no) AS first_line, max(line_no) AS last_line
+FROM {requests}
+WHERE reject_reason IS NULL AND counted
+GROUP BY entity_kind, entity, sec, file_id
+"""
+
 # evidence: of the candidates' activity parts, per (entity, second, file) the first and
 # last line, requests and posts; built after `activity`, for its entities.
 EVIDENCE_SQL = """
-CREATE OR REPLACE TEMP TABLE evidence AS
 SELECT p.entity_kind, p.entity, p.sec, p.file_id, min(p.first_line) AS first_line,
-       max(p.last_line) AS last_line, sum(p.requests) AS requests, sum(p.posts) AS posts
+       max(p.last_line) AS last_line, CAST(sum(p.requests) AS BIGINT) AS requests,
+       CAST(sum(p.posts) AS BIGINT) AS posts
 FROM ({parts}) p
-SEMI JOIN (SELECT DISTINCT entity_kind, entity FROM activity) c
+JOIN (SELECT DISTINCT entity_kind, entity FROM activity) c
     ON p.entity_kind = c.entity_kind AND p.entity = c.entity
 GROUP BY p.entity_kind, p.entity, p.sec, p.file_id
 """
 
 
-# entity_windows: entities of `activity` whose peak reaches $watch_level (those on the
+# entity_windows: entities of `activity` whose peak reaches {watch_level} (those on the
 # watchlist or over the threshold) -> total_posts, requests, observed_posts,
 # peak_24h_posts = max over active seconds s of posts in [s, s + 86400),
 # peak_start = the earliest such s, and first_crossing = the earliest active second t
-# with more than $threshold posts in (t - 86400, t].
+# with more than {threshold} posts in (t - 86400, t].
 ENTITY_WINDOWS_SQL = """
 WITH totals AS (
     SELECT entity_kind, entity, sum(posts) AS total_posts, sum(requests) AS requests,
@@ -76,7 +96,7 @@ WITH totals AS (
     JOIN totals t ON a.entity_kind = t.entity_kind AND a.entity = t.entity
 ), peaks AS (
     SELECT entity_kind, entity, max(ahead) AS peak,
-           min(CASE WHEN behind > $threshold THEN sec END) AS first_crossing
+           min(CASE WHEN behind > {threshold} THEN sec END) AS first_crossing
     FROM windows
     GROUP BY entity_kind, entity
 )
@@ -85,7 +105,7 @@ SELECT p.entity_kind, p.entity, t.total_posts, t.requests, t.observed_posts,
 FROM peaks p
 JOIN windows w ON w.entity_kind = p.entity_kind AND w.entity = p.entity AND w.ahead = p.peak
 JOIN totals t ON t.entity_kind = p.entity_kind AND t.entity = p.entity
-WHERE p.peak >= $watch_level
+WHERE p.peak >= {watch_level}
 GROUP BY p.entity_kind, p.entity, t.total_posts, t.requests, t.observed_posts, p.peak,
          p.first_crossing
 ORDER BY p.entity_kind, p.entity
@@ -115,20 +135,22 @@ class EntityWindow:
     first_crossing: int | None
 
 
-def entity_windows(con: duckdb.DuckDBPyConnection, policy: Policy, parts: str = ALL_PARTS,
-                   params: dict[str, object] | None = None, *, consume: bool = False
+def watch_level(policy: Policy) -> int:
+    """The fewest posts in 24 hours that put an entity on the watchlist."""
+    return math.ceil(policy.warning_share * policy.threshold_posts)
+
+
+def entity_windows(engine: Engine, policy: Policy, parts: str = ALL_PARTS
                    ) -> list[EntityWindow]:
-    """Build `activity` from activity parts (`parts`, a query over `activity_parts` with
-    its `params`), then the window figures of every entity whose peak reaches the watch
-    level: flagged (over the threshold) or watched. With `consume`, activity_parts is
-    emptied once read, freeing its memory for the windows (a scan's, not a store's)."""
-    watch_level = math.ceil(policy.warning_share * policy.threshold_posts)
-    run(con, ACTIVITY_SQL.format(parts=parts), {"watch_level": watch_level, **(params or {})})
-    run(con, EVIDENCE_SQL.format(parts=parts), params)
-    if consume:
-        run(con, "DELETE FROM activity_parts")
-    rows = run(con, ENTITY_WINDOWS_SQL, {"watch_level": watch_level,
-                                         "threshold": policy.threshold_posts})
+    """Build `activity` and `evidence` from the activity parts `parts` selects, then
+    the window figures of every entity whose peak reaches the watch level: flagged
+    (over the threshold) or watched."""
+    level = watch_level(policy)
+    engine.create("activity", ACTIVITY_SQL.format(parts=parts, watch_level=level))
+    engine.create("evidence", EVIDENCE_SQL.format(parts=parts))
+    engine.parts_read()
+    rows = engine.rows(ENTITY_WINDOWS_SQL.format(watch_level=level,
+                                                 threshold=int(policy.threshold_posts)))
     return [EntityWindow(kind, entity, int(total), int(requests), int(observed), int(peak),
                          int(start), None if first is None else int(first))
             for kind, entity, total, requests, observed, peak, start, first in rows]

@@ -13,8 +13,8 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -22,7 +22,9 @@ from scrapewatch.errors import InputError
 from scrapewatch.ingest.sources import LogSource
 from scrapewatch.report.model import Finding, PeriodFile
 from scrapewatch.schema import REJECT_TEXT_CHARS
-from scrapewatch.sql import run
+
+if TYPE_CHECKING:
+    from scrapewatch.detect.engine import Engine
 
 CHUNK_BYTES = 16 << 20
 
@@ -39,7 +41,7 @@ ORDER BY l.position, l.period, min(e.first_line), f.path
 """
 
 
-def with_evidence(con: duckdb.DuckDBPyConnection, findings: list[Finding],
+def with_evidence(engine: Engine, findings: list[Finding],
                   files: str = "files", quote: bool = True) -> list[Finding]:
     """`findings` with each charged period's files, line ranges and (with `quote`) edge
     lines."""
@@ -48,17 +50,13 @@ def with_evidence(con: duckdb.DuckDBPyConnection, findings: list[Finding],
             for index, p in enumerate(f.assessment.periods)]
     if not rows:
         return findings
-    con.register("charged_rows", pa.table({
+    engine.put("charged", pa.table({
         name: pa.array([row[i] for row in rows], kind) for i, (name, kind) in enumerate((
             ("position", pa.int32()), ("period", pa.int32()), ("entity_kind", pa.string()),
             ("entity", pa.string()), ("start", pa.int64()), ("stop", pa.int64())))}))
-    try:
-        run(con, "CREATE OR REPLACE TEMP TABLE charged AS SELECT * FROM charged_rows")
-    finally:
-        con.unregister("charged_rows")
     found: dict[tuple[int, int], list[PeriodFile]] = defaultdict(list)
-    for position, index, path, sha, first, last, requests, posts in run(
-            con, _PERIOD_FILES_SQL.format(files=files)):
+    for position, index, path, sha, first, last, requests, posts in engine.rows(
+            _PERIOD_FILES_SQL.format(files=files)):
         found[position, index].append(PeriodFile(path, sha, int(first), int(last),
                                                  int(requests), int(posts)))
     samples = _edge_lines(found) if quote else {}
