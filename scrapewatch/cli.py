@@ -156,6 +156,17 @@ _READING = _options(
                  help="Group IPv6 clients into networks of this prefix length [128]."),
     click.option("--max-rejected-share", help="Fail (exit 4) when more than this share of "
                                               "lines is rejected [0.01]."))
+_ENGINE = _options(
+    click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb",
+                 show_default=True,
+                 help="Where detection runs: DuckDB in this process, or Apache Spark (needs "
+                      "`pip install 'scrapewatch[spark]'` and Java 17+); same report."),
+    click.option("--spark-master", metavar="URL", default="local[*]", show_default=True,
+                 help="With --engine spark: the cluster manager (local[N], yarn, "
+                      "k8s://https://host:port, spark://host:port)."),
+    click.option("--spark-remote", metavar="URL",
+                 help="With --engine spark: a Spark Connect server (sc://host:15002) to run "
+                      "on instead of --spark-master."))
 _STORE = _options(
     click.option("--store", type=click.Path(dir_okay=False, path_type=Path), required=True,
                  help="The store: a DuckDB database file."),
@@ -179,15 +190,19 @@ def _overrides(flags: dict[str, Any], log_format: str | None = None) -> dict[str
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
-@_options(_CONFIG, _FORMAT, _REPORT_OUTPUT, _QUIET, _MEMORY_LIMIT, _POLICY, _READING)
+@_options(_CONFIG, _FORMAT, _REPORT_OUTPUT, _QUIET, _MEMORY_LIMIT, _ENGINE, _POLICY,
+          _READING)
 @click.pass_context
 def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None,
          log_format: str | None, out: Path | None, output: str, fail_on_violation: bool,
          pseudonymise: bool, pseudonym_key_file: Path | None, quiet: bool,
-         memory_limit: str | None, **flags: Any) -> None:
+         memory_limit: str | None, engine: str, spark_master: str, spark_remote: str | None,
+         **flags: Any) -> None:
     """Scan log files, directories (recursively) and globs; plain, .gz or .zst.
 
     Prints the flagged entities with their damages; --out writes the full report.
+    With --engine spark, Spark reads and parses the logs (combined, common, jsonl and
+    parquet) and runs detection; the report is the same.
     """
     from scrapewatch.config import load_config
     from scrapewatch.pipeline import scan as run_scan
@@ -198,11 +213,29 @@ def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None
     key = _pseudonym_key(pseudonymise, pseudonym_key_file)
     with _errors_reported(ctx):
         config = load_config(config_path, overrides=overrides)
-        report = run_scan(paths, config=config, out=out, memory_limit=memory_limit, now=now,
-                          progress=_progress(quiet), pseudonym_key=key)
+        if engine == "spark":
+            from scrapewatch.spark.scan import scan as spark_scan
+
+            report = spark_scan(_spark(spark_master, spark_remote), paths, config=config,
+                                out=out, now=now, pseudonym_key=key)
+        else:
+            report = run_scan(paths, config=config, out=out, memory_limit=memory_limit,
+                              now=now, progress=_progress(quiet), pseudonym_key=key)
         _print_report(report, output)
     if fail_on_violation and report.findings:
         ctx.exit(ExitCode.VIOLATIONS)
+
+
+def _spark(master: str, remote: str | None) -> Any:
+    """A Spark session, or a clear error when PySpark is not installed."""
+    from scrapewatch.errors import ConfigError
+
+    try:
+        from scrapewatch.spark.engine import spark_session
+    except ImportError as exc:
+        raise ConfigError("--engine spark needs PySpark: pip install 'scrapewatch[spark]' "
+                          f"({exc})") from exc
+    return spark_session(master, remote)
 
 
 def _progress(quiet: bool) -> TerminalProgress | None:
@@ -279,16 +312,19 @@ def ingest(ctx: click.Context, /, paths: tuple[str, ...], store: Path, wait_s: f
 @_options(_STORE, _CONFIG)
 @click.option("--since", help="Only activity at or after this instant (ISO 8601).")
 @click.option("--until", help="Only activity before this instant (ISO 8601).")
-@_options(_REPORT_OUTPUT, _MEMORY_LIMIT, _POLICY, _READING)
+@_options(_REPORT_OUTPUT, _MEMORY_LIMIT, _ENGINE, _POLICY, _READING)
 @click.pass_context
 def report(ctx: click.Context, /, store: Path, wait_s: float, config_path: Path | None,
            since: str | None, until: str | None, out: Path | None, output: str,
            fail_on_violation: bool, pseudonymise: bool, pseudonym_key_file: Path | None,
-           memory_limit: str | None, **flags: Any) -> None:
+           memory_limit: str | None, engine: str, spark_master: str,
+           spark_remote: str | None, **flags: Any) -> None:
     """Detect violations and total the damages over a store, as scan does over files.
 
     The policy may differ from the ingests'; the settings that decide each request's
-    activity (entity, posts rules, --count-status, --effective-from) must not.
+    activity (entity, posts rules, --count-status, --effective-from) must not. With
+    --engine spark, the store's activity goes to Spark as Parquet (in the temp folder,
+    which the executors must see) and detection runs there.
     """
     from scrapewatch.config import load_config
     from scrapewatch.store import report as run_report
@@ -300,6 +336,8 @@ def report(ctx: click.Context, /, store: Path, wait_s: float, config_path: Path 
         config = load_config(config_path, overrides=overrides)
         result = run_report(store, config=config, out=out, now=_pinned_clock(),
                             wait_s=wait_s, memory_limit=memory_limit, pseudonym_key=key,
+                            spark=_spark(spark_master, spark_remote)
+                            if engine == "spark" else None,
                             since=_instant(since, "--since") if since else None,
                             until=_instant(until, "--until") if until else None)
         _print_report(result, output)

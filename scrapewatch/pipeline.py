@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -88,7 +88,8 @@ def scan(paths: Sequence[str], *, config: Config, out: Path | None = None,
     if progress:
         progress.finish()
     summaries = [summary for summary, _ in loads]
-    check_rejects(con, summaries, config, out, redact=pseudonym_key is not None)
+    check_rejects(summaries, config, out, lambda: rejects_of(con),
+                  redact=pseudonym_key is not None)
     detected = detect(DuckDBEngine(con, consume=True), config, quote=pseudonym_key is None)
     firsts = [load.first_request for _, load in loads if load.first_request is not None]
     lasts = [load.last_request for _, load in loads if load.last_request is not None]
@@ -190,18 +191,19 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path, index: int, count: int, co
     return summary, loaded
 
 
-def check_rejects(con: duckdb.DuckDBPyConnection, files: list[FileSummary], config: Config,
-                   out: Path | None, tables: str = "", redact: bool = False) -> None:
-    """Raise RejectLimitError (after writing `out/rejects`, `redact`ed for a
-    pseudonymised run) when more than `input.max_rejected_share` of the lines was
-    rejected; `tables` prefixes the names of the rejects and files tables (`store.`)."""
+def check_rejects(files: list[FileSummary], config: Config, out: Path | None,
+                  rejects: Callable[[], Iterator[tuple[str, int, str, str]]],
+                  redact: bool = False) -> None:
+    """Raise RejectLimitError (after writing `out/rejects` from the `rejects` rows,
+    `redact`ed for a pseudonymised run) when more than `input.max_rejected_share` of
+    the lines was rejected."""
     lines = sum(f.lines for f in files)
     rejected = sum(f.rejected for f in files)
     limit = config.input.max_rejected_share
     if lines and Decimal(rejected) / lines > limit:
         where = ""
         if out is not None:
-            rows = rejects_of(con, tables)
+            rows = rejects()
             path = write_atomically(
                 out, "rejects", lambda s: write_rejects(redacted(rows) if redact else rows, s))
             where = f"; see {path}"
@@ -214,7 +216,8 @@ def check_rejects(con: duckdb.DuckDBPyConnection, files: list[FileSummary], conf
 
 def rejects_of(con: duckdb.DuckDBPyConnection, tables: str = ""
                ) -> Iterator[tuple[str, int, str, str]]:
-    """Every rejected line, by file and line number (`tables`: see check_rejects)."""
+    """Every rejected line, by file and line number; `tables` prefixes the names of the
+    rejects and files tables (`store.`)."""
     reader = con.sql(f"SELECT f.path, r.line_no, r.reason, r.text FROM {tables}rejects r "
                      f"JOIN {tables}files f USING (file_id) ORDER BY r.file_id, r.line_no"
                      ).to_arrow_reader(65536)

@@ -23,16 +23,18 @@ def quote_ident(name: str) -> str:
 
 
 class Params:
-    """Collects bound parameters for one query and hands out their `$name` placeholders."""
+    """Collects bound parameters for one query and hands out their placeholders:
+    `$name` (DuckDB), or `:name` (Spark) with `marker=":"`."""
 
-    def __init__(self) -> None:
+    def __init__(self, marker: str = "$") -> None:
+        self.marker = marker
         self.values: dict[str, object] = {}
 
     def bind(self, value: object) -> str:
         """Bind `value` and return the placeholder that refers to it."""
         name = f"p{len(self.values)}"
         self.values[name] = value
-        return f"${name}"
+        return f"{self.marker}{name}"
 
 
 def run(con: Any, query: str, params: dict[str, object] | None = None) -> list[tuple[Any, ...]]:

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -42,6 +42,9 @@ from scrapewatch.report.model import FileSummary, Report
 from scrapewatch.report.privacy import pseudonym
 from scrapewatch.schema import TABLES_SQL
 from scrapewatch.sql import run
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 # The first content bytes of a file, hashed to find the manifest entries it may extend
 # (a file shorter than this when ingested is known by all of its content).
@@ -427,20 +430,23 @@ def _complete_end(path: Path) -> int:
 def report(store: Path, *, config: Config, since: datetime | None = None,
            until: datetime | None = None, out: Path | None = None,
            now: datetime | None = None, wait_s: float = 0,
-           memory_limit: str | None = None, pseudonym_key: bytes | None = None) -> Report:
+           memory_limit: str | None = None, pseudonym_key: bytes | None = None,
+           spark: SparkSession | None = None) -> Report:
     """Detect and price over the store's activity in [since, until), as `scan` would over
-    the same files, and record the findings as a run; write `out` like scan."""
+    the same files, and record the findings as a run; write `out` like scan. With
+    `spark`, detection runs on that Spark session."""
     with open_store(store, wait_s=wait_s, memory_limit=memory_limit) as con:
         check_settings(con, config)
         result = _report(con, config, since=since, until=until, out=out, now=now,
-                         redact=pseudonym_key is not None)
+                         redact=pseudonym_key is not None, spark=spark)
         return finish(result, out, rejects_of(con, "store.") if result.rejected else None,
                       pseudonym_key)
 
 
 def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime | None = None,
             until: datetime | None = None, out: Path | None = None,
-            now: datetime | None = None, redact: bool = False) -> Report:
+            now: datetime | None = None, redact: bool = False,
+            spark: SparkSession | None = None) -> Report:
     """The report over the store (its entities as they are), recorded as a run; `out`
     only receives the rejects when there are too many (see check_rejects)."""
     started = datetime.now(UTC)
@@ -448,11 +454,17 @@ def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime |
              for path, fmt, sha, size, lines, rejected, requests in run(
                  con, "SELECT path, format, sha256, size, lines, rejected, requests "
                       "FROM store.files ORDER BY file_id")]
-    check_rejects(con, files, config, out, tables="store.", redact=redact)
+    check_rejects(files, config, out, lambda: rejects_of(con, "store."), redact=redact)
     low = int(since.timestamp()) if since else -(2**62)
     high = int(until.timestamp()) if until else 2**62
     parts = f"SELECT * FROM store.activity_parts WHERE sec >= {low} AND sec < {high}"
-    detected = detect(DuckDBEngine(con), config, parts, files="store.files", quote=not redact)
+    if spark is None:
+        detected = detect(DuckDBEngine(con), config, parts, files="store.files",
+                          quote=not redact)
+    else:
+        from scrapewatch.spark.scan import detect_store_parts
+
+        detected = detect_store_parts(spark, con, config, parts, quote=not redact)
     # the files' first and last requests, counted or not (as scan gives them), in range
     first, last = run(con, "SELECT min(first_request), max(last_request) FROM store.manifest"
                       )[0]

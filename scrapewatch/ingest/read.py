@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from scrapewatch.config import Config
+from scrapewatch.detect.windows import PARTS_OF_REQUESTS_SQL
 from scrapewatch.entities import client_ip_sql, entity_sql
 from scrapewatch.errors import FormatError
 from scrapewatch.ingest.formats import FORMATS, LogFormat, get_format, sniff_format
@@ -240,13 +241,8 @@ def _load_sql(parse: str, config: Config, params: Params) -> str:
 
 
 # insert_activity: counted requests of the block -> posts and requests per (entity, second).
-_INSERT_ACTIVITY = """
-INSERT INTO activity_parts
-SELECT entity_kind, entity, sec, sum(posts), count(*),
-       sum(CASE WHEN observed THEN posts ELSE 0 END), $file_id, min(line_no), max(line_no)
-FROM parsed WHERE reject_reason IS NULL AND counted
-GROUP BY entity_kind, entity, sec
-"""
+_INSERT_ACTIVITY = "INSERT INTO activity_parts " + PARTS_OF_REQUESTS_SQL.format(
+    requests="(SELECT *, $file_id AS file_id FROM parsed)")
 
 # insert_requests: parsed rows without a reject reason -> requests (whole UTC seconds).
 _INSERT_REQUESTS = """

@@ -1,0 +1,109 @@
+"""Detection on Spark: the statements of detect/windows.py run unchanged as Spark SQL,
+and each flagged entity is priced by damages.py on the executor that holds its
+activity (grouped by entity), so only findings come back to the driver."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+
+from scrapewatch.config import Policy
+from scrapewatch.damages import Activity
+from scrapewatch.detect.engine import Priced, price
+from scrapewatch.detect.windows import EntityWindow
+
+
+def spark_session(master: str = "local[*]", remote: str | None = None,
+                  shuffle_partitions: int | None = None) -> SparkSession:
+    """A Spark session in UTC: Spark Connect at `remote` (`sc://host:15002`), else a
+    session on `master` (`local[*]`, `yarn`, `k8s://...`, `spark://...`). A local
+    session runs its Python workers on this interpreter and has no web UI. The session
+    compares names case-sensitively, as JSON keys are."""
+    builder = SparkSession.builder.appName("scrapewatch")
+    if remote:
+        builder = builder.remote(remote)
+    else:
+        builder = builder.master(master)
+        if master.startswith("local"):
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            builder = builder.config("spark.ui.enabled", "false")
+    spark = builder.getOrCreate()
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    # JSON keys are case-sensitive ("ClientIP" and "clientip" are two aliases)
+    spark.conf.set("spark.sql.caseSensitive", "true")
+    if shuffle_partitions:
+        spark.conf.set("spark.sql.shuffle.partitions", str(shuffle_partitions))
+    if not remote:
+        spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+class SparkEngine:
+    """Detection's statements on a Spark session; a created table is a cached view."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+        self.cached: dict[str, DataFrame] = {}
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.spark.sql(sql).collect()]
+
+    def create(self, name: str, sql: str) -> None:
+        self.keep(name, self.spark.sql(sql))
+
+    def keep(self, name: str, frame: DataFrame) -> None:
+        """Cache `frame` (spilling to disk past memory) as temp view `name`."""
+        if name in self.cached:
+            self.cached.pop(name).unpersist()
+        frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        frame.count()  # materialise it now: what it was built from may go
+        frame.createOrReplaceTempView(name)
+        self.cached[name] = frame
+
+    def put(self, name: str, table: pa.Table) -> None:
+        self.spark.createDataFrame(table).createOrReplaceTempView(name)
+
+    def parts_read(self) -> None:
+        if "activity_parts" in self.cached:
+            self.cached.pop("activity_parts").unpersist()
+
+    def priced(self, flagged: list[EntityWindow], policy: Policy) -> Iterator[Priced]:
+        if not flagged:
+            return
+        self.put("flagged", pa.table({
+            "position": pa.array(range(len(flagged)), pa.int32()),
+            "entity_kind": pa.array([w.entity_kind for w in flagged], pa.string()),
+            "entity": pa.array([w.entity for w in flagged], pa.string())}))
+        activity = self.spark.sql(
+            "SELECT f.position, a.sec, a.posts, a.requests FROM activity a "
+            "JOIN flagged f ON a.entity_kind = f.entity_kind AND a.entity = f.entity")
+
+        def price_entity(frame: pd.DataFrame) -> pd.DataFrame:
+            frame = frame.sort_values("sec")
+            assessed = price(Activity(*(frame[c].to_numpy(np.int64)
+                                        for c in ("sec", "posts", "requests"))), policy)
+            return pd.DataFrame({"position": [int(frame["position"].iloc[0])],
+                                 "priced": [pickle.dumps(assessed)]})
+
+        priced = activity.groupBy("position").applyInPandas(
+            price_entity, "position int, priced binary")
+        for row in priced.toLocalIterator():
+            # pickled by this job's own executors, from this module's code
+            assessment, series = pickle.loads(row["priced"])
+            yield flagged[row["position"]], assessment, series
+
+    def release(self) -> None:
+        """Drop every cached view."""
+        for frame in self.cached.values():
+            frame.unpersist()
+        self.cached.clear()
+

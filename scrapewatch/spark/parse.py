@@ -1,0 +1,297 @@
+"""Log files as parsed requests on Spark, with Spark's own readers and SQL functions.
+
+Each format gives the columns and reject reasons its DuckDB parser gives
+(ingest/formats): the same regexes, field aliases and time rules, spelled in Spark SQL.
+Line numbers come from the file splits Spark reads: each split's lines are counted
+once, and a line's number is the lines of the file's earlier splits plus its place in
+its own split.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from scrapewatch.config import Config, InputConfig
+from scrapewatch.ingest.formats import clf
+from scrapewatch.ingest.formats.base import MAX_POSTS
+from scrapewatch.ingest.formats.jsonl import ALIASES
+from scrapewatch.ingest.formats.tables import _columns_for
+from scrapewatch.ingest.read import EARLIEST, LATEST
+from scrapewatch.schema import BLANK_LINE, REJECT_TEXT_CHARS
+from scrapewatch.spark import fields
+from scrapewatch.sql import Params
+
+_LINE_END = " \r\n"  # what a blank line may hold
+
+FORMATS = ("combined", "common", "jsonl", "parquet")
+
+# The columns of a parsed request, as schema.PARSED_COLUMNS less those no report uses.
+PARSED = ("file_id", "line_no", "reject_reason", "ts", "client_ip", "user", "api_key",
+          "path", "query", "status", "posts", "xff", "line")
+
+
+@dataclass(frozen=True)
+class Input:
+    """One file to read: where Spark finds it, and how a report names it."""
+
+    uri: str
+    path: str
+    file_id: int
+
+
+def hadoop_path(path: Path) -> str:
+    """A local file as a Hadoop path, its glob characters escaped."""
+    return re.sub(r"([\\\[\]{}*?])", r"\\\1", str(path.resolve()))
+
+
+def local_path(uri: str) -> Path:
+    """The local file a `file:` URI names."""
+    return Path(unquote(urlparse(uri).path))
+
+
+def numbered(spark: SparkSession, raw: DataFrame, files: list[Input]) -> DataFrame:
+    """`raw` rows (a file reader's, in file order) with file_id and line_no.
+
+    One job counts the rows of every split; the numbers then follow from the counts
+    (a broadcast join), so no row is shuffled or gathered.
+    """
+    tagged = raw.select("*", F.input_file_name().alias("_file"),
+                        F.expr("input_file_block_start()").alias("_block"),
+                        F.spark_partition_id().alias("_pid"),
+                        F.monotonically_increasing_id().alias("_mid"))
+    splits = tagged.groupBy("_file", "_block", "_pid").agg(
+        F.min("_mid").alias("_first"), F.count(F.lit(1)).alias("_n")).collect()
+    by_path = {Path(f.path).resolve(): f.file_id for f in files if "://" not in f.path}
+    by_uri = {f.uri: f.file_id for f in files}
+    offsets, before = [], dict[int, int]()
+    for row in sorted(splits, key=lambda r: (r["_file"], r["_block"])):
+        file_id = by_uri.get(row["_file"], by_path.get(local_path(row["_file"]).resolve()))
+        if file_id is None:
+            raise LookupError(f"Spark read a file scrapewatch did not list: {row['_file']}")
+        offsets.append((row["_file"], row["_block"], row["_pid"], row["_first"],
+                        before.get(file_id, 0), file_id))
+        before[file_id] = before.get(file_id, 0) + row["_n"]
+    splits_df = spark.createDataFrame(
+        offsets, "_file string, _block long, _pid int, _first long, _before long, file_id int")
+    return (tagged.join(F.broadcast(splits_df), ["_file", "_block", "_pid"])
+            .withColumn("line_no", F.col("_before") + F.col("_mid") - F.col("_first") + 1)
+            .drop("_file", "_block", "_pid", "_mid", "_first", "_before"))
+
+
+def read_lines(spark: SparkSession, files: list[Input]) -> DataFrame:
+    """Text files as (file_id, line_no, line): lines end at '\\n' only, as the DuckDB
+    reader cuts them, and the first line's byte order mark is dropped."""
+    raw = spark.read.option("lineSep", "\n").text([f.uri for f in files])
+    lines = numbered(spark, raw, files)
+    return lines.select("file_id", "line_no", F.when(
+        F.col("line_no") == 1, F.regexp_replace("value", "^\ufeff", "")
+    ).otherwise(F.col("value")).alias("line"))
+
+
+def parsed(spark: SparkSession, fmt: str, files: list[Input], config: InputConfig
+           ) -> DataFrame:
+    """The parsed requests (PARSED columns) of files in format `fmt`."""
+    params = Params(":")
+    if fmt == "parquet":
+        frame = numbered(spark, spark.read.parquet(*[f.uri for f in files]), files)
+        found = _columns_for(frame.columns, config)
+        source = frame.select("file_id", "line_no", F.lit(None).cast("string").alias("line"),
+                              *[F.col(f"`{column}`").cast("string").alias(f"v_{field}")
+                                for field, column in found.items()])
+        f = {field: f"nullif(nullif(v_{field}, ''), '-')" if field in found
+             else "CAST(NULL AS STRING)" for field in ALIASES}
+        query = _requests_sql(f, "NULL", params)
+    elif fmt == "jsonl":
+        source, f, unparsed = _json_source(read_lines(spark, files), config, params)
+        query = _requests_sql(f, unparsed, params)
+    else:
+        source = read_lines(spark, files)
+        query = _clf_sql(params)
+    source.createOrReplaceTempView("sw_source")
+    return spark.sql(query, args=params.values)
+
+
+def _json_source(lines: DataFrame, config: InputConfig, params: Params
+                 ) -> tuple[DataFrame, dict[str, str], str]:
+    """JSON lines with every aliased field as a column: one JSON parse of the line for
+    the top-level names, and a small one of a top-level value for a nested name."""
+    keys = {field: (config.fields[field],) if field in config.fields else names
+            for field, names in ALIASES.items()}
+    tops = list(dict.fromkeys(key.split(".")[0].split("[")[0] for names in keys.values()
+                              for key in names))
+    schema = StructType([StructField(name, StringType()) for name in tops])
+    parsed = F.from_json("line", schema)
+    columns: list[Column] = []
+    f: dict[str, str] = {}
+    for field, names in keys.items():
+        slots = []
+        for key in names:
+            top, _, rest = key.partition(".")
+            top_name, index = (top[:-3], top[-3:]) if re.fullmatch(r".+\[[0-9]\]", top) else (
+                top, "")
+            value = parsed.getField(top_name)
+            if rest or index:
+                value = F.get_json_object(value, "$" + index + ("." + rest if rest else ""))
+            name = f"v{len(columns)}"
+            columns.append(value.alias(name))
+            if field not in ("user_agent", "referer"):  # these may start with '{'
+                name = f"CASE WHEN NOT startswith({name}, '{{') THEN {name} END"
+            slots.append(f"nullif(nullif({name}, ''), '-')")
+        f[field] = f"coalesce({', '.join(slots)})" if len(slots) > 1 else slots[0]
+    source = lines.select("file_id", "line_no", "line",
+                          F.expr("json_object_keys(line)").alias("keys"), *columns)
+    blank = params.bind(_LINE_END)
+    unparsed = f"""CASE WHEN keys IS NULL AND trim(BOTH {blank} FROM line) = ''
+                    THEN {params.bind(BLANK_LINE)}
+                WHEN get_json_object(line, '$') IS NULL THEN 'invalid JSON'
+                WHEN {f['ts']} IS NULL AND keys IS NULL THEN 'not a JSON object' END"""
+    return source, f, unparsed
+
+
+def _epoch_sql(text: str) -> str:
+    number = f"try_cast({text} AS DOUBLE)"
+    seconds = (f"CASE WHEN abs({number}) < 1e11 THEN {number} WHEN abs({number}) < 1e14 "
+               f"THEN {number} / 1e3 WHEN abs({number}) < 1e17 THEN {number} / 1e6 "
+               f"WHEN abs({number}) < 1e20 THEN {number} / 1e9 END")
+    return f"timestamp_micros(CAST(round(({seconds}) * 1e6) AS BIGINT))"
+
+
+def _requests_sql(f: dict[str, str], unparsed: str, params: Params) -> str:
+    """base.requests_sql in Spark SQL, over `sw_source`."""
+    number = params.bind(r"^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
+    request_line = params.bind(r"^[A-Za-z]+ (\S.*?)(?: HTTP/[0-9.]+)?$")
+    origin = params.bind(clf.ORIGIN_REGEX)
+    clf_time = params.bind("dd/MMM/yyyy:HH:mm:ss Z")
+    return f"""
+    WITH e AS (
+        SELECT *, {f['ts']} AS ts_text, {f['path']} AS target_text,
+               {f['method']} AS method_text
+        FROM sw_source
+    ), t AS (
+        SELECT *,
+               CASE WHEN ts_text RLIKE {number} THEN {_epoch_sql('ts_text')}
+                    ELSE coalesce(try_to_timestamp(ts_text), try_to_timestamp(ts_text, {clf_time}))
+               END AS ts,
+               CASE WHEN startswith(target_text, '/') AND NOT contains(target_text, ' ')
+                    THEN target_text
+                    ELSE regexp_replace(coalesce(nullif(regexp_extract(target_text,
+                                                                      {request_line}, 1), ''),
+                                                 target_text), {origin}, '') END AS target
+        FROM e
+    )
+    SELECT file_id, line_no,
+           coalesce({unparsed},
+                    CASE WHEN ts_text IS NULL THEN 'no timestamp field'
+                         WHEN ts IS NULL THEN 'bad timestamp ' || left(ts_text, 64)
+                         WHEN {f['posts']} IS NOT NULL
+                              AND NOT coalesce(try_cast(round(try_cast({f['posts']} AS DOUBLE))
+                                                        AS BIGINT) BETWEEN 0 AND {MAX_POSTS},
+                                               false)
+                             THEN 'bad posts ' || left({f['posts']}, 32) END) AS reject_reason,
+           ts,
+           {fields.without_port(f['client_ip'], params)} AS client_ip,
+           {f['user']} AS `user`,
+           {f['api_key']} AS api_key,
+           nullif(split_part(target, '?', 1), '') AS path,
+           coalesce(regexp_replace({f['query']}, '^[?]', ''),
+                    CASE WHEN contains(target, '?')
+                         THEN substr(target, instr(target, '?') + 1) END) AS query,
+           try_cast(round(try_cast({f['status']} AS DOUBLE)) AS SMALLINT) AS status,
+           try_cast(round(try_cast({f['posts']} AS DOUBLE)) AS BIGINT) AS posts,
+           {f['xff']} AS xff,
+           line
+    FROM t
+    """
+
+
+def _clf_sql(params: Params) -> str:
+    """clf.parse_sql in Spark SQL (its exact regex; the fast path is DuckDB's)."""
+    line = params.bind(clf.LINE_REGEX)
+    request = params.bind(clf.REQUEST_REGEX)
+    groups = dict(zip(clf.FIELDS, range(1, len(clf.FIELDS) + 1), strict=True))
+    group = {name: f"regexp_extract(line, {line}, {index})" for name, index in groups.items()}
+    return f"""
+    WITH m AS (
+        SELECT file_id, line_no, line, {group['client']} AS client, {group['user']} AS u,
+               {group['ts']} AS ts_text, {group['request']} AS request,
+               {group['status']} AS status, {group['xff']} AS xff
+        FROM sw_source
+    ), p AS (
+        SELECT *, try_to_timestamp(ts_text, {params.bind('dd/MMM/yyyy:HH:mm:ss Z')}) AS ts,
+               regexp_extract(request, {request}, 2) AS raw_target
+        FROM m
+    ), t AS (
+        SELECT *, CASE WHEN startswith(raw_target, '/') THEN raw_target
+                       ELSE regexp_replace(raw_target, {params.bind(clf.ORIGIN_REGEX)}, '') END
+                      AS target
+        FROM p
+    )
+    SELECT file_id, line_no,
+           CASE WHEN ts_text = '' AND trim(BOTH {params.bind(_LINE_END)} FROM line) = ''
+                    THEN {params.bind(BLANK_LINE)}
+                WHEN ts_text = '' THEN 'not a common/combined log line'
+                WHEN ts IS NULL THEN 'bad timestamp ' || ts_text END AS reject_reason,
+           ts,
+           CASE WHEN client RLIKE {params.bind(clf.ONE_HOST_REGEX)} THEN client
+                ELSE nullif(regexp_extract(client, {params.bind(clf.LAST_HOST_REGEX)}, 1), '')
+           END AS client_ip,
+           nullif(nullif(u, '-'), '') AS `user`,
+           CAST(NULL AS STRING) AS api_key,
+           nullif(split_part(target, '?', 1), '') AS path,
+           CASE WHEN contains(target, '?') THEN substr(target, instr(target, '?') + 1) END
+               AS query,
+           try_cast(status AS SMALLINT) AS status,
+           CAST(NULL AS BIGINT) AS posts,
+           nullif(nullif(xff, '-'), '') AS xff,
+           line
+    FROM t
+    """
+
+
+def requests(spark: SparkSession, groups: Iterable[tuple[str, list[Input]]], config: Config
+             ) -> DataFrame:
+    """Every line of every file as a request (entity, second, posts, counted) or a
+    reject: read.py's load query in Spark SQL."""
+    frames = [parsed(spark, fmt, files, config.input) for fmt, files in groups]
+    union = frames[0]
+    for frame in frames[1:]:
+        union = union.unionByName(frame)
+    union.createOrReplaceTempView("sw_parsed")
+    params = Params(":")
+    kind, entity = fields.entity_sql(config.entity, params)
+    client = fields.client_ip_sql(config.entity, params)
+    rule, posts = fields.posts_sql(config.posts, params)
+    counted = fields.counted_sql(config.policy.count_statuses, params)
+    effective = params.bind(int(config.policy.effective_from.timestamp()))
+    first, last = (params.bind(int(t.timestamp())) for t in (EARLIEST, LATEST))
+    columns = [c if c != "client_ip" else f"{client or 'client_ip'} AS client_ip"
+               for c in PARSED]
+    query = f"""
+    SELECT file_id, line_no, sec, entity_kind, entity, posts, observed, counted, reject_reason,
+           CASE WHEN reject_reason IS NOT NULL
+                THEN left(regexp_replace(raw_line, '[\\r\\n]+$', ''), {REJECT_TEXT_CHARS}) END
+               AS line
+    FROM (
+        SELECT file_id, line_no, sec, entity_kind, entity, {posts} AS posts,
+               posts IS NOT NULL AS observed, {counted} AND sec >= {effective} AS counted,
+               coalesce(reject_reason,
+                        CASE WHEN NOT sec BETWEEN {first} AND {last}
+                                 THEN 'time out of range '
+                                      || date_format(ts, "yyyy-MM-dd'T'HH:mm:ss'Z'")
+                             WHEN entity IS NULL
+                                 THEN 'no entity: api_key, user and client address are all empty'
+                        END) AS reject_reason,
+               line AS raw_line
+        FROM (SELECT *, unix_seconds(ts) AS sec, {kind} AS entity_kind, {entity} AS entity,
+                     {rule} AS rule
+              FROM (SELECT {", ".join(columns)} FROM sw_parsed)))
+    """
+    return spark.sql(query, args=params.values)

@@ -1,0 +1,172 @@
+"""`scrapewatch scan --engine spark`: scan's report, computed on Apache Spark.
+
+Spark reads and parses the logs (spark/parse.py), sums them into activity parts by
+entity and second with the shared SQL, and runs detection (spark/engine.py). The
+driver lists and hashes the files, and receives per-file counts and the findings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from pyspark.sql import SparkSession
+
+from scrapewatch.config import Config, config_json
+from scrapewatch.detect.windows import PARTS_OF_REQUESTS_SQL
+from scrapewatch.errors import FormatError, InputError
+from scrapewatch.ingest.formats import FORMATS as FORMATS_BY_NAME
+from scrapewatch.ingest.read import choose_format
+from scrapewatch.ingest.sources import LogSource, expand_inputs
+from scrapewatch.pipeline import Detected, check_rejects, connect, detect, finish
+from scrapewatch.posts import check_rules
+from scrapewatch.report.model import FileSummary, Report
+from scrapewatch.schema import BLANK_LINE
+from scrapewatch.spark.engine import SparkEngine
+from scrapewatch.spark.parse import FORMATS, Input, hadoop_path, requests
+
+HASH_CHUNK = 8 << 20
+# How Hadoop picks a decompressor: by the file name, not by its first bytes.
+_SUFFIX = {"gzip": (".gz",), "zstd": (".zst", ".zstd"), "none": ()}
+
+# file_counts: per file, its lines, rejects, requests and first and last request.
+_FILE_COUNTS_SQL = f"""
+SELECT file_id, count(*) AS lines,
+       count(CASE WHEN reject_reason <> '{BLANK_LINE}' THEN 1 END) AS rejected,
+       count(CASE WHEN reject_reason IS NULL THEN 1 END) AS requests,
+       min(CASE WHEN reject_reason IS NULL THEN sec END) AS first_request,
+       max(CASE WHEN reject_reason IS NULL THEN sec END) AS last_request
+FROM sw_requests
+GROUP BY file_id
+"""
+
+_REJECTS_SQL = f"""
+SELECT f.path, r.line_no, r.reject_reason, r.line
+FROM sw_requests r JOIN files f ON f.file_id = r.file_id
+WHERE r.reject_reason <> '{BLANK_LINE}'
+ORDER BY r.file_id, r.line_no
+"""
+
+
+def scan(spark: SparkSession, paths: Sequence[str], *, config: Config, out: Path | None = None,
+         now: datetime | None = None, pseudonym_key: bytes | None = None) -> Report:
+    """What pipeline.scan reports for the same files and config, computed on `spark`.
+
+    Only local files, read by every executor at the same path (local mode, or a
+    shared mount), are supported as paths; their formats are sniffed on the driver.
+
+    Raises:
+        InputError, FormatError, ConfigError: as pipeline.scan does; FormatError too for
+            a format Spark does not read (see FORMATS).
+        RejectLimitError: when more than `input.max_rejected_share` of lines is rejected.
+    """
+    files = expand_inputs(paths)
+    with connect() as con:
+        check_rules(con, config.posts.rules)  # the same regexes must pass RE2, as in a scan
+    inputs, formats, shas, sizes = [], [], [], []
+    for file_id, path in enumerate(files):
+        fmt, sha, size = _examine(path, config.input.format)
+        inputs.append(Input(hadoop_path(path), str(path), file_id))
+        formats.append(fmt)
+        shas.append(sha)
+        sizes.append(size)
+    groups: dict[str, list[Input]] = {}
+    for item, fmt in zip(inputs, formats, strict=True):
+        if fmt is not None:
+            groups.setdefault(fmt, []).append(item)
+    engine = SparkEngine(spark)
+    try:
+        engine.put("files", pa.table({
+            "file_id": pa.array([i.file_id for i in inputs], pa.int32()),
+            "path": pa.array([i.path for i in inputs], pa.string()),
+            "sha256": pa.array(shas, pa.string())}))
+        counts: dict[int, tuple[int, ...]] = {}
+        if groups:
+            engine.keep("sw_requests", requests(spark, groups.items(), config))
+            engine.create("activity_parts", PARTS_OF_REQUESTS_SQL.format(requests="sw_requests"))
+            counts = {row[0]: tuple(row[1:]) for row in engine.rows(_FILE_COUNTS_SQL)}
+        summaries = [FileSummary(path=i.path, sha256=sha, format=fmt, size=size,
+                                 lines=int(counts.get(i.file_id, (0,))[0]),
+                                 rejected=int(counts.get(i.file_id, (0, 0))[1]),
+                                 requests=int(counts.get(i.file_id, (0, 0, 0))[2]))
+                     for i, fmt, sha, size in zip(inputs, formats, shas, sizes, strict=True)]
+        redact = pseudonym_key is not None
+        check_rejects(summaries, config, out, lambda: _rejects(engine), redact=redact)
+        detected = (detect(engine, config, quote=not redact) if groups
+                    else Detected([], [], []))
+        firsts = [c[3] for c in counts.values() if c[3] is not None]
+        lasts = [c[4] for c in counts.values() if c[4] is not None]
+        report = Report(generated_at=(now or datetime.now(UTC)).astimezone(UTC),
+                        policy=config.policy, files=summaries,
+                        first_request_at=min(firsts, default=None),
+                        last_request_at=max(lasts, default=None),
+                        findings=detected.findings, watchlist=detected.watchlist,
+                        allowed=detected.allowed, config=config_json(config))
+        return finish(report, out, _rejects(engine) if report.rejected else None,
+                      pseudonym_key)
+    finally:
+        engine.release()
+
+
+def _rejects(engine: SparkEngine) -> Iterator[tuple[str, int, str, str]]:
+    """Every rejected line, by file and line number, streamed from the executors."""
+    for row in engine.spark.sql(_REJECTS_SQL).toLocalIterator():
+        yield row[0], int(row[1]), row[2], row[3]
+
+
+def _examine(path: Path, format_name: str) -> tuple[str | None, str, int]:
+    """A local file's format (None when it is empty), SHA-256 and size, as a scan
+    finds them."""
+    with LogSource.open(path) as source:
+        blocks = source.blocks()
+        binary = next((f.name for f in FORMATS_BY_NAME.values()
+                       if f.magic and source.magic == f.magic), None)
+        first = None if binary else next(blocks, None)
+        fmt = binary if binary and format_name in ("auto", binary) else None
+        if fmt is None and first is not None:
+            fmt = choose_format(source, first, format_name).name
+        if fmt is not None:
+            if fmt not in FORMATS:
+                raise FormatError(f"{path}: {fmt} logs are not read by --engine spark "
+                                  f"(it reads {', '.join(FORMATS)}); scan it with the "
+                                  "default engine, or convert it to Parquet")
+            if _SUFFIX[source.compression] and not path.name.endswith(
+                    _SUFFIX[source.compression]):
+                raise InputError(f"{path}: {source.compression}-compressed, but Spark picks a "
+                                 f"decompressor by name: rename it to end in "
+                                 f"{_SUFFIX[source.compression][0]}")
+        del blocks
+        digest = hashlib.sha256()
+        with open(path, "rb") as raw:
+            while chunk := raw.read(HASH_CHUNK):
+                digest.update(chunk)
+        return fmt, digest.hexdigest(), source.size
+
+
+
+def detect_store_parts(spark: SparkSession, con: duckdb.DuckDBPyConnection, config: Config,
+                       parts: str, *, quote: bool) -> Detected:
+    """Detection on `spark` over the activity parts `parts` selects from a store open
+    on `con`: they reach Spark as a Parquet file in a temp folder, which the executors
+    must be able to read (local mode, or a temp folder on a shared file system)."""
+    with tempfile.TemporaryDirectory(prefix="scrapewatch-") as folder:
+        target = Path(folder) / "parts.parquet"
+        con.execute(f"COPY ({parts}) TO '{_sql_text(str(target))}' (FORMAT parquet)")
+        engine = SparkEngine(spark)
+        try:
+            engine.put("files", con.sql("SELECT file_id, path, sha256 FROM store.files")
+                       .fetch_arrow_table())
+            engine.keep("activity_parts", spark.read.parquet(hadoop_path(target)))
+            return detect(engine, config, quote=quote)
+        finally:
+            engine.release()
+
+
+def _sql_text(text: str) -> str:
+    """`text` inside a SQL string literal."""
+    return text.replace("'", "''")
