@@ -216,7 +216,7 @@ def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None
         if engine == "spark":
             from scrapewatch.spark.scan import scan as spark_scan
 
-            report = spark_scan(_spark(spark_master, spark_remote), paths, config=config,
+            report = spark_scan(_spark(spark_master, spark_remote, quiet), paths, config=config,
                                 out=out, now=now, pseudonym_key=key)
         else:
             report = run_scan(paths, config=config, out=out, memory_limit=memory_limit,
@@ -226,7 +226,7 @@ def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None
         ctx.exit(ExitCode.VIOLATIONS)
 
 
-def _spark(master: str, remote: str | None) -> Any:
+def _spark(master: str, remote: str | None, quiet: bool = True) -> Any:
     """A Spark session, or a clear error when PySpark is not installed."""
     from scrapewatch.errors import ConfigError
 
@@ -235,7 +235,7 @@ def _spark(master: str, remote: str | None) -> Any:
     except ImportError as exc:
         raise ConfigError("--engine spark needs PySpark: pip install 'scrapewatch[spark]' "
                           f"({exc})") from exc
-    return spark_session(master, remote)
+    return spark_session(master, remote, progress=_progress(quiet) is not None)
 
 
 def _progress(quiet: bool) -> TerminalProgress | None:

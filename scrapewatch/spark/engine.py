@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -22,26 +23,31 @@ from scrapewatch.detect.engine import Priced, price
 from scrapewatch.detect.windows import EntityWindow
 
 
-def spark_session(master: str = "local[*]", remote: str | None = None,
-                  shuffle_partitions: int | None = None) -> SparkSession:
+def spark_session(master: str = "local[*]", remote: str | None = None, *,
+                  progress: bool = False) -> SparkSession:
     """A Spark session in UTC: Spark Connect at `remote` (`sc://host:15002`), else a
-    session on `master` (`local[*]`, `yarn`, `k8s://...`, `spark://...`). A local
-    session runs its Python workers on this interpreter and has no web UI. The session
-    compares names case-sensitively, as JSON keys are."""
+    session on `master` (`local[*]`, `yarn`, `k8s://...`, `spark://...`).
+
+    A local session runs its Python workers on this interpreter, has no web UI and
+    shuffles into two partitions per core (Spark's 200 are for clusters). With
+    `progress`, Spark draws its stage progress on stderr. The session compares names
+    case-sensitively, as JSON keys are.
+    """
     builder = SparkSession.builder.appName("scrapewatch")
     if remote:
         builder = builder.remote(remote)
     else:
-        builder = builder.master(master)
+        builder = builder.master(master).config("spark.ui.showConsoleProgress",
+                                                str(progress).lower())
         if master.startswith("local"):
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-            builder = builder.config("spark.ui.enabled", "false")
+            cores = re.fullmatch(r"local\[([0-9]+)", master.split(",")[0])
+            partitions = 2 * (int(cores[1]) if cores else os.cpu_count() or 1)
+            builder = (builder.config("spark.ui.enabled", "false")
+                       .config("spark.sql.shuffle.partitions", str(partitions)))
     spark = builder.getOrCreate()
     spark.conf.set("spark.sql.session.timeZone", "UTC")
-    # JSON keys are case-sensitive ("ClientIP" and "clientip" are two aliases)
     spark.conf.set("spark.sql.caseSensitive", "true")
-    if shuffle_partitions:
-        spark.conf.set("spark.sql.shuffle.partitions", str(shuffle_partitions))
     if not remote:
         spark.sparkContext.setLogLevel("ERROR")
     return spark

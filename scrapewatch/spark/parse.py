@@ -121,39 +121,38 @@ def parsed(spark: SparkSession, fmt: str, files: list[Input], config: InputConfi
 
 def _json_source(lines: DataFrame, config: InputConfig, params: Params
                  ) -> tuple[DataFrame, dict[str, str], str]:
-    """JSON lines with every aliased field as a column: one JSON parse of the line for
-    the top-level names, and a small one of a top-level value for a nested name."""
+    """JSON lines with each field (`v_ts`, ...) as a column: the first of its aliases
+    present, as jsonl.parse_sql picks it. One JSON parse of the line gives the
+    top-level values; a nested name is read from its top-level value."""
     keys = {field: (config.fields[field],) if field in config.fields else names
             for field, names in ALIASES.items()}
     tops = list(dict.fromkeys(key.split(".")[0].split("[")[0] for names in keys.values()
                               for key in names))
     schema = StructType([StructField(name, StringType()) for name in tops])
-    parsed = F.from_json("line", schema)
+    # one parse, kept in a column of its own: read 80 times, it is not re-parsed
+    objects = lines.select("file_id", "line_no", "line", F.from_json("line", schema).alias("j"),
+                           F.expr("json_object_keys(line)").alias("keys"))
     columns: list[Column] = []
-    f: dict[str, str] = {}
     for field, names in keys.items():
         slots = []
         for key in names:
             top, _, rest = key.partition(".")
             top_name, index = (top[:-3], top[-3:]) if re.fullmatch(r".+\[[0-9]\]", top) else (
                 top, "")
-            value = parsed.getField(top_name)
+            value = F.col("j").getField(top_name)
             if rest or index:
                 value = F.get_json_object(value, "$" + index + ("." + rest if rest else ""))
-            name = f"v{len(columns)}"
-            columns.append(value.alias(name))
             if field not in ("user_agent", "referer"):  # these may start with '{'
-                name = f"CASE WHEN NOT startswith({name}, '{{') THEN {name} END"
-            slots.append(f"nullif(nullif({name}, ''), '-')")
-        f[field] = f"coalesce({', '.join(slots)})" if len(slots) > 1 else slots[0]
-    source = lines.select("file_id", "line_no", "line",
-                          F.expr("json_object_keys(line)").alias("keys"), *columns)
+                value = F.when(~value.startswith("{"), value)
+            slots.append(F.when(~value.isin("", "-"), value))
+        columns.append(F.coalesce(*slots).alias(f"v_{field}"))
+    source = objects.select("file_id", "line_no", "line", "keys", *columns)
     blank = params.bind(_LINE_END)
     unparsed = f"""CASE WHEN keys IS NULL AND trim(BOTH {blank} FROM line) = ''
                     THEN {params.bind(BLANK_LINE)}
                 WHEN get_json_object(line, '$') IS NULL THEN 'invalid JSON'
-                WHEN {f['ts']} IS NULL AND keys IS NULL THEN 'not a JSON object' END"""
-    return source, f, unparsed
+                WHEN v_ts IS NULL AND keys IS NULL THEN 'not a JSON object' END"""
+    return source, {field: f"v_{field}" for field in keys}, unparsed
 
 
 def _epoch_sql(text: str) -> str:

@@ -160,7 +160,7 @@ def detect_store_parts(spark: SparkSession, con: duckdb.DuckDBPyConnection, conf
         engine = SparkEngine(spark)
         try:
             engine.put("files", con.sql("SELECT file_id, path, sha256 FROM store.files")
-                       .fetch_arrow_table())
+                       .to_arrow_table())
             engine.keep("activity_parts", spark.read.parquet(hadoop_path(target)))
             return detect(engine, config, quote=quote)
         finally:

@@ -1,0 +1,162 @@
+"""The Spark engine gives DuckDB's report, field by field, on the same logs.
+
+One local Spark session (2 cores, no UI, few shuffle partitions, UTC) serves the
+whole module. The logs: the seeded generator's planted scrapers in combined (gzip)
+and JSON lines, and a file of each format Spark reads with the cases a parser gets
+wrong: IPv6 networks, X-Forwarded-For behind trusted proxies, ports, offsets, epoch
+times, bad and blank lines, and a period of exactly 1,000,001 posts, whose prorata
+damages ($15,000.015) must round to the same cent on both engines.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from benchmarks.generate import generate
+from scrapewatch.config import Config, EntityConfig, PostsConfig, load_config
+from scrapewatch.pipeline import scan
+from scrapewatch.posts import BUILTIN_RULES, PostsRule
+from scrapewatch.report.model import Report
+
+# py4j leaves its sockets to the garbage collector
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning",
+                                        "ignore::pytest.PytestUnraisableExceptionWarning")
+
+pytest.importorskip("pyspark")
+if shutil.which("java") is None:
+    pytest.skip("Spark needs Java", allow_module_level=True)
+
+from scrapewatch.spark.engine import spark_session  # noqa: E402
+from scrapewatch.spark.scan import scan as spark_scan  # noqa: E402
+
+DAY = 86_400
+T0 = datetime(2025, 3, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def spark() -> Any:
+    session = spark_session("local[2]")
+    yield session
+    session.stop()
+
+
+def _combined(ip: str, when: datetime, target: str, status: int = 200, xff: str = "-") -> str:
+    stamp = when.strftime("%d/%b/%Y:%H:%M:%S +0000")
+    return f'{ip} - - [{stamp}] "GET {target} HTTP/1.1" {status} 512 "-" "bot/1.0" "{xff}"'
+
+
+def write_edge_cases(folder: Path) -> None:
+    """One file per format Spark reads, each with its awkward lines."""
+    hour = 3600
+    at = lambda s: datetime.fromtimestamp(T0.timestamp() + s, UTC)  # noqa: E731
+    lines = [
+        # one /64 network from two addresses: 1,200,000 posts within a day
+        _combined("2001:db8:1::5", at(hour), "/bulk?n=600000"),
+        _combined("2001:DB8:1::6", at(5 * hour), "/bulk?n=600000"),
+        # behind a trusted proxy: the client is the last untrusted address
+        _combined("10.0.0.5", at(2 * hour), "/bulk?n=700000", xff="198.51.100.7, 10.0.0.9"),
+        _combined("10.0.0.5", at(3 * hour), "/bulk?n=400000", xff="203.0.113.1, 198.51.100.7"),
+        # not counted: 429; an ids list with an encoded comma and an empty item
+        _combined("198.51.100.7", at(4 * hour), "/bulk?n=900000", status=429),
+        _combined("192.0.2.44", at(6 * hour), "/2/tweets?ids=1,2%2C3,,4"),
+        _combined("2001:db8:ffff::1", at(7 * hour), "/bulk?n=1000", xff="192.0.2.200:8080"),
+        "",
+        "this is not a log line",
+        '192.0.2.1 - - [31/Foo/2025:10:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "x"',
+    ]
+    with gzip.open(folder / "edge.log.gz", "wt") as out:
+        out.write("\r\n".join(lines) + "\n")
+    records = [
+        {"ts": int((T0.timestamp() + DAY) * 1000), "api_key": "k-edge", "posts": 500_000,
+         "client": {"ip": "192.0.2.9:5555"}, "path": "/2/tweets/search/all"},
+        {"timestamp": "2025-03-02T06:00:00+02:00", "api_key": "k-edge", "result_count": 500_001,
+         "path": "/2/tweets/search/all"},
+        {"ts": "2025-03-02T23:59:59Z", "api_key": "k-edge", "posts": 1, "status": 500},
+        {"ts": "2025-03-03T00:00:00Z", "user": "u-1", "path": "/2/tweets/search/recent",
+         "query": "max_results=100", "status": "200"},
+        {"ts": "yesterday", "api_key": "k-bad"},
+        {"api_key": "k-no-time"},
+    ]
+    text = "\n".join(json.dumps(r) for r in records) + "\n[1, 2]\n{broken\n\n"
+    (folder / "edge.jsonl").write_text("\ufeff" + text)
+    starts = [T0.timestamp() + 3 * DAY + i * 600 for i in range(12)]
+    pq.write_table(pa.table({
+        "timestamp": pa.array([int(s * 1e6) for s in starts], pa.timestamp("us", tz="UTC")),
+        "api_key": ["k-parquet"] * 12,
+        "path": ["/2/tweets/search/all"] * 12,
+        "status": pa.array([200] * 11 + [404], pa.int32()),
+        "result_count": pa.array([100_000] * 12, pa.int64())}), folder / "edge.parquet")
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("logs")
+    generate(folder / "access.log.gz", lines=200_000, fmt="combined", seed=5, start=T0, days=4)
+    generate(folder / "api.jsonl", lines=40_000, fmt="jsonl", seed=6, start=T0, days=4)
+    write_edge_cases(folder)
+    return folder
+
+
+def config(**policy: Any) -> Config:
+    bulk = PostsRule(path=r"^/bulk$", param="n", param_max=1_000_000)
+    base = load_config(overrides={f"policy.{k}": v for k, v in policy.items()})
+    return replace(base, posts=PostsConfig(rules=(*BUILTIN_RULES, bulk)),
+                   entity=EntityConfig(ipv6_prefix=64,
+                                       trusted_proxies=("10.0.0.0/8", "2001:db8:ffff::/48")))
+
+
+def both(spark: Any, logs: Path, cfg: Config, tmp_path: Path) -> tuple[Report, Report]:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    duck = scan([str(logs)], config=cfg, out=tmp_path / "duckdb", now=now)
+    on_spark = spark_scan(spark, [str(logs)], config=cfg, out=tmp_path / "spark", now=now)
+    return duck, on_spark
+
+
+def assert_same_outputs(folder: Path) -> None:
+    for name in ("report.json", "entities.csv", "periods.csv", "rejects", "report.html"):
+        assert (folder / "spark" / name).read_bytes() == (folder / "duckdb" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("policy", [
+    {"periods": "greedy"},
+    {"periods": "calendar", "timezone": "America/New_York", "rounding": "prorata"},
+    {"periods": "max", "rounding": "started", "charge": "excess"},
+    {"periods": "peak", "rounding": "prorata"},
+], ids=lambda p: p["periods"])
+def test_spark_report_equals_duckdb_report(spark: Any, logs: Path, tmp_path: Path,
+                                           policy: dict[str, str]) -> None:
+    duck, on_spark = both(spark, logs, config(**policy), tmp_path)
+    assert on_spark.to_json() == duck.to_json()
+    assert_same_outputs(tmp_path)
+    report = duck.to_json()
+    assert report["inputs"]["lines"] == 240_000 + 10 + 9 + 12
+    assert report["inputs"]["rejected"] == 6  # 2 in edge.log.gz, 4 in edge.jsonl
+    entities = {e["entity"]: e for e in report["entities"]}
+    assert {"2001:db8:1::/64", "198.51.100.7", "k-edge"} <= set(entities)
+    if policy["periods"] == "peak":
+        # exactly 1,000,001 posts: $15,000.015, half up to the cent on both engines
+        assert [p["posts"] for p in entities["k-edge"]["periods"]] == [1_000_001]
+        assert entities["k-edge"]["damages_usd"] == "15000.02"
+
+
+def test_report_over_a_store_on_spark(spark: Any, logs: Path, tmp_path: Path) -> None:
+    from scrapewatch.store import ingest, report
+
+    cfg = config(periods="greedy")
+    store = tmp_path / "store.db"
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    ingest(store, [str(logs)], config=cfg, now=now)
+    duck = report(store, config=cfg, now=now)
+    on_spark = report(store, config=cfg, now=now, spark=spark)
+    assert on_spark.to_json() == duck.to_json()
+    assert on_spark.findings
