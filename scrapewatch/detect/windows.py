@@ -81,34 +81,25 @@ GROUP BY p.entity_kind, p.entity, p.sec, p.file_id
 # peak_start = the earliest such s, and first_crossing = the earliest active second t
 # with more than {threshold} posts in (t - 86400, t].
 ENTITY_WINDOWS_SQL = """
-WITH totals AS (
-    SELECT entity_kind, entity, sum(posts) AS total_posts, sum(requests) AS requests,
-           sum(observed_posts) AS observed_posts
+WITH windows AS (
+    SELECT entity_kind, entity, sec, posts, requests, observed_posts,
+           sum(posts) OVER (PARTITION BY entity_kind, entity ORDER BY sec
+                            RANGE BETWEEN CURRENT ROW AND 86399 FOLLOWING) AS ahead,
+           sum(posts) OVER (PARTITION BY entity_kind, entity ORDER BY sec
+                            RANGE BETWEEN 86399 PRECEDING AND CURRENT ROW) AS behind
     FROM activity
-    GROUP BY entity_kind, entity
-), windows AS (
-    SELECT a.entity_kind, a.entity, a.sec,
-           sum(a.posts) OVER (PARTITION BY a.entity_kind, a.entity ORDER BY a.sec
-                              RANGE BETWEEN CURRENT ROW AND 86399 FOLLOWING) AS ahead,
-           sum(a.posts) OVER (PARTITION BY a.entity_kind, a.entity ORDER BY a.sec
-                              RANGE BETWEEN 86399 PRECEDING AND CURRENT ROW) AS behind
-    FROM activity a
-    JOIN totals t ON a.entity_kind = t.entity_kind AND a.entity = t.entity
 ), peaks AS (
-    SELECT entity_kind, entity, max(ahead) AS peak,
-           min(CASE WHEN behind > {threshold} THEN sec END) AS first_crossing
+    SELECT *, max(ahead) OVER (PARTITION BY entity_kind, entity) AS peak
     FROM windows
-    GROUP BY entity_kind, entity
 )
-SELECT p.entity_kind, p.entity, t.total_posts, t.requests, t.observed_posts,
-       p.peak AS peak_24h_posts, min(w.sec) AS peak_start, p.first_crossing
-FROM peaks p
-JOIN windows w ON w.entity_kind = p.entity_kind AND w.entity = p.entity AND w.ahead = p.peak
-JOIN totals t ON t.entity_kind = p.entity_kind AND t.entity = p.entity
-WHERE p.peak >= {watch_level}
-GROUP BY p.entity_kind, p.entity, t.total_posts, t.requests, t.observed_posts, p.peak,
-         p.first_crossing
-ORDER BY p.entity_kind, p.entity
+SELECT entity_kind, entity, sum(posts) AS total_posts, sum(requests) AS requests,
+       sum(observed_posts) AS observed_posts, max(peak) AS peak_24h_posts,
+       min(CASE WHEN ahead = peak THEN sec END) AS peak_start,
+       min(CASE WHEN behind > {threshold} THEN sec END) AS first_crossing
+FROM peaks
+GROUP BY entity_kind, entity
+HAVING max(peak) >= {watch_level}
+ORDER BY entity_kind, entity
 """
 
 # flagged_activity: the activity of the entities in temp table `flagged`, by their

@@ -30,6 +30,7 @@ from scrapewatch.spark import fields
 from scrapewatch.sql import Params
 
 _LINE_END = " \r\n"  # what a blank line may hold
+_CORRUPT = "_sw_not_an_object"  # from_json's column for a line that is no JSON object
 
 FORMATS = ("combined", "common", "jsonl", "parquet")
 
@@ -128,10 +129,11 @@ def _json_source(lines: DataFrame, config: InputConfig, params: Params
             for field, names in ALIASES.items()}
     tops = list(dict.fromkeys(key.split(".")[0].split("[")[0] for names in keys.values()
                               for key in names))
-    schema = StructType([StructField(name, StringType()) for name in tops])
+    schema = StructType([StructField(name, StringType()) for name in [*tops, _CORRUPT]])
     # one parse, kept in a column of its own: read 80 times, it is not re-parsed
-    objects = lines.select("file_id", "line_no", "line", F.from_json("line", schema).alias("j"),
-                           F.expr("json_object_keys(line)").alias("keys"))
+    objects = lines.select("file_id", "line_no", "line", F.from_json(
+        "line", schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT}
+    ).alias("j"))
     columns: list[Column] = []
     for field, names in keys.items():
         slots = []
@@ -146,12 +148,14 @@ def _json_source(lines: DataFrame, config: InputConfig, params: Params
                 value = F.when(~value.startswith("{"), value)
             slots.append(F.when(~value.isin("", "-"), value))
         columns.append(F.coalesce(*slots).alias(f"v_{field}"))
-    source = objects.select("file_id", "line_no", "line", "keys", *columns)
+    source = objects.select("file_id", "line_no", "line",
+                            (F.col("j").isNull() | F.col("j").getField(_CORRUPT).isNotNull())
+                            .alias("not_object"), *columns)
     blank = params.bind(_LINE_END)
-    unparsed = f"""CASE WHEN keys IS NULL AND trim(BOTH {blank} FROM line) = ''
-                    THEN {params.bind(BLANK_LINE)}
+    unparsed = f"""CASE WHEN NOT not_object THEN NULL
+                WHEN trim(BOTH {blank} FROM line) = '' THEN {params.bind(BLANK_LINE)}
                 WHEN get_json_object(line, '$') IS NULL THEN 'invalid JSON'
-                WHEN v_ts IS NULL AND keys IS NULL THEN 'not a JSON object' END"""
+                ELSE 'not a JSON object' END"""
     return source, {field: f"v_{field}" for field in keys}, unparsed
 
 
@@ -212,20 +216,31 @@ def _requests_sql(f: dict[str, str], unparsed: str, params: Params) -> str:
 
 
 def _clf_sql(params: Params) -> str:
-    """clf.parse_sql in Spark SQL (its exact regex; the fast path is DuckDB's)."""
+    """clf.parse_sql in Spark SQL: lines of the plain shape cut at the quotes, the
+    others by the exact regex."""
     line = params.bind(clf.LINE_REGEX)
     request = params.bind(clf.REQUEST_REGEX)
-    groups = dict(zip(clf.FIELDS, range(1, len(clf.FIELDS) + 1), strict=True))
-    group = {name: f"regexp_extract(line, {line}, {index})" for name, index in groups.items()}
+    group = {name: f"regexp_extract(line, {line}, {index})"
+             for index, name in enumerate(clf.FIELDS, 1)}
     return f"""
-    WITH m AS (
-        SELECT file_id, line_no, line, {group['client']} AS client, {group['user']} AS u,
-               {group['ts']} AS ts_text, {group['request']} AS request,
-               {group['status']} AS status, {group['xff']} AS xff
+    WITH s AS (
+        SELECT file_id, line_no, line, line RLIKE {params.bind(clf.PLAIN_REGEX)} AS plain,
+               split(line, '"') AS q
         FROM sw_source
+    ), m AS (
+        SELECT file_id, line_no, line, plain,
+               CASE WHEN plain THEN split_part(q[0], ' ', 1) ELSE {group['client']} END
+                   AS client,
+               CASE WHEN plain THEN split_part(q[0], ' ', 3) ELSE {group['user']} END AS u,
+               CASE WHEN plain THEN substr(q[0], length(q[0]) - 27, 26) ELSE {group['ts']} END
+                   AS ts_text,
+               CASE WHEN plain THEN split_part(q[1], ' ', 2)
+                    ELSE regexp_extract({group['request']}, {request}, 2) END AS raw_target,
+               CASE WHEN plain THEN substr(q[2], 2, 3) ELSE {group['status']} END AS status,
+               CASE WHEN NOT plain THEN {group['xff']} WHEN size(q) = 9 THEN q[7] END AS xff
+        FROM s
     ), p AS (
-        SELECT *, try_to_timestamp(ts_text, {params.bind('dd/MMM/yyyy:HH:mm:ss Z')}) AS ts,
-               regexp_extract(request, {request}, 2) AS raw_target
+        SELECT *, try_to_timestamp(ts_text, {params.bind('dd/MMM/yyyy:HH:mm:ss Z')}) AS ts
         FROM m
     ), t AS (
         SELECT *, CASE WHEN startswith(raw_target, '/') THEN raw_target
@@ -239,7 +254,9 @@ def _clf_sql(params: Params) -> str:
                 WHEN ts_text = '' THEN 'not a common/combined log line'
                 WHEN ts IS NULL THEN 'bad timestamp ' || ts_text END AS reject_reason,
            ts,
-           CASE WHEN client RLIKE {params.bind(clf.ONE_HOST_REGEX)} THEN client
+           CASE WHEN plain AND NOT contains(client, ',') AND NOT contains(client, '[')
+                    THEN client
+                WHEN client RLIKE {params.bind(clf.ONE_HOST_REGEX)} THEN client
                 ELSE nullif(regexp_extract(client, {params.bind(clf.LAST_HOST_REGEX)}, 1), '')
            END AS client_ip,
            nullif(nullif(u, '-'), '') AS `user`,
