@@ -161,9 +161,10 @@ _ENGINE = _options(
                  show_default=True,
                  help="Where detection runs: DuckDB in this process, or Apache Spark (needs "
                       "`pip install 'scrapewatch[spark]'` and Java 17+); same report."),
-    click.option("--spark-master", metavar="URL", default="local[*]", show_default=True,
+    click.option("--spark-master", metavar="URL",
                  help="With --engine spark: the cluster manager (local[N], yarn, "
-                      "k8s://https://host:port, spark://host:port)."),
+                      "k8s://https://host:port, spark://host:port) [local[*], or "
+                      "spark-submit's --master under spark-submit]."),
     click.option("--spark-remote", metavar="URL",
                  help="With --engine spark: a Spark Connect server (sc://host:15002) to run "
                       "on instead of --spark-master."))
@@ -196,7 +197,8 @@ def _overrides(flags: dict[str, Any], log_format: str | None = None) -> dict[str
 def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None,
          log_format: str | None, out: Path | None, output: str, fail_on_violation: bool,
          pseudonymise: bool, pseudonym_key_file: Path | None, quiet: bool,
-         memory_limit: str | None, engine: str, spark_master: str, spark_remote: str | None,
+         memory_limit: str | None, engine: str, spark_master: str | None,
+         spark_remote: str | None,
          **flags: Any) -> None:
     """Scan log files, directories (recursively) and globs; plain, .gz or .zst.
 
@@ -226,12 +228,12 @@ def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None
         ctx.exit(ExitCode.VIOLATIONS)
 
 
-def _spark(master: str, remote: str | None, quiet: bool = True) -> Any:
+def _spark(master: str | None, remote: str | None, quiet: bool = True) -> Any:
     """A Spark session, or a clear error when PySpark is not installed."""
     from scrapewatch.errors import ConfigError
 
     try:
-        from scrapewatch.spark.engine import spark_session
+        from scrapewatch.engine.spark import spark_session
     except ImportError as exc:
         raise ConfigError("--engine spark needs PySpark: pip install 'scrapewatch[spark]' "
                           f"({exc})") from exc
@@ -317,7 +319,7 @@ def ingest(ctx: click.Context, /, paths: tuple[str, ...], store: Path, wait_s: f
 def report(ctx: click.Context, /, store: Path, wait_s: float, config_path: Path | None,
            since: str | None, until: str | None, out: Path | None, output: str,
            fail_on_violation: bool, pseudonymise: bool, pseudonym_key_file: Path | None,
-           memory_limit: str | None, engine: str, spark_master: str,
+           memory_limit: str | None, engine: str, spark_master: str | None,
            spark_remote: str | None, **flags: Any) -> None:
     """Detect violations and total the damages over a store, as scan does over files.
 

@@ -15,8 +15,9 @@ import pyarrow as pa
 
 from scrapewatch.allow import AllowList
 from scrapewatch.config import Config, config_json
-from scrapewatch.detect.engine import DuckDBEngine, Engine
 from scrapewatch.detect.windows import ALL_PARTS, EntityWindow, entity_windows
+from scrapewatch.engine import Engine
+from scrapewatch.engine.duckdb import DuckDBEngine
 from scrapewatch.entities import create_macros
 from scrapewatch.errors import RejectLimitError
 from scrapewatch.ingest.formats import get_format

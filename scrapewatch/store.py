@@ -30,7 +30,7 @@ import duckdb
 import pyarrow as pa
 
 from scrapewatch.config import Config, config_json
-from scrapewatch.detect.engine import DuckDBEngine
+from scrapewatch.engine.duckdb import DuckDBEngine
 from scrapewatch.errors import ConfigError, InputError, ScrapewatchError
 from scrapewatch.ingest.read import FileLoad, Progress, load_file
 from scrapewatch.ingest.sources import LogSource, expand_inputs

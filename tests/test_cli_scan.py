@@ -10,8 +10,12 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner, Result
 from conftest import ROOT
@@ -66,14 +70,34 @@ def test_out_dir_files(in_root: None, tmp_path: Path) -> None:
     result = scan("sample_logs/", "--out", str(tmp_path / "r"), "--output", "csv")
     assert result.exit_code == 0
     files = sorted(p.name for p in (tmp_path / "r").iterdir())
-    assert files == ["entities.csv", "periods.csv", "rejects", "report.html", "report.json"]
-    out = {name: (tmp_path / "r" / name).read_text() for name in files}
+    assert files == ["entities.csv", "entities.parquet", "periods.csv", "periods.parquet",
+                     "rejects", "report.html", "report.json"]
+    out = {name: (tmp_path / "r" / name).read_text() for name in files
+           if not name.endswith(".parquet")}
     assert out["entities.csv"] == result.stdout
     check_golden("sample_logs.entities.csv", out["entities.csv"])
     check_golden("sample_logs.periods.csv", out["periods.csv"])
     check_golden("sample_logs.rejects.csv", out["rejects"])
     check_golden("sample_logs.report.json", out["report.json"])
     check_golden("sample_logs.report.html", out["report.html"])
+
+
+def test_out_dir_parquet_twins_are_typed(in_root: None, tmp_path: Path) -> None:
+    assert scan("sample_logs/", "--out", str(tmp_path)).exit_code == 0
+    entities = pq.read_table(tmp_path / "entities.parquet")
+    assert entities.schema.field("damages_usd").type == pa.decimal128(38, 2)
+    assert [(e["entity"], e["damages_usd"], e["damages_prorata"], e["periods"])
+            for e in entities.to_pylist()] == [
+        ("k-acme-scraper", Decimal("45000.00"), Decimal("55500.00"), 2),
+        ("198.51.100.23", Decimal("15000.00"), Decimal("15757.50"), 1)]
+    periods = pq.read_table(tmp_path / "periods.parquet").to_pylist()
+    assert [(p["entity"], p["start"], p["posts"], p["damages_usd"]) for p in periods] == [
+        ("k-acme-scraper", datetime(2025, 3, 3, 8, tzinfo=UTC), 2_500_000, Decimal("30000.00")),
+        ("k-acme-scraper", datetime(2025, 3, 5, 12, tzinfo=UTC), 1_200_000,
+         Decimal("15000.00")),
+        ("198.51.100.23", datetime(2025, 3, 4, 7, tzinfo=UTC), 1_050_500,
+         Decimal("15000.00"))]
+    assert periods[0]["evidence"][0]["first_line"] == 3
 
 
 def test_policy_flags_override(in_root: None) -> None:
@@ -192,9 +216,10 @@ def test_pseudonymised_outputs_hold_no_entity(in_root: None, tmp_path: Path) -> 
     key = {"SCRAPEWATCH_PSEUDONYM_KEY": "a key of sixteen bytes or more"}
     result = scan("sample_logs/", "--pseudonymise", "--out", str(tmp_path / "r"), env=key)
     assert result.exit_code == 0, result.stderr
-    outputs = result.stdout + "".join(p.read_text() for p in (tmp_path / "r").iterdir())
+    outputs = result.stdout.encode() + b"".join(p.read_bytes()
+                                                for p in (tmp_path / "r").iterdir())
     for entity in ("k-acme-scraper", "198.51.100.23", "k-research-lab", "203.0.113.77"):
-        assert entity not in outputs
+        assert entity.encode() not in outputs
     doc = json.loads((tmp_path / "r" / "report.json").read_text())
     names = [e["entity"] for e in doc["entities"]]
     assert doc["pseudonymised"] is True and all(n.startswith("anon-") for n in names)

@@ -36,7 +36,7 @@ pytest.importorskip("pyspark")
 if shutil.which("java") is None:
     pytest.skip("Spark needs Java", allow_module_level=True)
 
-from scrapewatch.spark.engine import spark_session  # noqa: E402
+from scrapewatch.engine.spark import spark_session  # noqa: E402
 from scrapewatch.spark.scan import scan as spark_scan  # noqa: E402
 
 DAY = 86_400
@@ -123,8 +123,10 @@ def both(spark: Any, logs: Path, cfg: Config, tmp_path: Path) -> tuple[Report, R
 
 
 def assert_same_outputs(folder: Path) -> None:
-    for name in ("report.json", "entities.csv", "periods.csv", "rejects", "report.html"):
-        assert (folder / "spark" / name).read_bytes() == (folder / "duckdb" / name).read_bytes(), name
+    for name in ("report.json", "entities.csv", "periods.csv", "rejects", "report.html",
+                 "entities.parquet", "periods.parquet"):
+        spark, duckdb = (folder / engine / name for engine in ("spark", "duckdb"))
+        assert spark.read_bytes() == duckdb.read_bytes(), name
 
 
 @pytest.mark.parametrize("policy", [
@@ -160,3 +162,38 @@ def test_report_over_a_store_on_spark(spark: Any, logs: Path, tmp_path: Path) ->
     on_spark = report(store, config=cfg, now=now, spark=spark)
     assert on_spark.to_json() == duck.to_json()
     assert on_spark.findings
+
+
+def test_cli_scans_a_uri_on_spark(spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                  ) -> None:
+    from click.testing import CliRunner
+
+    from scrapewatch.cli import cli
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
+    sample = Path(__file__).parent.parent / "sample_logs" / "api-gateway.jsonl"
+    runner = CliRunner()
+    local = runner.invoke(cli, ["scan", str(sample), "--format", "jsonl", "--output", "json"])
+    uri = runner.invoke(cli, ["scan", sample.as_uri(), "--format", "jsonl", "--engine", "spark",
+                              "--spark-master", "local[2]", "--output", "json"])
+    assert (local.exit_code, uri.exit_code) == (0, 0), uri.output
+    want, got = json.loads(local.stdout), json.loads(uri.stdout)
+    # Spark names the file by its URI, and quotes no line of a file it alone can read
+    assert got["inputs"]["files"][0]["path"] == f"file:{sample}"  # as Hadoop spells it
+    for doc in (want, got):
+        doc["inputs"]["files"][0]["path"] = "api-gateway.jsonl"
+        for entity in doc["entities"]:
+            for period in entity["periods"]:
+                for evidence in period["evidence"]:
+                    evidence["file"] = "api-gateway.jsonl"
+                    evidence["samples"] = []
+    assert got == want
+    assert [e["damages_usd"] for e in got["entities"]] == ["45000.00"]
+
+
+def test_a_format_spark_does_not_read_is_refused(spark: Any, tmp_path: Path) -> None:
+    from scrapewatch.errors import FormatError
+
+    (tmp_path / "x.csv").write_text("time,ip,path\n2025-03-01T00:00:00Z,192.0.2.1,/\n")
+    with pytest.raises(FormatError, match="csv logs are not read by --engine spark"):
+        spark_scan(spark, [str(tmp_path)], config=load_config())

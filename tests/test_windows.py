@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scrapewatch.config import Policy
-from scrapewatch.detect.engine import DuckDBEngine
 from scrapewatch.detect.windows import entity_windows, flagged_activity
+from scrapewatch.engine.duckdb import DuckDBEngine
 from scrapewatch.pipeline import connect
 from scrapewatch.sql import run
 

@@ -2,7 +2,7 @@
 
 Written once, as SELECT statements in the SQL subset DuckDB and Spark share (explicit
 GROUP BY, integer RANGE frames, no engine-specific functions), and run unchanged by
-either engine (see detect/engine.py). Times are whole epoch seconds, so a 24-hour
+either engine (see engine/). Times are whole epoch seconds, so a 24-hour
 frame is exactly 86,399 seconds either side of the current row: requests 86,400 s
 apart never share a period. The numbers in them ({watch_level}, {threshold}) are
 integers from the policy, written in as literals.
@@ -25,7 +25,7 @@ from scrapewatch.sql import run
 if TYPE_CHECKING:
     import duckdb
 
-    from scrapewatch.detect.engine import Engine
+    from scrapewatch.engine import Engine
 
 # activity: activity parts ({parts}: the rows of activity_parts to read) -> posts and
 # requests of counted requests per (entity, second), for the entities whose total posts

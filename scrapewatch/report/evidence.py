@@ -24,7 +24,7 @@ from scrapewatch.report.model import Finding, PeriodFile
 from scrapewatch.schema import REJECT_TEXT_CHARS
 
 if TYPE_CHECKING:
-    from scrapewatch.detect.engine import Engine
+    from scrapewatch.engine import Engine
 
 CHUNK_BYTES = 16 << 20
 

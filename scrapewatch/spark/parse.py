@@ -41,21 +41,34 @@ PARSED = ("file_id", "line_no", "reject_reason", "ts", "client_ip", "user", "api
 
 @dataclass(frozen=True)
 class Input:
-    """One file to read: where Spark finds it, and how a report names it."""
+    """One file to read: where Spark finds it (`uri`, a local path or a URI), and how
+    a report names it."""
 
     uri: str
     path: str
     file_id: int
 
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return file_key(self.uri)
 
-def hadoop_path(path: Path) -> str:
-    """A local file as a Hadoop path, its glob characters escaped."""
-    return re.sub(r"([\\\[\]{}*?])", r"\\\1", str(path.resolve()))
+
+def is_uri(name: str) -> bool:
+    """Whether `name` is a URI (s3a://b/k, dbfs:/x, file:///x) rather than a local path."""
+    return re.match(r"[A-Za-z][A-Za-z0-9+.-]+:/", name) is not None
 
 
-def local_path(uri: str) -> Path:
-    """The local file a `file:` URI names."""
-    return Path(unquote(urlparse(uri).path))
+def file_key(name: str) -> tuple[str, str, str]:
+    """A file's identity however Spark or the user spells it: (scheme, host, path)."""
+    if not is_uri(name):
+        return "file", "", str(Path(name).resolve())
+    parts = urlparse(name)
+    return parts.scheme, parts.netloc, unquote(parts.path)
+
+
+def hadoop_path(name: str) -> str:
+    """A file for Spark's readers, its glob characters escaped: they would match."""
+    return re.sub(r"([\\\[\]{}*?])", r"\\\1", name)
 
 
 def numbered(spark: SparkSession, raw: DataFrame, files: list[Input]) -> DataFrame:
@@ -70,11 +83,10 @@ def numbered(spark: SparkSession, raw: DataFrame, files: list[Input]) -> DataFra
                         F.monotonically_increasing_id().alias("_mid"))
     splits = tagged.groupBy("_file", "_block", "_pid").agg(
         F.min("_mid").alias("_first"), F.count(F.lit(1)).alias("_n")).collect()
-    by_path = {Path(f.path).resolve(): f.file_id for f in files if "://" not in f.path}
-    by_uri = {f.uri: f.file_id for f in files}
+    by_key = {f.key: f.file_id for f in files}
     offsets, before = [], dict[int, int]()
     for row in sorted(splits, key=lambda r: (r["_file"], r["_block"])):
-        file_id = by_uri.get(row["_file"], by_path.get(local_path(row["_file"]).resolve()))
+        file_id = by_key.get(file_key(row["_file"]))
         if file_id is None:
             raise LookupError(f"Spark read a file scrapewatch did not list: {row['_file']}")
         offsets.append((row["_file"], row["_block"], row["_pid"], row["_first"],
@@ -90,7 +102,7 @@ def numbered(spark: SparkSession, raw: DataFrame, files: list[Input]) -> DataFra
 def read_lines(spark: SparkSession, files: list[Input]) -> DataFrame:
     """Text files as (file_id, line_no, line): lines end at '\\n' only, as the DuckDB
     reader cuts them, and the first line's byte order mark is dropped."""
-    raw = spark.read.option("lineSep", "\n").text([f.uri for f in files])
+    raw = spark.read.option("lineSep", "\n").text([hadoop_path(f.uri) for f in files])
     lines = numbered(spark, raw, files)
     return lines.select("file_id", "line_no", F.when(
         F.col("line_no") == 1, F.regexp_replace("value", "^\ufeff", "")
@@ -102,7 +114,7 @@ def parsed(spark: SparkSession, fmt: str, files: list[Input], config: InputConfi
     """The parsed requests (PARSED columns) of files in format `fmt`."""
     params = Params(":")
     if fmt == "parquet":
-        frame = numbered(spark, spark.read.parquet(*[f.uri for f in files]), files)
+        frame = numbered(spark, spark.read.parquet(*[hadoop_path(f.uri) for f in files]), files)
         found = _columns_for(frame.columns, config)
         source = frame.select("file_id", "line_no", F.lit(None).cast("string").alias("line"),
                               *[F.col(f"`{column}`").cast("string").alias(f"v_{field}")

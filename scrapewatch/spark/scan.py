@@ -1,7 +1,7 @@
 """`scrapewatch scan --engine spark`: scan's report, computed on Apache Spark.
 
 Spark reads and parses the logs (spark/parse.py), sums them into activity parts by
-entity and second with the shared SQL, and runs detection (spark/engine.py). The
+entity and second with the shared SQL, and runs detection (engine/spark.py). The
 driver lists and hashes the files, and receives per-file counts and the findings.
 """
 
@@ -10,16 +10,19 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from scrapewatch.config import Config, config_json
 from scrapewatch.detect.windows import PARTS_OF_REQUESTS_SQL
-from scrapewatch.errors import FormatError, InputError
+from scrapewatch.engine.spark import SparkEngine
+from scrapewatch.errors import ConfigError, FormatError, InputError
 from scrapewatch.ingest.formats import FORMATS as FORMATS_BY_NAME
 from scrapewatch.ingest.read import choose_format
 from scrapewatch.ingest.sources import LogSource, expand_inputs
@@ -27,8 +30,7 @@ from scrapewatch.pipeline import Detected, check_rejects, connect, detect, finis
 from scrapewatch.posts import check_rules
 from scrapewatch.report.model import FileSummary, Report
 from scrapewatch.schema import BLANK_LINE
-from scrapewatch.spark.engine import SparkEngine
-from scrapewatch.spark.parse import FORMATS, Input, hadoop_path, requests
+from scrapewatch.spark.parse import FORMATS, Input, hadoop_path, is_uri, requests
 
 HASH_CHUNK = 8 << 20
 # How Hadoop picks a decompressor: by the file name, not by its first bytes.
@@ -57,44 +59,43 @@ def scan(spark: SparkSession, paths: Sequence[str], *, config: Config, out: Path
          now: datetime | None = None, pseudonym_key: bytes | None = None) -> Report:
     """What pipeline.scan reports for the same files and config, computed on `spark`.
 
-    Only local files, read by every executor at the same path (local mode, or a
-    shared mount), are supported as paths; their formats are sniffed on the driver.
+    Local paths are listed, sniffed and hashed here, and must be readable by every
+    executor at the same path (local mode, or a shared mount). URIs (s3a://, gs://,
+    hdfs://, dbfs:/, file:) are listed and hashed by Spark and need a format.
 
     Raises:
         InputError, FormatError, ConfigError: as pipeline.scan does; FormatError too for
             a format Spark does not read (see FORMATS).
         RejectLimitError: when more than `input.max_rejected_share` of lines is rejected.
     """
-    files = expand_inputs(paths)
     with connect() as con:
         check_rules(con, config.posts.rules)  # the same regexes must pass RE2, as in a scan
-    inputs, formats, shas, sizes = [], [], [], []
-    for file_id, path in enumerate(files):
-        fmt, sha, size = _examine(path, config.input.format)
-        inputs.append(Input(hadoop_path(path), str(path), file_id))
-        formats.append(fmt)
-        shas.append(sha)
-        sizes.append(size)
+    files = [_examine(path, config.input.format)
+             for path in expand_inputs([p for p in paths if not is_uri(p)])]
+    uris = [p for p in paths if is_uri(p)]
+    if uris:
+        files += _listed(spark, uris, config.input.format)
+    inputs = [Input(f.uri, f.path, file_id) for file_id, f in enumerate(files)]
     groups: dict[str, list[Input]] = {}
-    for item, fmt in zip(inputs, formats, strict=True):
-        if fmt is not None:
-            groups.setdefault(fmt, []).append(item)
+    for item, file in zip(inputs, files, strict=True):
+        if file.format is not None:
+            groups.setdefault(file.format, []).append(item)
     engine = SparkEngine(spark)
     try:
         engine.put("files", pa.table({
             "file_id": pa.array([i.file_id for i in inputs], pa.int32()),
             "path": pa.array([i.path for i in inputs], pa.string()),
-            "sha256": pa.array(shas, pa.string())}))
+            "sha256": pa.array([f.sha256 for f in files], pa.string())}))
         counts: dict[int, tuple[int, ...]] = {}
         if groups:
             engine.keep("sw_requests", requests(spark, groups.items(), config))
             engine.create("activity_parts", PARTS_OF_REQUESTS_SQL.format(requests="sw_requests"))
             counts = {row[0]: tuple(row[1:]) for row in engine.rows(_FILE_COUNTS_SQL)}
-        summaries = [FileSummary(path=i.path, sha256=sha, format=fmt, size=size,
-                                 lines=int(counts.get(i.file_id, (0,))[0]),
-                                 rejected=int(counts.get(i.file_id, (0, 0))[1]),
-                                 requests=int(counts.get(i.file_id, (0, 0, 0))[2]))
-                     for i, fmt, sha, size in zip(inputs, formats, shas, sizes, strict=True)]
+        none = (0, 0, 0)
+        summaries = [FileSummary(path=f.path, sha256=f.sha256, format=f.format, size=f.size,
+                                 lines=int(lines), rejected=int(rejected), requests=int(total))
+                     for file_id, f in enumerate(files)
+                     for lines, rejected, total in [counts.get(file_id, none)[:3]]]
         redact = pseudonym_key is not None
         check_rejects(summaries, config, out, lambda: _rejects(engine), redact=redact)
         detected = (detect(engine, config, quote=not redact) if groups
@@ -119,9 +120,20 @@ def _rejects(engine: SparkEngine) -> Iterator[tuple[str, int, str, str]]:
         yield row[0], int(row[1]), row[2], row[3]
 
 
-def _examine(path: Path, format_name: str) -> tuple[str | None, str, int]:
-    """A local file's format (None when it is empty), SHA-256 and size, as a scan
-    finds them."""
+@dataclass(frozen=True)
+class _File:
+    """A file to scan: where Spark reads it, how the report names it, its format (None
+    when it is empty), SHA-256 and size."""
+
+    uri: str
+    path: str
+    format: str | None
+    sha256: str
+    size: int
+
+
+def _examine(path: Path, format_name: str) -> _File:
+    """A local file, its format sniffed and its bytes hashed as a scan does."""
     with LogSource.open(path) as source:
         blocks = source.blocks()
         binary = next((f.name for f in FORMATS_BY_NAME.values()
@@ -131,10 +143,7 @@ def _examine(path: Path, format_name: str) -> tuple[str | None, str, int]:
         if fmt is None and first is not None:
             fmt = choose_format(source, first, format_name).name
         if fmt is not None:
-            if fmt not in FORMATS:
-                raise FormatError(f"{path}: {fmt} logs are not read by --engine spark "
-                                  f"(it reads {', '.join(FORMATS)}); scan it with the "
-                                  "default engine, or convert it to Parquet")
+            _check_format(str(path), fmt)
             if _SUFFIX[source.compression] and not path.name.endswith(
                     _SUFFIX[source.compression]):
                 raise InputError(f"{path}: {source.compression}-compressed, but Spark picks a "
@@ -145,8 +154,30 @@ def _examine(path: Path, format_name: str) -> tuple[str | None, str, int]:
         with open(path, "rb") as raw:
             while chunk := raw.read(HASH_CHUNK):
                 digest.update(chunk)
-        return fmt, digest.hexdigest(), source.size
+        return _File(str(path.resolve()), str(path), fmt, digest.hexdigest(), source.size)
 
+
+def _listed(spark: SparkSession, uris: list[str], format_name: str) -> list[_File]:
+    """The files under `uris`, listed and hashed by Spark's executors (its binary file
+    reader: files up to 2 GiB each)."""
+    if format_name == "auto":
+        raise ConfigError(f"{uris[0]}: --engine spark does not sniff URIs: give --format "
+                          f"({', '.join(FORMATS)})")
+    _check_format(uris[0], format_name)
+    rows = (spark.read.format("binaryFile").option("recursiveFileLookup", "true")
+            .load([hadoop_path(u) for u in uris])
+            .select("path", "length", F.sha2("content", 256)).orderBy("path").collect())
+    if not rows:
+        raise InputError(f"no files under {', '.join(uris)}")
+    return [_File(path, path, format_name if size else None, sha, size)
+            for path, size, sha in rows]
+
+
+def _check_format(name: str, fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise FormatError(f"{name}: {fmt} logs are not read by --engine spark (it reads "
+                          f"{', '.join(FORMATS)}); scan it with the default engine, or "
+                          "convert it to Parquet")
 
 
 def detect_store_parts(spark: SparkSession, con: duckdb.DuckDBPyConnection, config: Config,
@@ -161,7 +192,7 @@ def detect_store_parts(spark: SparkSession, con: duckdb.DuckDBPyConnection, conf
         try:
             engine.put("files", con.sql("SELECT file_id, path, sha256 FROM store.files")
                        .to_arrow_table())
-            engine.keep("activity_parts", spark.read.parquet(hadoop_path(target)))
+            engine.keep("activity_parts", spark.read.parquet(hadoop_path(str(target))))
             return detect(engine, config, quote=quote)
         finally:
             engine.release()

@@ -19,14 +19,15 @@ from pyspark.sql import DataFrame, SparkSession
 
 from scrapewatch.config import Policy
 from scrapewatch.damages import Activity
-from scrapewatch.detect.engine import Priced, price
 from scrapewatch.detect.windows import EntityWindow
+from scrapewatch.engine import Priced, price
 
 
-def spark_session(master: str = "local[*]", remote: str | None = None, *,
+def spark_session(master: str | None = None, remote: str | None = None, *,
                   progress: bool = False) -> SparkSession:
     """A Spark session in UTC: Spark Connect at `remote` (`sc://host:15002`), else a
-    session on `master` (`local[*]`, `yarn`, `k8s://...`, `spark://...`).
+    session on `master` (`local[*]`, `yarn`, `k8s://...`, `spark://...`); without one,
+    spark-submit's `--master` when it launched this process, else `local[*]`.
 
     A local session runs its Python workers on this interpreter, has no web UI and
     shuffles into two partitions per core (Spark's 200 are for clusters). With
@@ -37,9 +38,12 @@ def spark_session(master: str = "local[*]", remote: str | None = None, *,
     if remote:
         builder = builder.remote(remote)
     else:
-        builder = builder.master(master).config("spark.ui.showConsoleProgress",
-                                                str(progress).lower())
-        if master.startswith("local"):
+        builder = builder.config("spark.ui.showConsoleProgress", str(progress).lower())
+        if master is None and "PYSPARK_GATEWAY_PORT" not in os.environ:
+            master = "local[*]"  # not launched by spark-submit, which sets the master
+        if master is not None:
+            builder = builder.master(master)
+        if master is not None and master.startswith("local"):
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             cores = re.fullmatch(r"local\[([0-9]+)", master.split(",")[0])
             partitions = 2 * (int(cores[1]) if cores else os.cpu_count() or 1)

@@ -1,9 +1,9 @@
 """Where detection runs. Its SQL is written once (detect/windows.py, the evidence query
 of report/evidence.py) and its damages policy once (damages.py); an engine runs both.
 
-DuckDB (here) runs the statements in-process and prices each flagged entity as its
-activity streams out; Spark (scrapewatch/spark/) runs the same statements on a cluster
-and prices each entity on the executor that holds it.
+DuckDB (engine/duckdb.py) runs the statements in-process and prices each flagged entity
+as its activity streams out; Spark (engine/spark.py) runs the same statements on a
+cluster and prices each entity on the executor that holds it.
 """
 
 from __future__ import annotations
@@ -11,14 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-import duckdb
 import pyarrow as pa
 
 from scrapewatch.config import Policy
 from scrapewatch.damages import Activity, Assessment, assess
-from scrapewatch.detect.windows import EntityWindow, flagged_activity
+from scrapewatch.detect.windows import EntityWindow
 from scrapewatch.report.charts import EntitySeries, entity_series
-from scrapewatch.sql import run
 
 Priced = tuple[EntityWindow, Assessment, EntitySeries]
 
@@ -46,33 +44,3 @@ def price(activity: Activity, policy: Policy) -> tuple[Assessment, EntitySeries]
     """One entity's charged periods and damages, and what its charts draw."""
     assessment = assess(activity, policy)
     return assessment, entity_series(activity, policy, assessment.periods)
-
-
-class DuckDBEngine:
-    """Detection on a DuckDB connection. With `consume`, `activity_parts` is emptied once
-    read, freeing its memory for the windows (a scan's parts, not a store's)."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, *, consume: bool = False) -> None:
-        self.con = con
-        self.consume = consume
-
-    def rows(self, sql: str) -> list[tuple[Any, ...]]:
-        return run(self.con, sql)
-
-    def create(self, name: str, sql: str) -> None:
-        run(self.con, f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
-
-    def put(self, name: str, table: pa.Table) -> None:
-        self.con.register(f"{name}_rows", table)
-        try:
-            self.create(name, f"SELECT * FROM {name}_rows")
-        finally:
-            self.con.unregister(f"{name}_rows")
-
-    def parts_read(self) -> None:
-        if self.consume:
-            run(self.con, "DELETE FROM activity_parts")
-
-    def priced(self, flagged: list[EntityWindow], policy: Policy) -> Iterator[Priced]:
-        for window, activity in flagged_activity(self.con, flagged):
-            yield (window, *price(activity, policy))

@@ -1,0 +1,44 @@
+"""Detection on DuckDB, in this process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from scrapewatch.config import Policy
+from scrapewatch.detect.windows import EntityWindow, flagged_activity
+from scrapewatch.engine import Priced, price
+from scrapewatch.sql import run
+
+
+class DuckDBEngine:
+    """Detection on a DuckDB connection. With `consume`, `activity_parts` is emptied once
+    read, freeing its memory for the windows (a scan's parts, not a store's)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, consume: bool = False) -> None:
+        self.con = con
+        self.consume = consume
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return run(self.con, sql)
+
+    def create(self, name: str, sql: str) -> None:
+        run(self.con, f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+
+    def put(self, name: str, table: pa.Table) -> None:
+        self.con.register(f"{name}_rows", table)
+        try:
+            self.create(name, f"SELECT * FROM {name}_rows")
+        finally:
+            self.con.unregister(f"{name}_rows")
+
+    def parts_read(self) -> None:
+        if self.consume:
+            run(self.con, "DELETE FROM activity_parts")
+
+    def priced(self, flagged: list[EntityWindow], policy: Policy) -> Iterator[Priced]:
+        for window, activity in flagged_activity(self.con, flagged):
+            yield (window, *price(activity, policy))
