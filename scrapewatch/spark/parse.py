@@ -113,22 +113,24 @@ def parsed(spark: SparkSession, fmt: str, files: list[Input], config: InputConfi
            ) -> DataFrame:
     """The parsed requests (PARSED columns) of files in format `fmt`."""
     params = Params(":")
+    view = f"sw_source_{fmt}"  # one per format: a Spark Connect plan reads views when run
     if fmt == "parquet":
-        frame = numbered(spark, spark.read.parquet(*[hadoop_path(f.uri) for f in files]), files)
-        found = _columns_for(frame.columns, config)
-        source = frame.select("file_id", "line_no", F.lit(None).cast("string").alias("line"),
-                              *[F.col(f"`{column}`").cast("string").alias(f"v_{field}")
-                                for field, column in found.items()])
+        table = spark.read.parquet(*[hadoop_path(f.uri) for f in files])
+        found = _columns_for(table.columns, config)
+        source = numbered(spark, table, files).select(
+            "file_id", "line_no", F.lit(None).cast("string").alias("line"),
+            *[table[column].cast("string").alias(f"v_{field}")
+              for field, column in found.items()])
         f = {field: f"nullif(nullif(v_{field}, ''), '-')" if field in found
              else "CAST(NULL AS STRING)" for field in ALIASES}
-        query = _requests_sql(f, "NULL", params)
+        query = _requests_sql(view, f, "NULL", params)
     elif fmt == "jsonl":
         source, f, unparsed = _json_source(read_lines(spark, files), config, params)
-        query = _requests_sql(f, unparsed, params)
+        query = _requests_sql(view, f, unparsed, params)
     else:
         source = read_lines(spark, files)
-        query = _clf_sql(params)
-    source.createOrReplaceTempView("sw_source")
+        query = _clf_sql(view, params)
+    source.createOrReplaceTempView(view)
     return spark.sql(query, args=params.values)
 
 
@@ -179,8 +181,8 @@ def _epoch_sql(text: str) -> str:
     return f"timestamp_micros(CAST(round(({seconds}) * 1e6) AS BIGINT))"
 
 
-def _requests_sql(f: dict[str, str], unparsed: str, params: Params) -> str:
-    """base.requests_sql in Spark SQL, over `sw_source`."""
+def _requests_sql(source: str, f: dict[str, str], unparsed: str, params: Params) -> str:
+    """base.requests_sql in Spark SQL, over the view `source`."""
     number = params.bind(r"^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
     request_line = params.bind(r"^[A-Za-z]+ (\S.*?)(?: HTTP/[0-9.]+)?$")
     origin = params.bind(clf.ORIGIN_REGEX)
@@ -189,7 +191,7 @@ def _requests_sql(f: dict[str, str], unparsed: str, params: Params) -> str:
     WITH e AS (
         SELECT *, {f['ts']} AS ts_text, {f['path']} AS target_text,
                {f['method']} AS method_text
-        FROM sw_source
+        FROM {source}
     ), t AS (
         SELECT *,
                CASE WHEN ts_text RLIKE {number} THEN {_epoch_sql('ts_text')}
@@ -227,9 +229,9 @@ def _requests_sql(f: dict[str, str], unparsed: str, params: Params) -> str:
     """
 
 
-def _clf_sql(params: Params) -> str:
-    """clf.parse_sql in Spark SQL: lines of the plain shape cut at the quotes, the
-    others by the exact regex."""
+def _clf_sql(source: str, params: Params) -> str:
+    """clf.parse_sql in Spark SQL, over the view `source`: lines of the plain shape
+    cut at the quotes, the others by the exact regex."""
     line = params.bind(clf.LINE_REGEX)
     request = params.bind(clf.REQUEST_REGEX)
     group = {name: f"regexp_extract(line, {line}, {index})"
@@ -238,7 +240,7 @@ def _clf_sql(params: Params) -> str:
     WITH s AS (
         SELECT file_id, line_no, line, line RLIKE {params.bind(clf.PLAIN_REGEX)} AS plain,
                split(line, '"') AS q
-        FROM sw_source
+        FROM {source}
     ), m AS (
         SELECT file_id, line_no, line, plain,
                CASE WHEN plain THEN split_part(q[0], ' ', 1) ELSE {group['client']} END
