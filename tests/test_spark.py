@@ -107,12 +107,16 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def config(**policy: Any) -> Config:
+def config(organisations: Path | None = None, **policy: Any) -> Config:
+    """The test's config: IPv6 networks, trusted proxies, a rule for /bulk?n=, the
+    `policy` given and, with `organisations`, that mapping and an allow-list."""
     bulk = PostsRule(path=r"^/bulk$", param="n", param_max=1_000_000)
     base = load_config(overrides={f"policy.{k}": v for k, v in policy.items()})
-    return replace(base, posts=PostsConfig(rules=(*BUILTIN_RULES, bulk)),
-                   entity=EntityConfig(ipv6_prefix=64,
-                                       trusted_proxies=("10.0.0.0/8", "2001:db8:abcd::/48")))
+    entity = EntityConfig(ipv6_prefix=64, trusted_proxies=("10.0.0.0/8", "2001:db8:abcd::/48"))
+    if organisations:
+        organisations.write_text("key,cidr,org\nk-parquet,,acme\n,192.0.2.0/24,acme\n")
+        entity = replace(entity, organisations=str(organisations), allow=("198.51.100.7",))
+    return replace(base, posts=PostsConfig(rules=(*BUILTIN_RULES, bulk)), entity=entity)
 
 
 def both(spark: Any, logs: Path, cfg: Config, tmp_path: Path) -> tuple[Report, Report]:
@@ -131,20 +135,29 @@ def assert_same_outputs(folder: Path) -> None:
 
 @pytest.mark.parametrize("policy", [
     {"periods": "greedy"},
-    {"periods": "calendar", "timezone": "America/New_York", "rounding": "prorata"},
+    {"periods": "calendar", "timezone": "America/New_York", "rounding": "prorata",
+     "organisations": True},
     {"periods": "max", "rounding": "started", "charge": "excess"},
     {"periods": "peak", "rounding": "prorata"},
 ], ids=lambda p: p["periods"])
 def test_spark_report_equals_duckdb_report(spark: Any, logs: Path, tmp_path: Path,
-                                           policy: dict[str, str]) -> None:
-    duck, on_spark = both(spark, logs, config(**policy), tmp_path)
+                                           policy: dict[str, Any]) -> None:
+    policy = dict(policy)
+    orgs = tmp_path / "orgs.csv" if policy.pop("organisations", False) else None
+    duck, on_spark = both(spark, logs, config(orgs, **policy), tmp_path)
     assert on_spark.to_json() == duck.to_json()
     assert_same_outputs(tmp_path)
     report = duck.to_json()
     assert report["inputs"]["lines"] == 75_000 + 10 + 9 + 12
     assert report["inputs"]["rejected"] == 6  # 2 in edge.log.gz, 4 in edge.jsonl
     entities = {e["entity"]: e for e in report["entities"]}
-    assert {"2001:db8:1::/64", "198.51.100.7", "k-edge"} <= set(entities)
+    assert {"2001:db8:1::/64", "k-edge"} <= set(entities)
+    if orgs:  # the allow-listed proxy client is set apart; acme merges its members
+        assert "198.51.100.7" not in entities
+        assert [e["entity"] for e in report["allowed"]] == ["198.51.100.7"]
+        assert "acme" in {e["entity"] for e in report["entities"] + report["watchlist"]}
+    else:
+        assert "198.51.100.7" in entities
     if policy["periods"] == "peak":
         # exactly 1,000,001 posts: $15,000.015, half up to the cent on both engines
         assert [p["posts"] for p in entities["k-edge"]["periods"]] == [1_000_001]
