@@ -23,18 +23,16 @@ def quote_ident(name: str) -> str:
 
 
 class Params:
-    """Collects bound parameters for one query and hands out their placeholders:
-    `$name` (DuckDB), or `:name` (Spark) with `marker=":"`."""
+    """Collects bound parameters for one query and hands out their `$name` placeholders."""
 
-    def __init__(self, marker: str = "$") -> None:
-        self.marker = marker
+    def __init__(self) -> None:
         self.values: dict[str, object] = {}
 
     def bind(self, value: object) -> str:
         """Bind `value` and return the placeholder that refers to it."""
         name = f"p{len(self.values)}"
         self.values[name] = value
-        return f"{self.marker}{name}"
+        return f"${name}"
 
 
 def run(con: Any, query: str, params: dict[str, object] | None = None) -> list[tuple[Any, ...]]:

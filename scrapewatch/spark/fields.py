@@ -1,6 +1,6 @@
 """Entity, posts and counting of a request as Spark SQL: the rules of entities.py and
 posts.py (whose DuckDB macros and list lambdas Spark does not have), spelled with
-Spark's functions. Values are bound as `:name` parameters, never pasted.
+Spark's functions. Values are written as literals by `Literals`, never pasted.
 """
 
 from __future__ import annotations
@@ -10,6 +10,25 @@ import ipaddress
 from scrapewatch.config import EntityConfig, PostsConfig
 from scrapewatch.posts import parse_status_set
 from scrapewatch.sql import Params
+
+
+class Literals(Params):
+    """Values for Spark SQL, written in place as literals rather than bound: Spark
+    Connect loses the arguments of a parameterised query once it is part of a view. A
+    string is written as its UTF-8 bytes in hex, which no setting of Spark's string
+    escapes can misread."""
+
+    def bind(self, value: object) -> str:
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return str(value).lower()
+        if isinstance(value, int):
+            return str(int(value))
+        if isinstance(value, str):
+            return f"decode(unhex('{value.encode().hex()}'), 'UTF-8')"
+        raise TypeError(f"no Spark SQL literal for {type(value).__name__}")
+
 
 _IPV4 = (r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])[.]){3}"
          r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$")

@@ -27,6 +27,7 @@ from scrapewatch.ingest.formats.tables import _columns_for
 from scrapewatch.ingest.read import EARLIEST, LATEST
 from scrapewatch.schema import BLANK_LINE, REJECT_TEXT_CHARS
 from scrapewatch.spark import fields
+from scrapewatch.spark.fields import Literals
 from scrapewatch.sql import Params
 
 _LINE_END = " \r\n"  # what a blank line may hold
@@ -112,7 +113,7 @@ def read_lines(spark: SparkSession, files: list[Input]) -> DataFrame:
 def parsed(spark: SparkSession, fmt: str, files: list[Input], config: InputConfig
            ) -> DataFrame:
     """The parsed requests (PARSED columns) of files in format `fmt`."""
-    params = Params(":")
+    params = Literals()
     view = f"sw_source_{fmt}"  # one per format: a Spark Connect plan reads views when run
     if fmt == "parquet":
         table = spark.read.parquet(*[hadoop_path(f.uri) for f in files])
@@ -131,7 +132,7 @@ def parsed(spark: SparkSession, fmt: str, files: list[Input], config: InputConfi
         source = read_lines(spark, files)
         query = _clf_sql(view, params)
     source.createOrReplaceTempView(view)
-    return spark.sql(query, args=params.values)
+    return spark.sql(query)
 
 
 def _json_source(lines: DataFrame, config: InputConfig, params: Params
@@ -295,7 +296,7 @@ def requests(spark: SparkSession, groups: Iterable[tuple[str, list[Input]]], con
     for frame in frames[1:]:
         union = union.unionByName(frame)
     union.createOrReplaceTempView("sw_parsed")
-    params = Params(":")
+    params = Literals()
     kind, entity = fields.entity_sql(config.entity, params)
     client = fields.client_ip_sql(config.entity, params)
     rule, posts = fields.posts_sql(config.posts, params)
@@ -324,4 +325,4 @@ def requests(spark: SparkSession, groups: Iterable[tuple[str, list[Input]]], con
                      {rule} AS rule
               FROM (SELECT {", ".join(columns)} FROM sw_parsed)))
     """
-    return spark.sql(query, args=params.values)
+    return spark.sql(query)
