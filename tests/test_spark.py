@@ -210,3 +210,23 @@ def test_a_format_spark_does_not_read_is_refused(spark: Any, tmp_path: Path) -> 
     (tmp_path / "x.csv").write_text("time,ip,path\n2025-03-01T00:00:00Z,192.0.2.1,/\n")
     with pytest.raises(FormatError, match="csv logs are not read by --engine spark"):
         spark_scan(spark, [str(tmp_path)], config=load_config())
+
+
+def test_values_reach_spark_sql_unchanged(spark: Any) -> None:
+    from scrapewatch.spark.fields import Literals
+
+    values = ["it's", "back\\slash \\d", "new\nline", "ünïcode", "", "x'); DROP TABLE t; --"]
+    literals = Literals()
+    row = spark.sql("SELECT " + ", ".join(literals.bind(v) for v in values)).collect()[0]
+    assert list(row) == values
+    assert spark.sql(f"SELECT {literals.bind(2**40)}, {literals.bind(None)}").collect()[0] == (
+        2**40, None)
+
+
+def test_a_zstd_log_is_refused_with_the_fix(spark: Any, tmp_path: Path) -> None:
+    from scrapewatch.errors import InputError
+
+    with pa.CompressedOutputStream(str(tmp_path / "access.log.zst"), "zstd") as out:
+        out.write(_combined("192.0.2.1", T0, "/").encode() + b"\n")
+    with pytest.raises(InputError, match=r"zstd-compressed.*decompress it"):
+        spark_scan(spark, [str(tmp_path)], config=load_config())

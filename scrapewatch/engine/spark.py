@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 from scrapewatch.config import Policy
@@ -71,11 +70,13 @@ class SparkEngine:
         self.keep(name, self.spark.sql(sql))
 
     def keep(self, name: str, frame: DataFrame) -> None:
-        """Cache `frame` (spilling to disk past memory) as temp view `name`."""
+        """Materialise `frame` on the executors (spilling to disk past memory) as temp
+        view `name`. A local checkpoint, not a cache: the view's plan then no longer
+        holds how the rows were made, which every later query would otherwise carry and
+        re-optimise (megabytes of plan once parsing, activity and evidence stack up)."""
         if name in self.cached:
             self.cached.pop(name).unpersist()
-        frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
-        frame.count()  # materialise it now: what it was built from may go
+        frame = frame.localCheckpoint(eager=True)
         frame.createOrReplaceTempView(name)
         self.cached[name] = frame
 

@@ -34,7 +34,7 @@ from scrapewatch.spark.parse import FORMATS, Input, hadoop_path, is_uri, request
 
 HASH_CHUNK = 8 << 20
 # How Hadoop picks a decompressor: by the file name, not by its first bytes.
-_SUFFIX = {"gzip": (".gz",), "zstd": (".zst", ".zstd"), "none": ()}
+_SUFFIX = {"gzip": (".gz",), "none": ()}
 
 # file_counts: per file, its lines, rejects, requests and first and last request.
 _FILE_COUNTS_SQL = f"""
@@ -144,6 +144,10 @@ def _examine(path: Path, format_name: str) -> _File:
             fmt = choose_format(source, first, format_name).name
         if fmt is not None:
             _check_format(str(path), fmt)
+            if source.compression not in _SUFFIX:
+                raise InputError(f"{path}: {source.compression}-compressed, which Spark reads "
+                                 "only with Hadoop's native libraries: decompress it, or "
+                                 "scan it with the default engine")
             if _SUFFIX[source.compression] and not path.name.endswith(
                     _SUFFIX[source.compression]):
                 raise InputError(f"{path}: {source.compression}-compressed, but Spark picks a "
