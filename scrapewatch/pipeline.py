@@ -92,15 +92,24 @@ def scan(paths: Sequence[str], *, config: Config, out: Path | None = None,
     check_rejects(summaries, config, out, lambda: rejects_of(con),
                   redact=pseudonym_key is not None)
     detected = detect(DuckDBEngine(con, consume=True), config, quote=pseudonym_key is None)
-    firsts = [load.first_request for _, load in loads if load.first_request is not None]
-    lasts = [load.last_request for _, load in loads if load.last_request is not None]
-    report = Report(generated_at=(now or datetime.now(UTC)).astimezone(UTC),
-                    policy=config.policy, files=summaries,
-                    first_request_at=min(firsts, default=None),
-                    last_request_at=max(lasts, default=None),
-                    findings=detected.findings, watchlist=detected.watchlist,
-                    allowed=detected.allowed, config=config_json(config))
+    report = scan_report(config, summaries, [(load.first_request, load.last_request)
+                                             for _, load in loads], detected, now)
     return finish(report, out, rejects_of(con) if report.rejected else None, pseudonym_key)
+
+
+def scan_report(config: Config, files: list[FileSummary],
+                spans: list[tuple[int | None, int | None]], detected: Detected,
+                now: datetime | None) -> Report:
+    """A scan's report: its files, the first and last request of them all (from each
+    file's first and last, None when it has none) and what detection found."""
+    firsts = [first for first, _ in spans if first is not None]
+    lasts = [last for _, last in spans if last is not None]
+    return Report(generated_at=(now or datetime.now(UTC)).astimezone(UTC),
+                  policy=config.policy, files=files,
+                  first_request_at=min(firsts, default=None),
+                  last_request_at=max(lasts, default=None),
+                  findings=detected.findings, watchlist=detected.watchlist,
+                  allowed=detected.allowed, config=config_json(config))
 
 
 def finish(report: Report, out: Path | None, rejects: Iterator[tuple[str, int, str, str]] | None,

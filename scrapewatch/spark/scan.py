@@ -11,22 +11,23 @@ import hashlib
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from scrapewatch.config import Config, config_json
+from scrapewatch.config import Config
 from scrapewatch.detect.windows import PARTS_OF_REQUESTS_SQL
 from scrapewatch.engine.spark import SparkEngine
 from scrapewatch.errors import ConfigError, FormatError, InputError
 from scrapewatch.ingest.formats import FORMATS as FORMATS_BY_NAME
 from scrapewatch.ingest.read import choose_format
 from scrapewatch.ingest.sources import LogSource, expand_inputs
-from scrapewatch.pipeline import Detected, check_rejects, connect, detect, finish
+from scrapewatch.pipeline import Detected, check_rejects, connect, detect, finish, scan_report
 from scrapewatch.posts import check_rules
 from scrapewatch.report.model import FileSummary, Report
 from scrapewatch.schema import BLANK_LINE
@@ -86,28 +87,22 @@ def scan(spark: SparkSession, paths: Sequence[str], *, config: Config, out: Path
             "file_id": pa.array([i.file_id for i in inputs], pa.int32()),
             "path": pa.array([i.path for i in inputs], pa.string()),
             "sha256": pa.array([f.sha256 for f in files], pa.string())}))
-        counts: dict[int, tuple[int, ...]] = {}
+        counts: dict[int, tuple[Any, ...]] = {}  # (lines, rejected, requests, first, last)
         if groups:
             engine.keep("sw_requests", requests(spark, groups.items(), config))
             engine.create("activity_parts", PARTS_OF_REQUESTS_SQL.format(requests="sw_requests"))
             counts = {row[0]: tuple(row[1:]) for row in engine.rows(_FILE_COUNTS_SQL)}
-        none = (0, 0, 0)
+        none = (0, 0, 0, None, None)
         summaries = [FileSummary(path=f.path, sha256=f.sha256, format=f.format, size=f.size,
                                  lines=int(lines), rejected=int(rejected), requests=int(total))
                      for file_id, f in enumerate(files)
-                     for lines, rejected, total in [counts.get(file_id, none)[:3]]]
+                     for lines, rejected, total, _, _ in [counts.get(file_id, none)]]
         redact = pseudonym_key is not None
         check_rejects(summaries, config, out, lambda: _rejects(engine), redact=redact)
         detected = (detect(engine, config, quote=not redact) if groups
                     else Detected([], [], []))
-        firsts = [c[3] for c in counts.values() if c[3] is not None]
-        lasts = [c[4] for c in counts.values() if c[4] is not None]
-        report = Report(generated_at=(now or datetime.now(UTC)).astimezone(UTC),
-                        policy=config.policy, files=summaries,
-                        first_request_at=min(firsts, default=None),
-                        last_request_at=max(lasts, default=None),
-                        findings=detected.findings, watchlist=detected.watchlist,
-                        allowed=detected.allowed, config=config_json(config))
+        report = scan_report(config, summaries, [(c[3], c[4]) for c in counts.values()],
+                             detected, now)
         return finish(report, out, _rejects(engine) if report.rejected else None,
                       pseudonym_key)
     finally:
