@@ -211,6 +211,7 @@ def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None
 
     overrides = _overrides(flags, log_format)
     _check_flags(overrides, memory_limit)
+    _check_engine(engine, spark_master, spark_remote, memory_limit)
     now = _pinned_clock()
     key = _pseudonym_key(pseudonymise, pseudonym_key_file)
     with _errors_reported(ctx):
@@ -226,6 +227,18 @@ def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None
         _print_report(report, output)
     if fail_on_violation and report.findings:
         ctx.exit(ExitCode.VIOLATIONS)
+
+
+def _check_engine(engine: str, master: str | None, remote: str | None,
+                  memory_limit: str | None) -> None:
+    """Reject options that do not apply to the engine chosen (exit 2)."""
+    if engine != "spark" and (master or remote):
+        raise click.UsageError("--spark-master and --spark-remote need --engine spark")
+    if engine == "spark" and master and remote:
+        raise click.UsageError("give --spark-master or --spark-remote, not both")
+    if engine == "spark" and memory_limit:
+        raise click.UsageError("--memory-limit is DuckDB's; Spark's memory is set by its own "
+                               "configuration (spark.driver.memory, spark.executor.memory)")
 
 
 def _spark(master: str | None, remote: str | None, quiet: bool = True) -> Any:
@@ -333,6 +346,7 @@ def report(ctx: click.Context, /, store: Path, wait_s: float, config_path: Path 
 
     overrides = _overrides(flags)
     _check_flags(overrides, memory_limit)
+    _check_engine(engine, spark_master, spark_remote, None)
     key = _pseudonym_key(pseudonymise, pseudonym_key_file)
     with _errors_reported(ctx):
         config = load_config(config_path, overrides=overrides)

@@ -263,3 +263,17 @@ def test_report_json_carries_a_run_manifest(in_root: None, tmp_path: Path) -> No
                              "--pseudonymise", env={"SCRAPEWATCH_PSEUDONYM_KEY": "x" * 16}
                              ).stdout)["run"]
     assert hidden["config_sha256"] == run["config_sha256"]  # the config as run
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--spark-master", "local[2]"], "need --engine spark"),
+    (["--engine", "spark", "--spark-master", "local[2]", "--spark-remote", "sc://h:15002"],
+     "not both"),
+    (["--engine", "spark", "--memory-limit", "1GB"], "spark.driver.memory"),
+])
+def test_engine_options_that_do_not_apply_are_usage_errors(in_root: None, args: list[str],
+                                                           message: str) -> None:
+    result = scan("sample_logs/", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert result.stdout == ""
