@@ -23,7 +23,7 @@ from scrapewatch.config import Config, InputConfig
 from scrapewatch.ingest.formats import clf
 from scrapewatch.ingest.formats.base import MAX_POSTS
 from scrapewatch.ingest.formats.jsonl import ALIASES
-from scrapewatch.ingest.formats.tables import _columns_for
+from scrapewatch.ingest.formats.tables import columns_for
 from scrapewatch.ingest.read import EARLIEST, LATEST
 from scrapewatch.schema import BLANK_LINE, REJECT_TEXT_CHARS
 from scrapewatch.spark import fields
@@ -117,7 +117,7 @@ def parsed(spark: SparkSession, fmt: str, files: list[Input], config: InputConfi
     view = f"sw_source_{fmt}"  # one per format: a Spark Connect plan reads views when run
     if fmt == "parquet":
         table = spark.read.parquet(*[hadoop_path(f.uri) for f in files])
-        found = _columns_for(table.columns, config)
+        found = columns_for(table.columns, config)
         source = numbered(spark, table, files).select(
             "file_id", "line_no", F.lit(None).cast("string").alias("line"),
             *[table[column].cast("string").alias(f"v_{field}")
@@ -303,7 +303,7 @@ def requests(spark: SparkSession, groups: Iterable[tuple[str, list[Input]]], con
     counted = fields.counted_sql(config.policy.count_statuses, params)
     effective = params.bind(int(config.policy.effective_from.timestamp()))
     first, last = (params.bind(int(t.timestamp())) for t in (EARLIEST, LATEST))
-    columns = [c if c != "client_ip" else f"{client or 'client_ip'} AS client_ip"
+    columns = [f"`{c}`" if c != "client_ip" else f"{client or 'client_ip'} AS client_ip"
                for c in PARSED]
     query = f"""
     SELECT file_id, line_no, sec, entity_kind, entity, posts, observed, counted, reject_reason,

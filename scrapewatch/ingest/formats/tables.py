@@ -33,7 +33,7 @@ TSV_EXAMPLE = CSV_EXAMPLE.replace(",", "\t")
 PARQUET_EXAMPLE = "columns such as timestamp, client_ip, api_key, path, query, status, posts"
 
 
-def _columns_for(names: list[str], config: InputConfig) -> dict[str, str]:
+def columns_for(names: list[str], config: InputConfig) -> dict[str, str]:
     """Request field -> the column that holds it, of the given column names."""
     by_lower: dict[str, str] = {}
     for name in names:
@@ -55,7 +55,7 @@ def _header(line: str, delimiter: str) -> list[str]:
 def _sniff(lines: list[str], delimiter: str) -> float:
     """1 when the first line is a header naming a time column and an entity column."""
     names = _header(lines[0], delimiter)
-    found = _columns_for(names, InputConfig())
+    found = columns_for(names, InputConfig())
     return float(len(names) > 1 and "ts" in found
                  and bool({"client_ip", "user", "api_key"} & set(found)))
 
@@ -124,7 +124,7 @@ def delimited_sql(schema: pa.Schema, config: InputConfig, params: Params) -> str
               f"THEN regexp_extract_all({params.bind(delimiter)} || {text}, {token}, 1) "
               f"ELSE string_split({text}, {params.bind(delimiter)}) END")
     f = dict.fromkeys(ALIASES, "NULL::VARCHAR")
-    for field, column in _columns_for(names, config).items():
+    for field, column in columns_for(names, config).items():
         v = f"v[{names.index(column) + 1}]"
         v = (f"CASE WHEN starts_with({v}, '\"') AND ends_with({v}, '\"') AND strlen({v}) > 1 "
              f"THEN replace({v}[2:-2], '\"\"', '\"') ELSE {v} END")
@@ -141,7 +141,7 @@ def parquet_batches(path: Path, config: InputConfig
     """A Parquet file as `plain` tables of row batches, only the columns fields need,
     renamed c0, c1, ... as `jsonl.block_sql` reads them."""
     file = pq.ParquetFile(path)
-    found = _columns_for(file.schema_arrow.names, config)
+    found = columns_for(file.schema_arrow.names, config)
     # block_sql knows a column by the name a field is read under: its alias or mapping
     keys = [config.fields.get(field) or next(a for a in ALIASES[field]
                                              if a.lower() == column.lower())
