@@ -57,11 +57,12 @@ def spark_session(master: str | None = None, remote: str | None = None, *,
 
 
 class SparkEngine:
-    """Detection's statements on a Spark session; a created table is a cached view."""
+    """Detection's statements on a Spark session; a created table is a view of rows
+    checkpointed on the executors."""
 
     def __init__(self, spark: SparkSession) -> None:
         self.spark = spark
-        self.cached: dict[str, DataFrame] = {}
+        self.kept: dict[str, DataFrame] = {}
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in self.spark.sql(sql).collect()]
@@ -74,18 +75,18 @@ class SparkEngine:
         view `name`. A local checkpoint, not a cache: the view's plan then no longer
         holds how the rows were made, which every later query would otherwise carry and
         re-optimise (megabytes of plan once parsing, activity and evidence stack up)."""
-        if name in self.cached:
-            self.cached.pop(name).unpersist()
+        if name in self.kept:
+            self.kept.pop(name).unpersist()
         frame = frame.localCheckpoint(eager=True)
         frame.createOrReplaceTempView(name)
-        self.cached[name] = frame
+        self.kept[name] = frame
 
     def put(self, name: str, table: pa.Table) -> None:
         self.spark.createDataFrame(table).createOrReplaceTempView(name)
 
     def parts_read(self) -> None:
-        if "activity_parts" in self.cached:
-            self.cached.pop("activity_parts").unpersist()
+        if "activity_parts" in self.kept:
+            self.kept.pop("activity_parts").unpersist()
 
     def priced(self, flagged: list[EntityWindow], policy: Policy) -> Iterator[Priced]:
         if not flagged:
@@ -113,8 +114,8 @@ class SparkEngine:
             yield flagged[row["position"]], assessment, series
 
     def release(self) -> None:
-        """Drop every cached view."""
-        for frame in self.cached.values():
+        """Let go of every kept table's rows."""
+        for frame in self.kept.values():
             frame.unpersist()
-        self.cached.clear()
+        self.kept.clear()
 
