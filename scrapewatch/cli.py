@@ -217,10 +217,11 @@ def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None
     with _errors_reported(ctx):
         config = load_config(config_path, overrides=overrides)
         if engine == "spark":
+            spark = _spark(spark_master, spark_remote, quiet)  # first: it checks PySpark
             from scrapewatch.spark.scan import scan as spark_scan
 
-            report = spark_scan(_spark(spark_master, spark_remote, quiet), paths, config=config,
-                                out=out, now=now, pseudonym_key=key)
+            report = spark_scan(spark, paths, config=config, out=out, now=now,
+                                pseudonym_key=key)
         else:
             report = run_scan(paths, config=config, out=out, memory_limit=memory_limit,
                               now=now, progress=_progress(quiet), pseudonym_key=key)
