@@ -7,7 +7,6 @@ driver lists and hashes the files, and receives per-file counts and the findings
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -33,7 +32,6 @@ from scrapewatch.report.model import FileSummary, Report
 from scrapewatch.schema import BLANK_LINE
 from scrapewatch.spark.parse import FORMATS, Input, hadoop_path, is_uri, requests
 
-HASH_CHUNK = 8 << 20
 # How Hadoop picks a decompressor: by the file name, not by its first bytes.
 _SUFFIX = {"gzip": (".gz",), "none": ()}
 
@@ -149,11 +147,8 @@ def _examine(path: Path, format_name: str) -> _File:
                                  f"decompressor by name: rename it to end in "
                                  f"{_SUFFIX[source.compression][0]}")
         del blocks
-        digest = hashlib.sha256()
-        with open(path, "rb") as raw:
-            while chunk := raw.read(HASH_CHUNK):
-                digest.update(chunk)
-        return _File(str(path.resolve()), str(path), fmt, digest.hexdigest(), source.size)
+        # the raw bytes: the rest of the file is read and hashed once, as a scan does
+        return _File(str(path.resolve()), str(path), fmt, source.sha256(), source.size)
 
 
 def _listed(spark: SparkSession, uris: list[str], format_name: str) -> list[_File]:
