@@ -12,17 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scrapewatch import damages
 from scrapewatch.config import Policy
-from scrapewatch.damages import (
-    Activity,
-    assess,
-    calendar_periods,
-    greedy_periods,
-    max_periods,
-    peak_periods,
-    period_damages,
-    period_values,
-)
+from scrapewatch.damages import Activities, Activity, Period, assess, period_damages, period_values
 
 DAY = 86_400
 T0 = 1_740_787_200  # 2025-03-01T00:00:00Z
@@ -40,6 +32,18 @@ def activity(events: list[tuple[int, int]]) -> Activity:
     return Activity(np.array(secs, dtype=np.int64),
                     np.array([by_sec[s][0] for s in secs], dtype=np.int64),
                     np.array([by_sec[s][1] for s in secs], dtype=np.int64))
+
+
+def _one(strategy):  # a strategy of damages.py on one entity's activity
+    def periods(act: Activity, policy: Policy, rounding: str) -> list[Period]:
+        return strategy(Activities.of(act), policy, rounding).of(0)
+    return periods
+
+
+greedy_periods = _one(damages.greedy_periods)
+peak_periods = _one(damages.peak_periods)
+calendar_periods = _one(damages.calendar_periods)
+max_periods = _one(damages.max_periods)
 
 
 # ---- damages of one period: exact decimals, every rounding and charge ----
@@ -214,3 +218,36 @@ def test_max_is_optimal_on_an_hour_grid(raw: list[tuple[int, int]], rounding: st
        st.sampled_from(["full", "prorata"]))
 def test_max_is_optimal_at_any_second(raw: list[tuple[int, int]], rounding: str) -> None:
     _check_max([(T0 + t, p) for t, p in raw], rounding, step=1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.integers(0, 3 * DAY), st.integers(0, 900_000)),
+                         min_size=1, max_size=8), min_size=1, max_size=6),
+       st.sampled_from(["greedy", "calendar", "max", "peak"]),
+       st.sampled_from(["full", "prorata", "started"]),
+       st.sampled_from(["UTC", "America/New_York"]))
+def test_many_entities_at_once_price_as_each_alone(raw: list[list[tuple[int, int]]], mode: str,
+                                                   rounding: str, zone: str) -> None:
+    # Pricing a batch of entities gives each entity what pricing it alone gives.
+    policy = replace(POLICY, periods=mode, rounding=rounding, timezone=zone)
+    alone = [assess(activity([(T0 + t, p) for t, p in events]), policy) for events in raw]
+    acts = [activity([(T0 + t, p) for t, p in events]) for events in raw]
+    batch = Activities(np.concatenate([np.full(len(a.sec), i) for i, a in enumerate(acts)]),
+                       *(np.concatenate([getattr(a, name) for a in acts])
+                         for name in ("sec", "posts", "requests")), len(acts))
+    many = damages.assess_many(batch, policy)
+    for i, one in enumerate(alone):
+        assert many.periods.of(i) == one.periods
+        assert {r: damages.usd(c[i]) for r, c in many.cents.items()} == one.damages_by_rounding
+        assert {m: {r: damages.usd(c[i]) for r, c in by.items()}
+                for m, by in many.sensitivity.items()} == one.sensitivity
+
+
+def test_huge_rate_stays_exact() -> None:
+    # cents past int64 are counted as Python integers, never rounded
+    policy = replace(POLICY, rate_usd=Decimal("1e30"))
+    assert period_damages(2_000_000, policy=policy, rounding="full") == Decimal(
+        "2" + "0" * 30 + ".00")
+    act = activity([(T0, 3_000_000), (T0 + 2 * DAY, 2_500_000)])
+    assert assess(act, policy).sensitivity["max"]["prorata"] == Decimal(
+        "55" + "0" * 29 + ".00")
