@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -13,9 +12,8 @@ from typing import Protocol
 import duckdb
 import pyarrow as pa
 
-from scrapewatch.allow import AllowList
 from scrapewatch.config import Config, config_json
-from scrapewatch.detect.windows import ALL_PARTS, EntityWindow, entity_windows
+from scrapewatch.detect.windows import ALL_PARTS, entity_windows
 from scrapewatch.engine import Engine
 from scrapewatch.engine.duckdb import DuckDBEngine
 from scrapewatch.entities import create_macros
@@ -25,9 +23,9 @@ from scrapewatch.ingest.read import FileLoad, load_file
 from scrapewatch.ingest.sources import LogSource, expand_inputs
 from scrapewatch.organisations import Organisations
 from scrapewatch.posts import check_rules
-from scrapewatch.report.evidence import with_evidence
 from scrapewatch.report.files import write_atomically, write_out_dir, write_rejects
-from scrapewatch.report.model import FileSummary, Finding, Report
+from scrapewatch.report.findings import Found, find
+from scrapewatch.report.model import FileSummary, Report
 from scrapewatch.report.privacy import pseudonymised, redacted
 from scrapewatch.schema import TABLES_SQL
 from scrapewatch.sql import run
@@ -91,14 +89,15 @@ def scan(paths: Sequence[str], *, config: Config, out: Path | None = None,
     summaries = [summary for summary, _ in loads]
     check_rejects(summaries, config, out, lambda: rejects_of(con),
                   redact=pseudonym_key is not None)
-    detected = detect(DuckDBEngine(con, consume=True), config, quote=pseudonym_key is None)
+    detected = detect(DuckDBEngine(con, consume=True), con.cursor(), config,
+                      quote=pseudonym_key is None)
     report = scan_report(config, summaries, [(load.first_request, load.last_request)
                                              for _, load in loads], detected, now)
     return finish(report, out, rejects_of(con) if report.rejected else None, pseudonym_key)
 
 
 def scan_report(config: Config, files: list[FileSummary],
-                spans: list[tuple[int | None, int | None]], detected: Detected,
+                spans: list[tuple[int | None, int | None]], detected: Found,
                 now: datetime | None) -> Report:
     """A scan's report: its files, the first and last request of them all (from each
     file's first and last, None when it has none) and what detection found."""
@@ -109,7 +108,8 @@ def scan_report(config: Config, files: list[FileSummary],
                   first_request_at=min(firsts, default=None),
                   last_request_at=max(lasts, default=None),
                   findings=detected.findings, watchlist=detected.watchlist,
-                  allowed=detected.allowed, config=config_json(config))
+                  allowed=detected.allowed, config=config_json(config),
+                  totals=detected.totals)
 
 
 def finish(report: Report, out: Path | None, rejects: Iterator[tuple[str, int, str, str]] | None,
@@ -124,41 +124,17 @@ def finish(report: Report, out: Path | None, rejects: Iterator[tuple[str, int, s
     return report
 
 
-@dataclass(frozen=True)
-class Detected:
-    """What detection found: flagged entities with their charged periods (largest
-    damages first), the allow-listed ones that would have been flagged, and the
-    watchlist (largest peak first)."""
-
-    findings: list[Finding]
-    allowed: list[Finding]
-    watchlist: list[EntityWindow]
-
-
-def detect(engine: Engine, config: Config, parts: str = ALL_PARTS, *, files: str = "files",
-           quote: bool = True) -> Detected:
+def detect(engine: Engine, db: duckdb.DuckDBPyConnection, config: Config,
+           parts: str = ALL_PARTS, *, files: str = "files", quote: bool = True) -> Found:
     """Detection over the activity parts `parts` selects (see `entity_windows`), with
-    the evidence of each charged period from the `files` table (its edge lines quoted
-    unless the report is to be pseudonymised)."""
-    policy = config.policy
-    allow = AllowList.parse(config.entity.allow)
+    the evidence of each charged period from the engine's `files` table (its edge lines
+    quoted unless the report is to be pseudonymised); `db` is a local DuckDB connection
+    where the flagged entities are priced (see report.findings)."""
     members: dict[str, list[str]] = {}
     if config.entity.organisations:
         parts, members = _merge_organisations(engine, Path(config.entity.organisations), parts)
-    windows = entity_windows(engine, policy, parts)
-    flagged = [w for w in windows if w.peak_24h_posts > policy.threshold_posts]
-    findings = [Finding(window, assessment, series,
-                        members.get(window.entity, []) if window.entity_kind == "org" else [])
-                for window, assessment, series in engine.priced(flagged, policy)]
-    findings.sort(key=lambda f: (-f.assessment.damages_usd, -f.window.peak_24h_posts,
-                                 f.window.entity_kind, f.window.entity))
-    findings = with_evidence(engine, findings, files, quote)
-    watchlist = sorted((w for w in windows if w.peak_24h_posts <= policy.threshold_posts
-                        and not allow.allows(w.entity_kind, w.entity)),
-                       key=lambda w: (-w.peak_24h_posts, w.entity_kind, w.entity))
-    allowed = [allow.allows(f.window.entity_kind, f.window.entity) for f in findings]
-    return Detected([f for f, a in zip(findings, allowed, strict=True) if not a],
-                    [f for f, a in zip(findings, allowed, strict=True) if a], watchlist)
+    entity_windows(engine, config.policy, parts)
+    return find(engine, db, config, members=members, files=files, quote=quote)
 
 
 def _merge_organisations(engine: Engine, mapping: Path, parts: str

@@ -38,7 +38,7 @@ from scrapewatch.pipeline import Progress as ProgressDisplay
 from scrapewatch.pipeline import check_rejects, connect, detect, finish, rejects_of
 from scrapewatch.posts import check_rules
 from scrapewatch.report.escape import for_terminal
-from scrapewatch.report.model import FileSummary, Report
+from scrapewatch.report.model import FileSummary, Report, batched
 from scrapewatch.report.privacy import pseudonym
 from scrapewatch.schema import TABLES_SQL
 from scrapewatch.sql import run
@@ -459,7 +459,7 @@ def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime |
     high = int(until.timestamp()) if until else 2**62
     parts = f"SELECT * FROM store.activity_parts WHERE sec >= {low} AND sec < {high}"
     if spark is None:
-        detected = detect(DuckDBEngine(con), config, parts, files="store.files",
+        detected = detect(DuckDBEngine(con), con.cursor(), config, parts, files="store.files",
                           quote=not redact)
     else:
         from scrapewatch.spark.scan import detect_store_parts
@@ -473,13 +473,15 @@ def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime |
                     first_request_at=None if first is None or first >= high else max(first, low),
                     last_request_at=None if last is None or last < low else min(last, high - 1),
                     findings=detected.findings, watchlist=detected.watchlist,
-                    allowed=detected.allowed, config=config_json(config))
+                    allowed=detected.allowed, config=config_json(config),
+                    totals=detected.totals)
     _record_report(con, result, started)
     return result
 
 
 def _record_report(con: duckdb.DuckDBPyConnection, result: Report, started: datetime) -> None:
-    """The report as a run, with its findings and charged periods."""
+    """The report as a run, with its findings and charged periods (inserted a batch of
+    findings at a time)."""
     run_id = _next_id(con, "store.runs", "run_id")
     run(con, "BEGIN TRANSACTION")
     run(con, "INSERT INTO store.runs VALUES ($id, 'report', $start, $end, 0, 0, $lines, $rejected, "
@@ -487,20 +489,32 @@ def _record_report(con: duckdb.DuckDBPyConnection, result: Report, started: date
         {"id": run_id, "start": started, "end": datetime.now(UTC), "lines": result.lines,
          "rejected": result.rejected, "findings": len(result.findings),
          "damages": result.damages_usd})
-    for finding in result.findings:
-        w, a = finding.window, finding.assessment
-        run(con, "INSERT INTO store.findings VALUES ($run, $kind, $entity, $total, $peak, "
-                 "to_timestamp($start), to_timestamp($first), $periods, $damages)",
-            {"run": run_id, "kind": w.entity_kind, "entity": w.entity, "total": w.total_posts,
-             "peak": w.peak_24h_posts, "start": w.peak_start, "first": w.first_crossing,
-             "periods": len(a.periods), "damages": a.damages_usd})
-        for period, damages in zip(a.periods, a.period_damages, strict=True):
-            run(con, "INSERT INTO store.periods VALUES ($run, $kind, $entity, "
-                     "to_timestamp($start), to_timestamp($end), $posts, $requests, $damages)",
-                {"run": run_id, "kind": w.entity_kind, "entity": w.entity,
-                 "start": period.start, "end": period.end, "posts": period.posts,
-                 "requests": period.requests, "damages": damages})
+    for batch in batched(result.findings, 10_000):
+        _insert_rows(con, "store.findings", [
+            (run_id, f.window.entity_kind, f.window.entity, f.window.total_posts,
+             f.window.peak_24h_posts, f.window.peak_start, f.window.first_crossing,
+             len(f.assessment.periods), f.assessment.damages_usd) for f in batch],
+            "c0, c1, c2, c3, c4, to_timestamp(c5), to_timestamp(c6), c7, c8")
+        _insert_rows(con, "store.periods", [
+            (run_id, f.window.entity_kind, f.window.entity, p.start, p.end, p.posts,
+             p.requests, damages) for f in batch
+            for p, damages in zip(f.assessment.periods, f.assessment.period_damages,
+                                  strict=True)],
+            "c0, c1, c2, to_timestamp(c3), to_timestamp(c4), c5, c6, c7")
     run(con, "COMMIT")
+
+
+def _insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple[Any, ...]],
+                 select: str) -> None:
+    """Insert `rows` into `table` through `select`, which names their columns c0, c1..."""
+    if not rows:
+        return
+    con.register("sw_rows", pa.table({f"c{i}": column for i, column in
+                                      enumerate(map(list, zip(*rows, strict=True)))}))
+    try:
+        run(con, f"INSERT INTO {table} SELECT {select} FROM sw_rows")
+    finally:
+        con.unregister("sw_rows")
 
 
 def prune(store: Path, *, before: datetime, wait_s: float = 0) -> int:

@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scrapewatch.config import Policy
-from scrapewatch.detect.windows import entity_windows, flagged_activity
+from scrapewatch.detect.windows import entity_windows
 from scrapewatch.engine.duckdb import DuckDBEngine
 from scrapewatch.pipeline import connect
+from scrapewatch.report.model import window_of_row
 from scrapewatch.sql import run
 
 DAY = 86_400
@@ -29,7 +30,9 @@ def windows_of(events_by_entity: dict[str, list[tuple[int, int]]],
                                     "posts": pa.array([r[2] for r in rows], pa.int64())}))
     run(con, "INSERT INTO activity_parts SELECT 'client_ip', entity, sec, posts, 1, 0, 0, 1, 1 "
              "FROM input")
-    return con, {w.entity: w for w in entity_windows(DuckDBEngine(con), policy)}
+    entity_windows(DuckDBEngine(con), policy)
+    rows = con.sql("SELECT * FROM windows").to_arrow_table().to_pylist()
+    return con, {w.entity: w for w in map(window_of_row, rows)}
 
 
 def test_exactly_24h_apart_never_share_a_window() -> None:
@@ -57,16 +60,6 @@ def test_entities_below_the_watch_level_are_left_out() -> None:
     assert set(found) == {"watch"}  # "spread" has 1 M posts, but never 800,000 in a day
     _, found = windows_of({"low": [(T0, 799_999)]}, replace(Policy(), warning_share=0))
     assert set(found) == {"low"}
-
-
-def test_flagged_activity_streams_each_entity_whole() -> None:
-    events = {"a": [(T0 + i, 1) for i in range(5)], "b": [(T0 + 7, 2)], "c": [(T0, 3)] * 2}
-    con, found = windows_of(events, replace(Policy(), warning_share=0))
-    got = {w.entity: (a.sec.tolist(), a.posts.tolist(), a.requests.tolist())
-           for w, a in flagged_activity(con, sorted(found.values(), key=lambda w: w.entity),
-                                        batch_rows=2)}
-    assert got == {"a": ([T0 + i for i in range(5)], [1] * 5, [1] * 5),
-                   "b": ([T0 + 7], [2], [1]), "c": ([T0], [6], [2])}
 
 
 @settings(max_examples=60, deadline=None)

@@ -11,20 +11,12 @@ integers from the policy, written in as literals.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-import pyarrow as pa
-
 from scrapewatch.config import Policy
-from scrapewatch.damages import Activity
-from scrapewatch.sql import run
 
 if TYPE_CHECKING:
-    import duckdb
-
     from scrapewatch.engine import Engine
 
 # activity: activity parts ({parts}: the rows of activity_parts to read) -> posts and
@@ -102,16 +94,6 @@ HAVING max(peak) >= {watch_level}
 ORDER BY entity_kind, entity
 """
 
-# flagged_activity: the activity of the entities in temp table `flagged`, by their
-# position there and then by second, for the period strategies.
-FLAGGED_ACTIVITY_SQL = """
-SELECT f.position, a.sec, a.posts, a.requests
-FROM activity a
-JOIN flagged f ON a.entity_kind = f.entity_kind AND a.entity = f.entity
-ORDER BY f.position, a.sec
-"""
-
-
 @dataclass(frozen=True)
 class EntityWindow:
     """An entity's totals and 24-hour window figures."""
@@ -131,46 +113,13 @@ def watch_level(policy: Policy) -> int:
     return math.ceil(policy.warning_share * policy.threshold_posts)
 
 
-def entity_windows(engine: Engine, policy: Policy, parts: str = ALL_PARTS
-                   ) -> list[EntityWindow]:
+def entity_windows(engine: Engine, policy: Policy, parts: str = ALL_PARTS) -> None:
     """Build `activity` and `evidence` from the activity parts `parts` selects, then
-    the window figures of every entity whose peak reaches the watch level: flagged
-    (over the threshold) or watched."""
+    `windows`: the window figures of every entity whose peak reaches the watch level,
+    flagged (over the threshold) or watched."""
     level = watch_level(policy)
     engine.create("activity", ACTIVITY_SQL.format(parts=parts, watch_level=level))
     engine.create("evidence", EVIDENCE_SQL.format(parts=parts))
     engine.parts_read()
-    rows = engine.rows(ENTITY_WINDOWS_SQL.format(watch_level=level,
-                                                 threshold=int(policy.threshold_posts)))
-    return [EntityWindow(kind, entity, int(total), int(requests), int(observed), int(peak),
-                         int(start), None if first is None else int(first))
-            for kind, entity, total, requests, observed, peak, start, first in rows]
-
-
-def flagged_activity(con: duckdb.DuckDBPyConnection, flagged: list[EntityWindow],
-                     batch_rows: int = 1 << 20) -> Iterator[tuple[EntityWindow, Activity]]:
-    """Yield each flagged entity with its activity, streamed in batches of rows."""
-    con.register("flagged_list", pa.table({
-        "position": pa.array(range(len(flagged)), pa.int32()),
-        "entity_kind": pa.array([w.entity_kind for w in flagged], pa.string()),
-        "entity": pa.array([w.entity for w in flagged], pa.string())}))
-    run(con, "CREATE OR REPLACE TEMP TABLE flagged AS SELECT * FROM flagged_list")
-    con.unregister("flagged_list")
-    pending: list[np.ndarray] = []  # row blocks of the entity still being read
-    for batch in con.sql(FLAGGED_ACTIVITY_SQL).to_arrow_reader(batch_rows):
-        rows = np.column_stack([batch.column(i).to_numpy(zero_copy_only=False).astype(np.int64)
-                                for i in range(4)])
-        cuts = np.flatnonzero(np.diff(rows[:, 0])) + 1  # where a new entity begins
-        for part in np.split(rows, cuts):
-            if pending and pending[-1][0, 0] != part[0, 0]:
-                yield _entity_activity(flagged, pending)
-                pending = []
-            pending.append(part)
-    if pending:
-        yield _entity_activity(flagged, pending)
-
-
-def _entity_activity(flagged: list[EntityWindow], parts: list[np.ndarray]
-                     ) -> tuple[EntityWindow, Activity]:
-    rows = np.concatenate(parts)
-    return flagged[int(rows[0, 0])], Activity(rows[:, 1], rows[:, 2], rows[:, 3])
+    engine.create("windows", ENTITY_WINDOWS_SQL.format(watch_level=level,
+                                                       threshold=int(policy.threshold_posts)))

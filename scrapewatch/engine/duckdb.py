@@ -8,10 +8,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from scrapewatch.config import Policy
-from scrapewatch.detect.windows import EntityWindow, flagged_activity
-from scrapewatch.engine import Priced, price
 from scrapewatch.sql import run
+
+BATCH_ROWS = 65_536
 
 
 class DuckDBEngine:
@@ -24,6 +23,9 @@ class DuckDBEngine:
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         return run(self.con, sql)
+
+    def batches(self, sql: str) -> Iterator[pa.RecordBatch]:
+        yield from self.con.sql(sql).to_arrow_reader(BATCH_ROWS)
 
     def create(self, name: str, sql: str) -> None:
         run(self.con, f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
@@ -38,7 +40,3 @@ class DuckDBEngine:
     def parts_read(self) -> None:
         if self.consume:
             run(self.con, "DELETE FROM activity_parts")
-
-    def priced(self, flagged: list[EntityWindow], policy: Policy) -> Iterator[Priced]:
-        for window, activity in flagged_activity(self.con, flagged):
-            yield (window, *price(activity, policy))

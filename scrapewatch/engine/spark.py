@@ -1,25 +1,20 @@
-"""Detection on Spark: the statements of detect/windows.py run unchanged as Spark SQL,
-and each flagged entity is priced by damages.py on the executor that holds its
-activity (grouped by entity), so only findings come back to the driver."""
+"""Detection on Spark: the statements of detect/windows.py run unchanged as Spark SQL;
+only the flagged entities' activity and evidence come back to the driver, where
+damages.py prices them in batches (see report.findings)."""
 
 from __future__ import annotations
 
+import itertools
 import os
-import pickle
 import re
 import sys
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 
-from scrapewatch.config import Policy
-from scrapewatch.damages import Activity
-from scrapewatch.detect.windows import EntityWindow
-from scrapewatch.engine import Priced, price
+BATCH_ROWS = 65_536
 
 
 def spark_session(master: str | None = None, remote: str | None = None, *,
@@ -88,30 +83,13 @@ class SparkEngine:
         if "activity_parts" in self.kept:
             self.kept.pop("activity_parts").unpersist()
 
-    def priced(self, flagged: list[EntityWindow], policy: Policy) -> Iterator[Priced]:
-        if not flagged:
-            return
-        self.put("flagged", pa.table({
-            "position": pa.array(range(len(flagged)), pa.int32()),
-            "entity_kind": pa.array([w.entity_kind for w in flagged], pa.string()),
-            "entity": pa.array([w.entity for w in flagged], pa.string())}))
-        activity = self.spark.sql(
-            "SELECT f.position, a.sec, a.posts, a.requests FROM activity a "
-            "JOIN flagged f ON a.entity_kind = f.entity_kind AND a.entity = f.entity")
-
-        def price_entity(frame: pd.DataFrame) -> pd.DataFrame:
-            frame = frame.sort_values("sec")
-            assessed = price(Activity(*(frame[c].to_numpy(np.int64)
-                                        for c in ("sec", "posts", "requests"))), policy)
-            return pd.DataFrame({"position": [int(frame["position"].iloc[0])],
-                                 "priced": [pickle.dumps(assessed)]})
-
-        priced = activity.groupBy("position").applyInPandas(
-            price_entity, "position int, priced binary")
-        for row in priced.toLocalIterator():
-            # pickled by this job's own executors, from this module's code
-            assessment, series = pickle.loads(row["priced"])
-            yield flagged[row["position"]], assessment, series
+    def batches(self, sql: str) -> Iterator[pa.RecordBatch]:
+        frame = self.spark.sql(sql)
+        names = frame.columns
+        rows = frame.toLocalIterator(prefetchPartitions=True)
+        while chunk := list(itertools.islice(rows, BATCH_ROWS)):
+            yield pa.RecordBatch.from_pylist([dict(zip(names, row, strict=True))
+                                              for row in chunk])
 
     def release(self) -> None:
         """Let go of every kept table's rows."""

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from scrapewatch.config import ROUNDINGS
 from scrapewatch.report.escape import for_csv, for_terminal
-from scrapewatch.report.model import Report
+from scrapewatch.report.model import Report, batched, finding_json, window_json
 
 ENTITY_COLUMNS = ("entity", "entity_kind", "total_posts", "requests", "peak_24h_posts",
                   "peak_start", "peak_end", "first_crossing_at", "periods", "damages_usd",
@@ -34,11 +34,33 @@ REJECT_COLUMNS = ("file", "line", "reason", "text")
 
 
 def write_report_json(report: Report, stream: TextIO) -> None:
-    """report.json, pretty-printed, keys in contract order."""
+    """report.json, pretty-printed, keys in contract order, its long lists (entities,
+    watchlist, allowed) written an item at a time."""
     # ASCII only: a control or bidi character from a log becomes a \\u escape, harmless
     # on a terminal
-    json.dump(report.to_json(), stream, indent=2, ensure_ascii=True)
-    stream.write("\n")
+    document = report.to_json(lists=False)
+    marks = {key: f"@@{key}@@" for key in ("entities", "watchlist", "allowed")}
+    text = json.dumps({k: marks.get(k, v) for k, v in document.items()}, indent=2,
+                      ensure_ascii=True)
+    items: dict[str, Iterable[dict[str, Any]]] = {
+        "entities": (finding_json(f) for f in report.findings),
+        "watchlist": (window_json(w) for w in report.watchlist),
+        "allowed": (finding_json(f) for f in report.allowed)}
+    for key, mark in marks.items():
+        before, text = text.split(json.dumps(mark), 1)
+        stream.write(before)
+        _write_list(stream, items[key])
+    stream.write(text + "\n")
+
+
+def _write_list(stream: TextIO, items: Iterable[dict[str, Any]]) -> None:
+    """A list at the first level of report.json, as json.dump(indent=2) writes it."""
+    empty = True
+    for item in items:
+        stream.write("[\n    " if empty else ",\n    ")
+        stream.write(json.dumps(item, indent=2, ensure_ascii=True).replace("\n", "\n    "))
+        empty = False
+    stream.write("[]" if empty else "\n  ]")
 
 
 def write_entities_csv(report: Report, stream: TextIO) -> None:
@@ -47,7 +69,7 @@ def write_entities_csv(report: Report, stream: TextIO) -> None:
         [e["entity"], e["entity_kind"], e["total_posts"], e["requests"], e["peak_24h_posts"],
          e["peak_start"], e["peak_end"], e["first_crossing_at"], len(e["periods"]),
          e["damages_usd"], *e["damages_by_rounding"].values()]
-        for e in report.to_json()["entities"]))
+        for e in map(finding_json, report.findings)))
 
 
 def write_periods_csv(report: Report, stream: TextIO) -> None:
@@ -58,7 +80,7 @@ def write_periods_csv(report: Report, stream: TextIO) -> None:
          p["damages_usd"], "; ".join(f"{f['file']} (sha256 {f['sha256']}) lines "
                                      f"{f['first_line']}-{f['last_line']}"
                                      for f in p["evidence"])]
-        for e in report.to_json()["entities"] for p in e["periods"]))
+        for e in map(finding_json, report.findings) for p in e["periods"]))
 
 
 _TIME = pa.timestamp("s", tz="UTC")
@@ -66,38 +88,55 @@ _MONEY = pa.decimal128(38, 2)
 _EVIDENCE = pa.list_(pa.struct([("file", pa.string()), ("sha256", pa.string()),
                                 ("first_line", pa.int64()), ("last_line", pa.int64()),
                                 ("requests", pa.int64()), ("posts", pa.int64())]))
+_ENTITY_SCHEMA = pa.schema(
+    [(name, pa.string()) for name in ("entity", "entity_kind")]
+    + [(name, pa.int64()) for name in ("total_posts", "requests", "peak_24h_posts")]
+    + [(name, _TIME) for name in ("peak_start", "peak_end", "first_crossing_at")]
+    + [("periods", pa.int32()), ("damages_usd", _MONEY)]
+    + [(f"damages_{r}", _MONEY) for r in ROUNDINGS])
+_PERIOD_SCHEMA = pa.schema(
+    [(name, pa.string()) for name in ("entity", "entity_kind")]
+    + [(name, _TIME) for name in ("start", "end")]
+    + [(name, pa.int64()) for name in ("posts", "requests")]
+    + [("damages_usd", _MONEY), ("evidence", _EVIDENCE)])
+PARQUET_ROWS = 16_384  # findings per row group
 
 
 def write_entities_parquet(report: Report, stream: BinaryIO) -> None:
     """entities.csv as typed Parquet."""
-    entities = report.to_json()["entities"]
-    columns: dict[str, pa.Array] = {
-        name: pa.array([e[name] for e in entities], pa.string())
-        for name in ("entity", "entity_kind")}
-    columns |= {name: pa.array([e[name] for e in entities], pa.int64())
-                for name in ("total_posts", "requests", "peak_24h_posts")}
-    columns |= {name: pa.array([_instant(e[name]) for e in entities], _TIME)
-                for name in ("peak_start", "peak_end", "first_crossing_at")}
-    columns["periods"] = pa.array([len(e["periods"]) for e in entities], pa.int32())
-    columns["damages_usd"] = pa.array([Decimal(e["damages_usd"]) for e in entities], _MONEY)
-    columns |= {f"damages_{r}": pa.array([Decimal(e["damages_by_rounding"][r])
-                                          for e in entities], _MONEY) for r in ROUNDINGS}
-    pq.write_table(pa.table(columns), stream)
+    _write_parquet(stream, _ENTITY_SCHEMA, report, lambda e: [{
+        **{name: e[name] for name in ("entity", "entity_kind", "total_posts", "requests",
+                                      "peak_24h_posts")},
+        **{name: _instant(e[name]) for name in ("peak_start", "peak_end",
+                                                "first_crossing_at")},
+        "periods": len(e["periods"]), "damages_usd": Decimal(e["damages_usd"]),
+        **{f"damages_{r}": Decimal(e["damages_by_rounding"][r]) for r in ROUNDINGS}}])
 
 
 def write_periods_parquet(report: Report, stream: BinaryIO) -> None:
     """periods.csv as typed Parquet, the evidence as a list of files."""
-    rows = [(e, p) for e in report.to_json()["entities"] for p in e["periods"]]
-    pq.write_table(pa.table({
-        "entity": pa.array([e["entity"] for e, _ in rows], pa.string()),
-        "entity_kind": pa.array([e["entity_kind"] for e, _ in rows], pa.string()),
-        "start": pa.array([_instant(p["start"]) for _, p in rows], _TIME),
-        "end": pa.array([_instant(p["end"]) for _, p in rows], _TIME),
-        "posts": pa.array([p["posts"] for _, p in rows], pa.int64()),
-        "requests": pa.array([p["requests"] for _, p in rows], pa.int64()),
-        "damages_usd": pa.array([Decimal(p["damages_usd"]) for _, p in rows], _MONEY),
-        "evidence": pa.array([[{k: f[k] for k in _EVIDENCE.value_type.names}
-                               for f in p["evidence"]] for _, p in rows], _EVIDENCE)}), stream)
+    names = _EVIDENCE.value_type.names
+    _write_parquet(stream, _PERIOD_SCHEMA, report, lambda e: [{
+        "entity": e["entity"], "entity_kind": e["entity_kind"], "start": _instant(p["start"]),
+        "end": _instant(p["end"]), "posts": p["posts"], "requests": p["requests"],
+        "damages_usd": Decimal(p["damages_usd"]),
+        "evidence": [{k: f[k] for k in names} for f in p["evidence"]]}
+        for p in e["periods"]])
+
+
+def _write_parquet(stream: BinaryIO, schema: pa.Schema, report: Report,
+                   rows_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    """A Parquet file of the rows `rows_of` makes of each finding's JSON, written a row
+    group of findings at a time."""
+    with pq.ParquetWriter(stream, schema) as writer:
+        batches = batched(map(finding_json, report.findings), PARQUET_ROWS)
+        wrote = False
+        for batch in batches:
+            writer.write_table(pa.Table.from_pylist(
+                [row for e in batch for row in rows_of(e)], schema=schema))
+            wrote = True
+        if not wrote:
+            writer.write_table(schema.empty_table())
 
 
 def _instant(text: str | None) -> datetime | None:

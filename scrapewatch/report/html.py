@@ -9,7 +9,8 @@ with the largest damages (`TOP_CHARTS`); the others are listed in the table.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TextIO
 from zoneinfo import ZoneInfo
@@ -20,7 +21,8 @@ from scrapewatch.damages import iso
 from scrapewatch.report.charts import EntitySeries
 from scrapewatch.report.model import Finding, PeriodFile, Report
 
-TOP_CHARTS = 50
+TOP_CHARTS = 50  # at most report.findings.CHARTED: the entities with chart series
+TABLE_ROWS = 1_000  # entities listed in a table; the other files list them all
 WIDTH, HEIGHT, PAD = 720, 200, 44  # chart size and the margin for axis labels
 
 _CSS = """
@@ -80,8 +82,10 @@ the one this report uses is highlighted.</p>
     for finding in report.findings[:TOP_CHARTS]:
         parts.append(_entity_section(finding, p))
     if len(report.findings) > TOP_CHARTS:
+        listed = ("all " if len(report.findings) <= TABLE_ROWS
+                  else f"the first {TABLE_ROWS:,} of ")
         parts.append(f"<p class='note'>Charts are drawn for the {TOP_CHARTS} entities with "
-                     f"the largest damages; the table above lists all "
+                     f"the largest damages; the table above lists {listed}"
                      f"{len(report.findings):,}.</p>")
     if report.allowed:
         parts.append(f"""<h2>Authorised: allow-listed, not charged</h2>
@@ -136,16 +140,20 @@ def _sensitivity(report: Report) -> str:
     return f"<table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
 
 
-def _findings_table(findings: list[Finding]) -> str:
+def _findings_table(findings: Sequence[Finding]) -> str:
     if not findings:
         return "<p>None.</p>"
+    more = (f"<p class='note'>The {TABLE_ROWS:,} with the largest damages of "
+            f"{len(findings):,}; entities.csv and report.json list them all.</p>"
+            if len(findings) > TABLE_ROWS else "")
     rows = "".join(
         f"<tr><td><code>{_e(f.window.entity)}</code></td><td>{_e(f.window.entity_kind)}</td>"
         f"<td class='n'>{f.window.peak_24h_posts:,}</td>"
         f"<td>{_e(_when(f.window.first_crossing))}</td>"
         f"<td class='n'>{len(f.assessment.periods)}</td>"
-        f"<td class='n'>${f.assessment.damages_usd:,.2f}</td></tr>" for f in findings)
-    return ("<table><tr><th>entity</th><th>kind</th><th class='n'>peak 24 h posts</th>"
+        f"<td class='n'>${f.assessment.damages_usd:,.2f}</td></tr>"
+        for f in itertools.islice(findings, TABLE_ROWS))
+    return (f"{more}<table><tr><th>entity</th><th>kind</th><th class='n'>peak 24 h posts</th>"
             "<th>first over the limit</th><th class='n'>periods</th>"
             f"<th class='n'>damages</th></tr>{rows}</table>")
 
@@ -258,10 +266,12 @@ def _short(value: float) -> str:
 def _watchlist_table(report: Report) -> str:
     if not report.watchlist:
         return "<p>None.</p>"
+    more = (f"<p class='note'>The {TABLE_ROWS:,} highest of {len(report.watchlist):,}; "
+            "report.json lists them all.</p>" if len(report.watchlist) > TABLE_ROWS else "")
     rows = "".join(f"<tr><td><code>{_e(w.entity)}</code></td><td>{_e(w.entity_kind)}</td>"
                    f"<td class='n'>{w.peak_24h_posts:,}</td><td>{_e(iso(w.peak_start))}</td></tr>"
-                   for w in report.watchlist)
-    return ("<table><tr><th>entity</th><th>kind</th><th class='n'>peak 24 h posts</th>"
+                   for w in itertools.islice(report.watchlist, TABLE_ROWS))
+    return (f"{more}<table><tr><th>entity</th><th>kind</th><th class='n'>peak 24 h posts</th>"
             f"<th>from</th></tr>{rows}</table>")
 
 

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import Any, Generic, TypeVar, overload
+
+import pyarrow.parquet as pq
 
 from scrapewatch import __version__
 from scrapewatch.config import PERIODS, ROUNDINGS, Policy
-from scrapewatch.damages import Assessment, iso
+from scrapewatch.damages import Assessment, Period, iso, usd
 from scrapewatch.detect.windows import EntityWindow
 from scrapewatch.report.charts import EntitySeries
 from scrapewatch.schema import DAY_SECONDS
@@ -67,12 +72,13 @@ class Report:
     files: list[FileSummary]
     first_request_at: int | None
     last_request_at: int | None
-    findings: list[Finding]
-    watchlist: list[EntityWindow]
-    allowed: list[Finding] = dataclasses.field(default_factory=list)  # allow-listed, uncharged
+    findings: Sequence[Finding]
+    watchlist: Sequence[EntityWindow]
+    allowed: Sequence[Finding] = dataclasses.field(default_factory=list)  # allow-listed, uncharged
     pseudonymised: bool = False  # entities are keyed hashes (see report.privacy)
     config: dict[str, Any] = dataclasses.field(default_factory=dict)  # config_json of the run
     config_sha256: str = ""  # of the config as run (kept when the shown one is redacted)
+    totals: Totals | None = None  # of `findings`, when they are too many to add up again
 
     @property
     def lines(self) -> int:
@@ -88,14 +94,21 @@ class Report:
 
     @property
     def damages_usd(self) -> Decimal:
+        if self.totals is not None:
+            return usd(self.totals.cents)
         return sum((f.assessment.damages_usd for f in self.findings), Decimal("0.00"))
 
     @property
     def periods(self) -> int:
+        if self.totals is not None:
+            return self.totals.periods
         return sum(len(f.assessment.periods) for f in self.findings)
 
     def sensitivity(self) -> dict[str, dict[str, Decimal]]:
         """Total damages under every periods mode and rounding."""
+        if self.totals is not None:
+            return {mode: {rounding: usd(cents) for rounding, cents in by.items()}
+                    for mode, by in self.totals.sensitivity.items()}
         return {mode: {rounding: sum((f.assessment.sensitivity[mode][rounding]
                                       for f in self.findings), Decimal("0.00"))
                        for rounding in ROUNDINGS} for mode in PERIODS}
@@ -107,8 +120,9 @@ class Report:
                 "config_sha256": self.config_sha256 or config_sha256(self.config),
                 "input_sha256": sorted({f.sha256 for f in self.files})}
 
-    def to_json(self) -> dict[str, Any]:
-        """The report.json document."""
+    def to_json(self, *, lists: bool = True) -> dict[str, Any]:
+        """The report.json document; without `lists`, its entities, watchlist and
+        allowed are left empty (they are streamed: see report.files)."""
         return {
             "schema_version": SCHEMA_VERSION,
             "scrapewatch_version": __version__,
@@ -122,14 +136,107 @@ class Report:
                 "first_request_at": _iso_or_none(self.first_request_at),
                 "last_request_at": _iso_or_none(self.last_request_at),
             },
-            "entities": [finding_json(f) for f in self.findings],
-            "watchlist": [window_json(w) for w in self.watchlist],
-            "allowed": [finding_json(f) for f in self.allowed],
+            "entities": [finding_json(f) for f in self.findings] if lists else [],
+            "watchlist": [window_json(w) for w in self.watchlist] if lists else [],
+            "allowed": [finding_json(f) for f in self.allowed] if lists else [],
             "totals": {"entities_flagged": len(self.findings), "periods": self.periods,
                        "damages_usd": str(self.damages_usd)},
             "sensitivity": {mode: {r: str(v) for r, v in by.items()}
                             for mode, by in self.sensitivity().items()},
         }
+
+
+@dataclass(frozen=True)
+class Totals:
+    """What a run's findings add up to, in cents: damages, charged periods, and the
+    damages under every periods mode and rounding."""
+
+    cents: int
+    periods: int
+    sensitivity: dict[str, dict[str, int]]
+
+
+T = TypeVar("T")
+ROWS_READ = 8192  # rows of a stored sequence read back at a time
+
+
+class Stored(Sequence[T], Generic[T]):
+    """A long sequence kept in a Parquet file, in order, and read back in batches, so
+    that millions of findings never sit in memory at once. `convert` makes an item of
+    a row; `keep` is held for as long as the sequence is (the folder of the file)."""
+
+    def __init__(self, path: Path | None, count: int, convert: Callable[[dict[str, Any]], T],
+                 keep: object = None) -> None:
+        self.path, self.size, self.convert, self.keep = path, count, convert, keep
+
+    def mapped(self, change: Callable[[T], T]) -> Stored[T]:
+        """The same sequence with `change` applied to each item as it is read."""
+        convert = self.convert
+        return Stored(self.path, self.size, lambda row: change(convert(row)), self.keep)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[T]:
+        if self.path is None or not self.size:
+            return
+        for batch in pq.ParquetFile(self.path).iter_batches(ROWS_READ):
+            for row in batch.to_pylist():
+                yield self.convert(row)
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self.size)
+            return list(itertools.islice(self, start, stop, step))
+        if not -self.size <= index < self.size:
+            raise IndexError(index)
+        return next(itertools.islice(self, index % self.size, None))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Stored({self.size} items in {self.path})"
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """`items` in lists of `size` (the last one shorter); itertools.batched of 3.12."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def finding_of_row(row: dict[str, Any], series: dict[tuple[str, str], EntitySeries]
+                   ) -> Finding:
+    """A finding from a row of the findings file (see report.findings), with its
+    chart series when it is among the charted ones."""
+    window = window_of_row(row)
+    periods = row["periods"]
+    assessment = Assessment(
+        periods=[Period(p["start"], p["end"], p["posts"], p["requests"]) for p in periods],
+        period_damages=[p["damages_usd"] for p in periods], damages_usd=row["damages_usd"],
+        damages_by_rounding={r: row[f"damages_{r}"] for r in ROUNDINGS}, sensitivity={})
+    evidence = [[PeriodFile(e["file"], e["sha256"], e["first_line"], e["last_line"],
+                            e["requests"], e["posts"],
+                            [(s["line"], s["text"]) for s in e["samples"]])
+                 for e in p["evidence"]] for p in periods]
+    return Finding(window, assessment, series.get((window.entity_kind, window.entity)),
+                   row["members"], evidence)
+
+
+def window_of_row(row: dict[str, Any]) -> EntityWindow:
+    """An entity's window figures from a row with EntityWindow's columns."""
+    return EntityWindow(row["entity_kind"], row["entity"], row["total_posts"],
+                        row["requests"], row["observed_posts"], row["peak_24h_posts"],
+                        row["peak_start"], row["first_crossing"])
 
 
 def config_sha256(config: dict[str, Any]) -> str:

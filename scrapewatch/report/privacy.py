@@ -7,10 +7,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TypeVar
 
 from scrapewatch.detect.windows import EntityWindow
-from scrapewatch.report.model import Finding, Report, config_sha256
+from scrapewatch.report.model import Finding, Report, Stored, config_sha256
 
 PREFIX = "anon-"
 # reject reasons that quote log text after these words keep only the words
@@ -41,11 +42,19 @@ def pseudonymised(report: Report, key: bytes) -> Report:
     if entity.get("allow"):
         entity["allow"] = [f"({len(entity['allow'])} entries hidden)"]
     return dataclasses.replace(
-        report, findings=[finding(f) for f in report.findings],
-        allowed=[finding(f) for f in report.allowed],
-        watchlist=[window(w) for w in report.watchlist], pseudonymised=True,
+        report, findings=_mapped(report.findings, finding),
+        allowed=_mapped(report.allowed, finding),
+        watchlist=_mapped(report.watchlist, window), pseudonymised=True,
         config={**report.config, "entity": entity} if report.config else report.config,
         config_sha256=report.config_sha256 or config_sha256(report.config))
+
+
+T = TypeVar("T")
+
+
+def _mapped(items: Sequence[T], change: Callable[[T], T]) -> Sequence[T]:
+    """`items` changed one by one: as they are read back, when they are stored."""
+    return items.mapped(change) if isinstance(items, Stored) else [change(i) for i in items]
 
 
 def redacted(rejects: Iterable[tuple[str, int, str, str]]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+from decimal import Decimal
+
 from scrapewatch.damages import iso
 from scrapewatch.report.escape import for_terminal
 from scrapewatch.report.model import Report
 
 MAX_ENTITY_WIDTH = 48
+TABLE_ROWS = 50  # flagged entities listed; the files list them all
 WATCHLIST_SHOWN = 10
 
 
@@ -25,10 +29,13 @@ def render_table(report: Report) -> str:
         lines.append("No entity crossed the threshold.")
     else:
         rows = [("entity", "peak 24h posts", "periods", "damages (USD)")]
-        for f in report.findings:
+        for f in itertools.islice(report.findings, TABLE_ROWS):
             rows.append((_entity_cell(f.window.entity, f.window.entity_kind),
                          f"{f.window.peak_24h_posts:,}", str(len(f.assessment.periods)),
                          f"{f.assessment.damages_usd:,}"))
+        if len(report.findings) > TABLE_ROWS:
+            rows.append((f"... and {len(report.findings) - TABLE_ROWS:,} more (entities.csv, "
+                         "--output json)", "", "", ""))
         rows.append(("total", "", str(report.periods), f"{report.damages_usd:,}"))
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         rule = "  ".join("-" * w for w in widths)
@@ -38,25 +45,27 @@ def render_table(report: Report) -> str:
             lines.append("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
                                    for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
     if report.allowed:
-        owed = sum(f.assessment.damages_usd for f in report.allowed)
+        owed = sum((f.assessment.damages_usd for f in report.allowed), Decimal("0.00"))
         lines += _listing(f"Allow-listed, not charged: {len(report.allowed)} (would owe "
-                          f"${owed:,})",
+                          f"${owed:,})", len(report.allowed),
                           [f"{_entity_cell(f.window.entity, f.window.entity_kind)}  "
-                           f"${f.assessment.damages_usd:,}" for f in report.allowed])
+                           f"${f.assessment.damages_usd:,}"
+                           for f in itertools.islice(report.allowed, WATCHLIST_SHOWN)])
     if report.watchlist:
         lines += _listing(f"Watchlist (peak at or above {policy.warning_share:.0%} of the "
                           f"threshold, not over it): {len(report.watchlist)}",
+                          len(report.watchlist),
                           [f"{_entity_cell(w.entity, w.entity_kind)}  "
                            f"{w.peak_24h_posts:,} posts from {iso(w.peak_start)}"
-                           for w in report.watchlist])
+                           for w in itertools.islice(report.watchlist, WATCHLIST_SHOWN)])
     return "\n".join(lines) + "\n"
 
 
-def _listing(title: str, rows: list[str]) -> list[str]:
-    """A titled list of the first WATCHLIST_SHOWN rows, and how many more there are."""
-    lines = ["", title, *(f"  {row}" for row in rows[:WATCHLIST_SHOWN])]
-    if len(rows) > WATCHLIST_SHOWN:
-        lines.append(f"  ... and {len(rows) - WATCHLIST_SHOWN} more (see report.json)")
+def _listing(title: str, count: int, rows: list[str]) -> list[str]:
+    """A titled list of the first rows of `count`, and how many more there are."""
+    lines = ["", title, *(f"  {row}" for row in rows)]
+    if count > len(rows):
+        lines.append(f"  ... and {count - len(rows)} more (see report.json)")
     return lines
 
 

@@ -26,8 +26,9 @@ from scrapewatch.errors import ConfigError, FormatError, InputError
 from scrapewatch.ingest.formats import FORMATS as FORMATS_BY_NAME
 from scrapewatch.ingest.read import choose_format
 from scrapewatch.ingest.sources import LogSource, expand_inputs
-from scrapewatch.pipeline import Detected, check_rejects, connect, detect, finish, scan_report
+from scrapewatch.pipeline import check_rejects, connect, detect, finish, scan_report
 from scrapewatch.posts import check_rules
+from scrapewatch.report.findings import Found
 from scrapewatch.report.model import FileSummary, Report
 from scrapewatch.schema import BLANK_LINE
 from scrapewatch.spark.parse import FORMATS, Input, hadoop_path, is_uri, requests
@@ -97,8 +98,11 @@ def scan(spark: SparkSession, paths: Sequence[str], *, config: Config, out: Path
                      for lines, rejected, total, _, _ in [counts.get(file_id, none)]]
         redact = pseudonym_key is not None
         check_rejects(summaries, config, out, lambda: _rejects(engine), redact=redact)
-        detected = (detect(engine, config, quote=not redact) if groups
-                    else Detected([], [], []))
+        if groups:
+            with connect() as db:
+                detected = detect(engine, db, config, quote=not redact)
+        else:
+            detected = Found.none()
         report = scan_report(config, summaries, [(c[3], c[4]) for c in counts.values()],
                              detected, now)
         return finish(report, out, _rejects(engine) if report.rejected else None,
@@ -175,7 +179,7 @@ def _check_format(name: str, fmt: str) -> None:
 
 
 def detect_store_parts(spark: SparkSession, con: duckdb.DuckDBPyConnection, config: Config,
-                       parts: str, *, quote: bool) -> Detected:
+                       parts: str, *, quote: bool) -> Found:
     """Detection on `spark` over the activity parts `parts` selects from a store open
     on `con`: they reach Spark as a Parquet file in a temp folder, which the executors
     must be able to read (local mode, or a temp folder on a shared file system)."""
@@ -187,7 +191,8 @@ def detect_store_parts(spark: SparkSession, con: duckdb.DuckDBPyConnection, conf
             engine.put("files", con.sql("SELECT file_id, path, sha256 FROM store.files")
                        .to_arrow_table())
             engine.keep("activity_parts", spark.read.parquet(hadoop_path(str(target))))
-            return detect(engine, config, quote=quote)
+            with connect() as db:
+                return detect(engine, db, config, quote=quote)
         finally:
             engine.release()
 
