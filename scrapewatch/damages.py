@@ -422,4 +422,12 @@ def assess(activity: Activity, policy: Policy) -> Assessment:
 
 def iso(seconds: int) -> str:
     """Epoch seconds as ISO-8601 UTC, `2024-11-15T03:04:05Z`."""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    day, second = divmod(seconds, DAY)
+    hour, second = divmod(second, 3600)
+    return f"{_iso_day(day)}T{hour:02d}:{second // 60:02d}:{second % 60:02d}Z"
+
+
+@lru_cache(maxsize=1 << 14)
+def _iso_day(day: int) -> str:
+    """The date of a day counted from 1970-01-01 (a report names few distinct days)."""
+    return datetime.fromtimestamp(day * DAY, UTC).strftime("%Y-%m-%d")
