@@ -388,15 +388,23 @@ def prune(ctx: click.Context, /, store: Path, wait_s: float, before: str) -> Non
               help="How to write the result: a table, CSV, JSON lines or Parquet.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the result to this file instead of stdout (needed for parquet).")
+@click.option("--allow-files", metavar="DIR",
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Let the SQL read and write files in this folder (and its subfolders): "
+                   "COPY ... TO, read_csv, read_parquet, glob. Without it, the SQL sees the "
+                   "store only.")
 @click.pass_context
 def sql(ctx: click.Context, /, statement: str | None, store: Path, output: str,
-        out_file: Path | None) -> None:
+        out_file: Path | None, allow_files: Path | None) -> None:
     """Run SQL on a store, or, with no STATEMENT, open a prompt (history kept in
     ~/.scrapewatch_history; end a statement with ';', leave with .quit or Ctrl-D).
+    Statements piped in run in turn; the first that fails ends the run (exit 1).
 
     Views: files, manifest, activity, requests (with ingest --keep-requests), rejects,
-    runs, findings, periods. The store is a plain DuckDB file: the duckdb CLI and
-    Python package open it too.
+    runs, findings, periods. The SQL sees the store only: it reads and writes no other
+    file (but in the --allow-files folder), cannot ATTACH, INSTALL or LOAD, and cannot
+    change settings. The store is a plain DuckDB file: the duckdb CLI and Python
+    package open it too.
     """
     from scrapewatch.report.escape import for_terminal
     from scrapewatch.store import VIEWS, query
@@ -405,7 +413,7 @@ def sql(ctx: click.Context, /, statement: str | None, store: Path, output: str,
         raise click.UsageError("--output parquet needs --out FILE")
     with _errors_reported(ctx):
         if statement is not None:
-            _write_result(query(store, statement), output, out_file)
+            _write_result(query(store, statement, allow_files=allow_files), output, out_file)
             return
         interactive = sys.stdin.isatty()
         if interactive:
@@ -413,9 +421,11 @@ def sql(ctx: click.Context, /, statement: str | None, store: Path, output: str,
                        err=True)
         for text in _statements(interactive):
             try:
-                _write_result(query(store, text), "table", None)
-            except Exception as error:  # a bad statement is reported; the prompt goes on
-                click.echo(f"error: {for_terminal(str(error))}", err=True)
+                _write_result(query(store, text, allow_files=allow_files), "table", None)
+            except Exception as error:
+                if not interactive:  # a script (a nightly job's queries): stop, exit 1
+                    raise
+                click.echo(f"error: {for_terminal(str(error))}", err=True)  # prompt goes on
 
 
 def _statements(interactive: bool) -> Iterator[str]:

@@ -22,3 +22,8 @@ class FormatError(ScrapewatchError):
 
 class RejectLimitError(ScrapewatchError):
     """More lines were rejected than `max_rejected_share` allows."""
+
+
+class SandboxError(ScrapewatchError):
+    """A `sql` statement reached past the store: a file outside it (and outside the
+    folder --allow-files opened), ATTACH, an extension, or a setting."""

@@ -19,6 +19,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -31,7 +34,7 @@ import pyarrow as pa
 
 from scrapewatch.config import Config, config_json
 from scrapewatch.engine.duckdb import DuckDBEngine
-from scrapewatch.errors import ConfigError, InputError, ScrapewatchError
+from scrapewatch.errors import ConfigError, InputError, SandboxError, ScrapewatchError
 from scrapewatch.ingest.read import FileLoad, Progress, load_file
 from scrapewatch.ingest.sources import LogSource, expand_inputs
 from scrapewatch.pipeline import Progress as ProgressDisplay
@@ -134,8 +137,12 @@ def open_store(path: Path, *, wait_s: float = 0, memory_limit: str | None = None
 
 
 @contextlib.contextmanager
-def read_store(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection to the store at `path` (while nothing writes it).
+def read_store(path: Path, *, allow_files: Path | None = None
+               ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the store at `path` (while nothing writes it) that sees
+    the store only: no other file is read or written (but those under the folder
+    `allow_files`, when given), no extension is installed or loaded, and its settings are
+    locked, so no statement can undo that.
 
     Raises:
         InputError: when there is no store at `path`.
@@ -143,8 +150,27 @@ def read_store(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """
     if not path.exists():
         raise InputError(f"{path}: no such store; `scrapewatch ingest` creates one")
+    # DuckDB may write (and so read back) its temp folder: a private one, not the
+    # default `<store>.tmp` beside the store
+    spill = tempfile.mkdtemp(prefix="scrapewatch-sql-")
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con = _connect_read_only(path, spill)
+        try:
+            _sandbox(con, allow_files)
+            yield con
+        finally:
+            con.close()
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+def _connect_read_only(path: Path, spill: str) -> duckdb.DuckDBPyConnection:
+    # nothing is installed or loaded behind a query's back, from the first statement on
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "autoinstall_known_extensions": False, "autoload_known_extensions": False,
+        "temp_directory": spill}
+    try:
+        return duckdb.connect(str(path), read_only=True, config=config)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise StoreBusyError(f"{path}: another process is writing this store; try "
@@ -152,11 +178,19 @@ def read_store(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         raise InputError(f"{path}: cannot open the store ({exc})") from exc
     except duckdb.Error as exc:
         raise InputError(f"{path}: not a scrapewatch store ({exc})") from exc
-    try:
-        run(con, "SET TimeZone = 'UTC'")
-        yield con
-    finally:
-        con.close()
+
+
+def _sandbox(con: duckdb.DuckDBPyConnection, allow_files: Path | None) -> None:
+    """Close the open store's connection to everything else, in the order DuckDB needs:
+    allowed_directories can only be set while external access is on, and nothing can be
+    set once the configuration is locked."""
+    run(con, "SET TimeZone = 'UTC'")
+    if allow_files is not None:
+        # DuckDB ends the folder with a separator (so `DIR-other` is not in it) and
+        # resolves symlinks and `..` of the paths it is given before comparing
+        run(con, "SET allowed_directories = [$dir]", {"dir": str(allow_files.resolve())})
+    run(con, "SET enable_external_access = false")
+    run(con, "SET lock_configuration = true")
 
 
 def _settings(config: Config) -> dict[str, Any]:
@@ -534,15 +568,57 @@ def prune(store: Path, *, before: datetime, wait_s: float = 0) -> int:
     return dropped
 
 
-def query(store: Path, sql: str) -> pa.Table:
-    """Run one SQL statement on the store, read-only; its result as an Arrow table.
+def query(store: Path, sql: str, *, allow_files: Path | None = None) -> pa.Table:
+    """Run SQL on the store, read-only and seeing the store only (see `read_store`); the
+    result of its last statement as an Arrow table.
 
     Raises:
-        InputError: when the statement fails (its message, one line).
+        SandboxError: when a statement reaches past the store: a file outside it (and
+            outside `allow_files`), ATTACH, an extension, or a setting.
+        InputError: when a statement fails otherwise (its message, one line).
     """
-    with read_store(store) as con:
+    with read_store(store, allow_files=allow_files) as con:
         try:
+            _refuse_statements(con, sql)
             result = con.sql(sql)
             return pa.table({}) if result is None else result.to_arrow_table()
         except duckdb.Error as exc:
+            refusal = _refusal(exc, allow_files)
+            if refusal is not None:
+                raise SandboxError(refusal) from None
             raise InputError(f"SQL error: {str(exc).splitlines()[0]}") from None
+
+
+# DuckDB's words when the sandbox stops a statement
+_FILE_REFUSED = re.compile(r'Cannot access (?:file|directory) "(.*)" - file system '
+                           r"operations are disabled")
+_SETTING_LOCKED = re.compile(r'Cannot change configuration option "(.*)" - the '
+                             r"configuration has been locked")
+_FOLDER_FLAG = "--allow-files DIR opens one folder for files"
+
+
+def _refuse_statements(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Refuse ATTACH, INSTALL and LOAD before anything runs: the sandbox stops most of
+    them, but not all (an extension built into DuckDB loads; the store attaches again)."""
+    for statement in con.extract_statements(sql):
+        if statement.type == duckdb.StatementType.ATTACH:
+            raise SandboxError("ATTACH is not allowed: sql sees only the store "
+                               f"({_FOLDER_FLAG}, not for ATTACH)")
+        if statement.type == duckdb.StatementType.LOAD:
+            raise SandboxError("INSTALL and LOAD of extensions are not allowed: sql sees "
+                               f"only the store ({_FOLDER_FLAG}, nothing more)")
+
+
+def _refusal(exc: duckdb.Error, allow_files: Path | None) -> str | None:
+    """The one-line refusal for an error the sandbox caused, or None for another error."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    if isinstance(exc, duckdb.PermissionException):
+        where = (f"sql sees only the store and {allow_files.resolve()} (--allow-files)"
+                 if allow_files is not None else f"sql sees only the store; {_FOLDER_FLAG}")
+        found = _FILE_REFUSED.search(text)
+        return (f'reading or writing "{found[1]}" is not allowed: {where}' if found
+                else f"{text}: {where}")
+    if locked := _SETTING_LOCKED.search(text):
+        return (f'changing the setting "{locked[1]}" is not allowed: the settings of sql '
+                f"are locked so that it sees only the store ({_FOLDER_FLAG})")
+    return None

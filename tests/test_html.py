@@ -15,6 +15,7 @@ from conftest import ROOT
 from scrapewatch.config import load_config
 from scrapewatch.pipeline import scan
 from scrapewatch.report import html as report_html
+from scrapewatch.report.escape import for_html
 from scrapewatch.report.html import render_html
 
 HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
@@ -62,6 +63,60 @@ def test_many_flagged_entities_keep_the_page_small(tmp_path: Path,
     assert page.count("<svg") == 6  # charts for the top 3 only
     assert page.count("<tr><td><code>k") == 40  # every one in the table
     assert "Charts are drawn for the 3 entities with the largest damages" in page
+
+
+def _marked(escapes: str) -> str:
+    """How report.html shows a run of control or bidi characters: as escapes, marked."""
+    return f"<span style='color:#a8071a;background:#fde2e4'>{escapes}</span>"
+
+
+RLO, NUL, ESC, NUL_ESC, BEL, RLI = (_marked(e) for e in (
+    r"\u202e", r"\x00", r"\x1b", r"\x00\x1b", r"\x07", r"\u2067"))
+
+
+def test_control_and_bidi_characters_are_shown_as_marked_escapes() -> None:
+    assert for_html("yek\u202e-live\x00<b>") == f"yek{RLO}-live{NUL}&lt;b&gt;"
+    assert for_html("\x1b[31m\u2066\u2067\u2068\u2069\u200e\u200f\u061c\x7f\x9b") == (
+        ESC + "[31m" + _marked(r"\u2066\u2067\u2068\u2069\u200e\u200f\u061c\x7f\x9b"))
+    assert for_html("café, Ünïcode, 中文, русский, עברית") == "café, Ünïcode, 中文, русский, עברית"
+
+
+# Characters that make a page show what the log does not hold: U+202E turns `yek-live` into
+# `evil-key`, the others are bidi isolates and marks, NUL, ESC, BEL and a C1 control.
+HIDDEN = ("\u202e", "\u2066", "\u2067", "\u200f", "\x00", "\x1b", "\x07", "\x9b")
+
+
+def test_log_text_with_controls_and_bidi_reaches_the_page_escaped(tmp_path: Path) -> None:
+    """Entities, members, quoted lines and file names from a hostile log: every control
+    and bidi character is shown as a marked escape, none reaches the page raw, and the
+    rest of the text (accents, CJK) is as the log has it."""
+    user_agent = "curl\x00\x1b[31m\u202e\u2066\x9b ünï 中文"
+    users = ("yek\u202e-live\x00\x1b", "kcab\u202e-door\x1b]0;x\x07")
+    log = tmp_path / "a\u202egol.\x1b[0m.log"
+    log.write_text("".join(
+        f'192.0.2.1 - {user} [01/Mar/2025:{10 + n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d} '
+        f'+0000] "GET /2/tweets/search/all?max_results=500 HTTP/1.1" 200 5 "-" '
+        f'"{user_agent}"\n' for user in users for n in range(2001)), encoding="utf-8")
+    mapping = tmp_path / "orgs.csv"
+    mapping.write_text(f"key,cidr,org\n{users[1]},,org\u2067x\n", encoding="utf-8")
+    report = scan([str(log)], config=load_config(overrides={
+        "entity.organisations": str(mapping)}))
+    assert sorted(f.window.entity for f in report.findings) == ["org\u2067x", users[0]]
+    page = render_html(report)
+    entity = f"yek{RLO}-live{NUL_ESC}"
+    assert page.count(f"<code>{entity}</code>") == 2  # the table, the heading
+    assert f"<h3><code>org{RLI}x</code> (org)" in page
+    assert ("Members (their requests merged into one stream): <code>user:kcab"
+            f"{RLO}-door{ESC}]0;x{BEL}</code>.") in page
+    path = f"{tmp_path}/a{RLO}gol.{ESC}[0m.log"
+    assert f"<tr><td><code>{path}</code></td><td>combined</td>" in page  # files read
+    assert page.count(f"<li><code>{path}</code> lines ") == 2  # evidence of each period
+    marks = _marked(r"\u202e\u2066\x9b")
+    quoted = f"&quot;curl{NUL_ESC}[31m{marks} ünï 中文&quot;</code>"
+    assert page.count(quoted) == 4  # the first and last line of each period
+    assert page.count(f"<br><code>1: 192.0.2.1 - {entity} [01/Mar/2025:10:00:00") == 1
+    for character in HIDDEN:
+        assert character not in page, repr(character)
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")

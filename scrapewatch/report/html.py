@@ -1,14 +1,15 @@
 """report.html: one self-contained page a reader can follow without the docs.
 
 No script, font, stylesheet or image is fetched: styles are inline and charts are SVG
-drawn here. Everything that comes from a log (entities, paths) is escaped for HTML, so
-a user agent or key of `<script>` is shown as text. Charts are drawn for the entities
-with the largest damages (`TOP_CHARTS`); the others are listed in the table.
+drawn here. Everything that comes from a log (entities, members, paths, quoted lines)
+is escaped for HTML, so a user agent or key of `<script>` is shown as text, and control
+and bidi characters are shown as marked escapes (`\\u202e`, `\\x00`). Charts are drawn
+for the entities with the largest damages (`TOP_CHARTS`); the others are listed in the
+table.
 """
 
 from __future__ import annotations
 
-import html
 import itertools
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -19,6 +20,7 @@ from scrapewatch import __version__
 from scrapewatch.config import PERIODS, ROUNDINGS, Policy
 from scrapewatch.damages import iso
 from scrapewatch.report.charts import EntitySeries
+from scrapewatch.report.escape import for_html
 from scrapewatch.report.model import Finding, PeriodFile, Report
 
 TOP_CHARTS = 50  # at most report.findings.CHARTED: the entities with chart series
@@ -104,7 +106,8 @@ over it.</p>
 
 
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    """Any text on the page: escaped for HTML, controls and bidi characters visible."""
+    return for_html(text)
 
 
 def _when(seconds: int | None) -> str:
