@@ -231,6 +231,22 @@ class Part:
     first_line: int
     format: str | None  # the format of the part it extends (a continuation has no header)
     head: bytes  # the file's first HEAD_BYTES content bytes (all, when shorter)
+    replaces: int | None = None  # the held part (file_id) it reads again, see plan
+    reason: str = ""  # why it is read, when not plainly new lines
+
+
+@dataclass(frozen=True)
+class Held:
+    """A part of some file in the store's manifest, which a file may extend."""
+
+    file_id: int
+    content_sha256: str
+    content_start: int
+    content_end: int
+    first_line: int
+    lines: int
+    format: str | None
+    path: str
 
 
 @dataclass(frozen=True)
@@ -246,7 +262,14 @@ class FileOutcome:
 
 
 def plan(con: duckdb.DuckDBPyConnection, path: Path) -> Part | str:
-    """The part of `path` to add, or why it adds nothing."""
+    """The part of `path` to add, or why it adds nothing.
+
+    A file that extends held content adds what follows it, numbered on from its lines.
+    When the held content ends in a line without newline (read as cut short, once the
+    file had settled), the file's further content completes that line: the held part
+    is then read again from its start and replaces the part held, so that every line
+    keeps its number in the whole file and is read whole, once.
+    """
     raw = _sha256_of(path)
     same = run(con, "SELECT f.path FROM store.files f JOIN store.manifest m USING (file_id) "
                     "WHERE f.sha256 = $sha AND m.complete LIMIT 1", {"sha": raw})
@@ -258,28 +281,60 @@ def plan(con: duckdb.DuckDBPyConnection, path: Path) -> Part | str:
     end = None if compressed else _complete_end(path)
     if end == 0:
         return "no complete line yet"
-    candidates = []  # held content with this file's first bytes: it may extend it
+    shorter = None  # held content longer than this file, which starts like it
+    for held in _held_like(con, head):
+        prefix, cut_short, more = _compare(path, held, end)
+        if end is not None and held.content_end > end:
+            if prefix and cut_short:  # its cut-short last line is being written again
+                return "no new lines"
+            return f"starts like {held.path}, ingested before, but is shorter; not added"
+        if prefix is None:  # a compressed file with less content than held
+            shorter = shorter or held.path
+        elif prefix:
+            if not more:
+                return "no new lines"
+            if shorter is not None:
+                break  # a copy of the held content cut between two ingests
+            if cut_short:
+                cut_line = held.first_line + held.lines - 1
+                return Part(held.content_start, end, held.first_line, held.format, head,
+                            held.file_id, f"line {cut_line} was cut short when read and is "
+                            f"now complete: read again from line {held.first_line}")
+            return Part(held.content_end, end, held.first_line + held.lines, held.format,
+                        head)
+    if shorter is not None:
+        return f"starts like {shorter}, ingested before, but is shorter; not added"
+    return Part(0, end, 1, None, head)
+
+
+def _held_like(con: duckdb.DuckDBPyConnection, head: bytes) -> list[Held]:
+    """The held parts whose file starts with the same bytes as `head` (so `head`'s file
+    may extend them), longest content first."""
+    found = []
     for (size,) in run(con, "SELECT DISTINCT head_bytes FROM store.manifest "
                             "WHERE head_bytes <= $n AND content_end > 0", {"n": len(head)}):
-        candidates += run(con, """
-            SELECT m.content_sha256, m.content_end, m.first_line + f.lines, f.format, f.path
+        found += [Held(*row) for row in run(con, """
+            SELECT m.file_id, m.content_sha256, m.content_start, m.content_end, m.first_line,
+                   f.lines, f.format, f.path
             FROM store.manifest m JOIN store.files f USING (file_id)
             WHERE m.head_bytes = $size AND m.head_sha256 = $head AND m.content_end > 0""",
-                          {"size": size, "head": hashlib.sha256(head[:size]).hexdigest()})
-    for content_sha, content_end, next_line, fmt, held in sorted(candidates,
-                                                                  key=lambda c: -c[1]):
-        if end is not None and content_end > end:
-            # a shorter copy of held content, or a log cut and rewritten: adding it
-            # would count its lines twice
-            return f"starts like {held}, ingested before, but is shorter; not added"
-        with LogSource.open(path) as source:
-            source.read_content(content_end, keep=False)
-            prefix = source.content_sha256()
-        if prefix == content_sha:
-            if end is not None and content_end == end:
-                return "no new lines"
-            return Part(content_end, end, next_line, fmt, head)
-    return Part(0, end, 1, None, head)
+                                          {"size": size,
+                                           "head": hashlib.sha256(head[:size]).hexdigest()})]
+    return sorted(found, key=lambda held: -held.content_end)
+
+
+def _compare(path: Path, held: Held, end: int | None) -> tuple[bool | None, bool, bool]:
+    """Whether `path`'s content starts with `held`'s (None: it is shorter), whether that
+    content ends in a line without newline, and whether `path` has more content (to
+    `end`, its complete lines, for a plain file)."""
+    with LogSource.open(path) as source:
+        source.read_content(held.content_end - 1, keep=False)
+        last = source.read_content(1)
+        if source.content_bytes < held.content_end:
+            return None, False, False
+        prefix = source.content_sha256() == held.content_sha256
+        more = end > held.content_end if end is not None else bool(source.read_content(1))
+    return prefix, last != b"\n", more
 
 
 @dataclass(frozen=True)
@@ -391,6 +446,10 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, path: Path, run_id: int, config
         # the file's rows, loaded in memory, go into the store in one transaction
         run(con, "BEGIN TRANSACTION")
         try:
+            if part.replaces is not None:  # the part this one reads again goes
+                for table in ("activity_parts", "rejects", "requests", "files", "manifest"):
+                    run(con, f"DELETE FROM store.{table} WHERE file_id = $id",
+                        {"id": part.replaces})
             for table in ("activity_parts", "rejects", "requests"):
                 run(con, f"INSERT INTO store.{table} SELECT * FROM {table}")
             _record(con, file_id, run_id, path, source.size, part, loaded)
@@ -405,8 +464,9 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, path: Path, run_id: int, config
     finally:
         for table in ("activity_parts", "rejects", "requests"):
             run(con, f"DELETE FROM {table}")
-    action, reason = ("grew", f"new lines from line {part.first_line}") if part.start else (
-        "added", loaded.format or "empty")
+    action, reason = (
+        ("grew", part.reason or f"new lines from line {part.first_line}")
+        if part.start or part.replaces is not None else ("added", loaded.format or "empty"))
     return FileOutcome(str(path), action, reason, loaded.lines, loaded.rejected,
                        loaded.requests)
 

@@ -18,6 +18,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 from conftest import ROOT
+from helpers import load
 
 from scrapewatch.cli import cli
 from scrapewatch.config import load_config
@@ -344,3 +345,121 @@ def test_ingest_pseudonymises_its_summary_and_allow_lists_need_no_new_store(
     allowing = load_config(overrides={"entity.allow": "k-acme-scraper"})
     assert [f.window.entity for f in report(Path(store), config=allowing).allowed] == [
         "k-acme-scraper"]
+
+
+# a small threshold, so that a few lines make charged periods with evidence
+FEW = load_config(overrides={"policy.threshold_posts": "1000",
+                             "input.max_rejected_share": "1"})
+
+
+def _lines(count: int) -> list[str]:
+    """`count` lines of three clients, one second apart, with a reject and a blank line;
+    under 500 bytes each (quoted whole), and eleven more than the HEAD_BYTES (4 KiB) a
+    file is known by."""
+    lines = [f'192.0.2.{i % 3} - - [01/Mar/2025:10:{i // 60:02d}:{i % 60:02d} +0000] "GET '
+             f'/2/tweets/search/all?max_results=500&q={"x" * 380} HTTP/1.1" 200 {i}'
+             for i in range(count)]
+    lines[4], lines[9] = "not a log line", ""
+    return lines
+
+
+def _assert_numbered_as_the_file(store: Path, log: Path) -> None:
+    """Every request, reject and quoted line of the store sits at its line number of the
+    whole file, and the store holds what one ingest of the file as it is now holds."""
+    loaded, requests, rejects = load(log, config=FEW)
+    assert query(store, "SELECT line_no, sec, entity_kind, entity, status, posts, observed, "
+                        "counted FROM requests ORDER BY line_no").to_pylist() == [
+        dict(zip(("line_no", "sec", "entity_kind", "entity", "status", "posts", "observed",
+                  "counted"), row, strict=True)) for row in requests]
+    assert query(store, "SELECT line_no, reason, text FROM rejects ORDER BY line_no"
+                 ).to_pylist() == [dict(zip(("line_no", "reason", "text"), row, strict=True))
+                                   for row in rejects]
+    assert query(store, "SELECT sum(lines)::INT AS n FROM files").to_pylist() == [
+        {"n": loaded.lines}]
+    text = [line.rstrip("\r") for line in log.read_bytes().decode().split("\n")]
+    quoted = [(sample["line"], sample["text"])
+              for entity in report(store, config=FEW).to_json()["entities"]
+              for period in entity["periods"] for evidence in period["evidence"]
+              for sample in evidence["samples"]]
+    assert quoted and all(line == text[n - 1] for n, line in quoted)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_line_numbers_are_the_whole_files_as_it_grows_past_held_lines(
+        tmp_path: Path, newline: str) -> None:
+    """A last line held back while written, then completed: alone, with more lines, and
+    again and again (the numbering goes on from the lines read, not the bytes)."""
+    lines = [line + newline for line in _lines(40)]
+    store, log = tmp_path / "s.db", tmp_path / "a.log"
+    steps = [(6, 20), (6, 0), (12, 7), (25, 0), (40, 0)]  # (whole lines, chars of the next)
+    for whole, part in steps:
+        log.write_text("".join(lines[:whole]) + lines[whole][:part] if part else
+                       "".join(lines[:whole]), newline="")
+        ingest(store, [str(log)], config=FEW, keep_requests=True)
+    assert query(store, "SELECT first_line FROM manifest ORDER BY 1").to_pylist() == [
+        {"first_line": n} for n in (1, 7, 13, 26)]
+    _assert_numbered_as_the_file(store, log)
+
+
+@pytest.mark.parametrize(("newline", "cut", "rejected"), [
+    ("\n", 20, 2),  # line 13, cut short, is a reject
+    ("\r\n", -1, 1),  # line 13 lacks only its "\n": a request, and its rest no blank line
+])
+def test_a_cut_short_last_line_completed_later_is_read_again_whole(
+        tmp_path: Path, newline: str, cut: int, rejected: int) -> None:
+    """A last line without newline, unchanged for SETTLED_S, is read as it is; when its
+    writer finishes it after all, the line is read again whole, not its rest as a line."""
+    lines = [line + newline for line in _lines(30)]
+    store, log = tmp_path / "s.db", tmp_path / "a.log"
+    log.write_text("".join(lines[:12]) + lines[12][:cut], newline="")
+    os.utime(log, (time.time() - 3600, time.time() - 3600))  # settled
+    first = ingest(store, [str(log)], config=FEW, keep_requests=True).files[0]
+    assert (first.lines, first.rejected) == (13, rejected)
+    log.write_text("".join(lines), newline="")
+    grown = ingest(store, [str(log)], config=FEW, keep_requests=True).files[0]
+    _assert_numbered_as_the_file(store, log)
+    assert (grown.action, grown.reason, grown.lines) == (
+        "grew", "line 13 was cut short when read and is now complete: read again from "
+        "line 1", 30)
+    assert query(store, "SELECT first_line, content_start FROM manifest").to_pylist() == [
+        {"first_line": 1, "content_start": 0}]
+    assert _answer(report(store, config=FEW)) == _answer(scan([str(log)], config=FEW))
+
+
+def test_a_cut_short_line_read_after_others_is_read_again_from_its_part(
+        tmp_path: Path) -> None:
+    lines = _lines(30)
+    store, log = tmp_path / "s.db", tmp_path / "a.log"
+    _log(log, lines[:10])
+    ingest(store, [str(log)], config=FEW, keep_requests=True)
+    _log(log, [*lines[:20], lines[20][:15]], end="", settled=True)
+    assert ingest(store, [str(log)], config=FEW).files[0].lines == 11
+    log.write_text("\n".join(lines[:20]) + "\n" + lines[20][:40])  # being written again
+    waiting = ingest(store, [str(log)], config=FEW).files[0]
+    assert (waiting.action, waiting.reason) == ("skipped", "no new lines")
+    _log(log, lines)
+    assert ingest(store, [str(log)], config=FEW, keep_requests=True).files[0].reason == (
+        "line 21 was cut short when read and is now complete: read again from line 11")
+    # a compressed copy of the log as it was when its line 21 was cut short adds nothing
+    cut = "\n".join(lines[:20]) + "\n" + lines[20][:15]
+    (tmp_path / "then.log.gz").write_bytes(gzip.compress(cut.encode()))
+    assert ingest(store, [str(tmp_path / "then.log.gz")], config=FEW).files[0].action == (
+        "skipped")
+    _assert_numbered_as_the_file(store, log)
+
+
+def test_a_compressed_copy_cut_between_two_ingests_is_not_counted_twice(
+        tmp_path: Path) -> None:
+    lines = _lines(40)
+    store, log = tmp_path / "s.db", tmp_path / "a.log"
+    for whole in (12, 30):
+        _log(log, lines[:whole])
+        ingest(store, [str(log)], config=FEW, keep_requests=True)
+    # cut inside the second part, and inside the first
+    for name, count in (("mid.log.gz", 20), ("early.log.gz", 11)):
+        (tmp_path / name).write_bytes(gzip.compress(("\n".join(lines[:count]) + "\n")
+                                                    .encode()))
+        outcome = ingest(store, [str(tmp_path / name)], config=FEW).files[0]
+        assert (outcome.action, outcome.reason) == (
+            "skipped", f"starts like {log}, ingested before, but is shorter; not added")
+    _assert_numbered_as_the_file(store, log)
