@@ -22,3 +22,7 @@ class FormatError(ScrapewatchError):
 
 class RejectLimitError(ScrapewatchError):
     """More lines were rejected than `max_rejected_share` allows."""
+
+
+class EmptyInputError(InputError):
+    """There is nothing to read: a directory without log files, or no line in them all."""

@@ -14,6 +14,7 @@ from scrapewatch import __version__
 from scrapewatch.config import PERIODS, ROUNDINGS, Policy
 from scrapewatch.damages import Assessment, iso
 from scrapewatch.detect.windows import EntityWindow
+from scrapewatch.ingest.sources import DuplicateInput, SkippedInput
 from scrapewatch.report.charts import EntitySeries
 from scrapewatch.schema import DAY_SECONDS
 
@@ -73,6 +74,9 @@ class Report:
     pseudonymised: bool = False  # entities are keyed hashes (see report.privacy)
     config: dict[str, Any] = dataclasses.field(default_factory=dict)  # config_json of the run
     config_sha256: str = ""  # of the config as run (kept when the shown one is redacted)
+    # inputs not read: another path to, or a copy of, a file read; not regular files
+    duplicates: list[DuplicateInput] = dataclasses.field(default_factory=list)
+    skipped: list[SkippedInput] = dataclasses.field(default_factory=list)
 
     @property
     def lines(self) -> int:
@@ -118,6 +122,8 @@ class Report:
             "run": self.run_manifest(),
             "inputs": {
                 "files": [dataclasses.asdict(f) for f in self.files],
+                "duplicates": [dataclasses.asdict(d) for d in self.duplicates],
+                "skipped": [dataclasses.asdict(s) for s in self.skipped],
                 "lines": self.lines, "rejected": self.rejected, "requests": self.requests,
                 "first_request_at": _iso_or_none(self.first_request_at),
                 "last_request_at": _iso_or_none(self.last_request_at),
