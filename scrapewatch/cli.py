@@ -156,6 +156,11 @@ _READING = _options(
                  help="Group IPv6 clients into networks of this prefix length [128]."),
     click.option("--max-rejected-share", help="Fail (exit 4) when more than this share of "
                                               "lines is rejected [0.01]."))
+_ALLOW_EMPTY = click.option(
+    "--allow-empty", is_flag=True,
+    help="Succeed with an empty report when there is no input (a directory without log "
+         "files, or no line in them all) [input.allow_empty: false]; else that is an "
+         "error (exit 1).")
 _ENGINE = _options(
     click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb",
                  show_default=True,
@@ -186,13 +191,14 @@ def _overrides(flags: dict[str, Any], log_format: str | None = None) -> dict[str
              "max_rejected_share": "input.max_rejected_share"}
     overrides = {key: flags.get(flag) for flag, key in names.items()}
     overrides["input.format"] = log_format
+    overrides["input.allow_empty"] = flags.get("allow_empty") or None  # not given: the config's
     return overrides
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
-@_options(_CONFIG, _FORMAT, _REPORT_OUTPUT, _QUIET, _MEMORY_LIMIT, _ENGINE, _POLICY,
-          _READING)
+@_options(_CONFIG, _FORMAT, _ALLOW_EMPTY, _REPORT_OUTPUT, _QUIET, _MEMORY_LIMIT, _ENGINE,
+          _POLICY, _READING)
 @click.pass_context
 def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None,
          log_format: str | None, out: Path | None, output: str, fail_on_violation: bool,
@@ -272,7 +278,7 @@ def _print_report(report: Any, output: str) -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
-@_options(_STORE, _CONFIG, _FORMAT, _READING)
+@_options(_STORE, _CONFIG, _FORMAT, _ALLOW_EMPTY, _READING)
 @click.option("--keep-requests", is_flag=True,
               help="Also keep every parsed request (file, line, entity, posts) for "
                    "drill-down; the store grows with the logs.")

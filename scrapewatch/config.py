@@ -102,6 +102,9 @@ class InputConfig:
         Decimal("0.01"), "Fail the run (exit 4) when more than this share of lines is rejected.")
     fields: dict[str, str] = _setting(
         {}, "JSON lines field mapping: request field -> JSON key (dots for nesting).")
+    allow_empty: bool = _setting(
+        False, "Let a run with no input (a directory without log files, or no line in "
+               "them all) succeed with an empty report, instead of failing (exit 1).")
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,10 @@ def _coerce(spec: dataclasses.Field[Any], value: Any, key: str) -> Any:
                 raise ValueError
         elif kind == "datetime":
             result = parse_instant(value)
+        elif kind == "bool":
+            if not isinstance(value, bool):
+                raise ValueError
+            result = value
         elif kind == "str":
             if not isinstance(value, str):
                 raise ValueError

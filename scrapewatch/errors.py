@@ -27,3 +27,7 @@ class RejectLimitError(ScrapewatchError):
 class SandboxError(ScrapewatchError):
     """A `sql` statement reached past the store: a file outside it (and outside the
     folder --allow-files opened), ATTACH, an extension, or a setting."""
+
+
+class EmptyInputError(InputError):
+    """There is nothing to read: a directory without log files, or no line in them all."""

@@ -17,10 +17,10 @@ from scrapewatch.detect.windows import ALL_PARTS, entity_windows
 from scrapewatch.engine import Engine
 from scrapewatch.engine.duckdb import DuckDBEngine
 from scrapewatch.entities import create_macros
-from scrapewatch.errors import RejectLimitError
+from scrapewatch.errors import EmptyInputError, RejectLimitError
 from scrapewatch.ingest.formats import get_format
 from scrapewatch.ingest.read import FileLoad, load_file
-from scrapewatch.ingest.sources import LogSource, expand_inputs
+from scrapewatch.ingest.sources import DuplicateInput, LogSource, SkippedInput, list_inputs
 from scrapewatch.organisations import Organisations
 from scrapewatch.posts import check_rules
 from scrapewatch.report.files import write_atomically, write_out_dir, write_rejects
@@ -77,30 +77,33 @@ def scan(paths: Sequence[str], *, config: Config, out: Path | None = None,
         RejectLimitError: when more than `input.max_rejected_share` of lines is
             rejected (after writing `out/rejects`).
     """
-    files = expand_inputs(paths)
+    inputs = list_inputs(paths, allow_empty=config.input.allow_empty)
     if config.input.format != "auto":
         get_format(config.input.format)  # fail on a bad name before reading anything
     con = connect(memory_limit=memory_limit)
     check_rules(con, config.posts.rules)
-    loads = [_load(con, path, i, len(files), config, progress, keep_requests)
-             for i, path in enumerate(files)]
+    loads, copies = _load_all(con, inputs.files, config, progress, keep_requests)
     if progress:
         progress.finish()
     summaries = [summary for summary, _ in loads]
+    check_lines(summaries, config)
     check_rejects(summaries, config, out, lambda: rejects_of(con),
                   redact=pseudonym_key is not None)
     detected = detect(DuckDBEngine(con, consume=True), con.cursor(), config,
                       quote=pseudonym_key is None)
     report = scan_report(config, summaries, [(load.first_request, load.last_request)
-                                             for _, load in loads], detected, now)
+                                             for _, load in loads], detected, now,
+                         duplicates=inputs.duplicates + copies, skipped=inputs.skipped)
     return finish(report, out, rejects_of(con) if report.rejected else None, pseudonym_key)
 
 
 def scan_report(config: Config, files: list[FileSummary],
                 spans: list[tuple[int | None, int | None]], detected: Found,
-                now: datetime | None) -> Report:
+                now: datetime | None, *, duplicates: Sequence[DuplicateInput] = (),
+                skipped: Sequence[SkippedInput] = ()) -> Report:
     """A scan's report: its files, the first and last request of them all (from each
-    file's first and last, None when it has none) and what detection found."""
+    file's first and last, None when it has none), what detection found, and the
+    inputs set aside as `duplicates` or `skipped`."""
     firsts = [first for first, _ in spans if first is not None]
     lasts = [last for _, last in spans if last is not None]
     return Report(generated_at=(now or datetime.now(UTC)).astimezone(UTC),
@@ -109,7 +112,22 @@ def scan_report(config: Config, files: list[FileSummary],
                   last_request_at=max(lasts, default=None),
                   findings=detected.findings, watchlist=detected.watchlist,
                   allowed=detected.allowed, config=config_json(config),
-                  totals=detected.totals)
+                  totals=detected.totals,
+                  duplicates=list(duplicates), skipped=list(skipped))
+
+
+def check_lines(files: Sequence[FileSummary], config: Config) -> None:
+    """Raise EmptyInputError when `files` hold no line at all (a nightly job reading an
+    unmounted disk must not pass as a clean run), unless `input.allow_empty`."""
+    if not config.input.allow_empty and not any(f.lines for f in files):
+        raise no_lines_error([f.path for f in files])
+
+
+def no_lines_error(paths: Sequence[str]) -> EmptyInputError:
+    """The error for inputs `paths` that hold no line."""
+    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    return EmptyInputError(f"the inputs hold no lines: {shown or 'no file'}; pass "
+                           "--allow-empty (input.allow_empty) if that is expected")
 
 
 def finish(report: Report, out: Path | None, rejects: Iterator[tuple[str, int, str, str]] | None,
@@ -159,22 +177,52 @@ def _merge_organisations(engine: Engine, mapping: Path, parts: str
     return merged, members
 
 
+def _load_all(con: duckdb.DuckDBPyConnection, files: Sequence[Path], config: Config,
+              progress: Progress | None, keep_requests: bool
+              ) -> tuple[list[tuple[FileSummary, FileLoad]], list[DuplicateInput]]:
+    """Load every file; a file whose content equals an earlier one's (a copy, compressed
+    or not) has its rows dropped and is listed as a duplicate instead, so that no
+    request counts twice. Its content hash comes from the read itself: no file is read
+    twice to find its copies."""
+    loads, copies = [], []
+    first: dict[str, str] = {}  # content SHA-256 -> the path read with it
+    for index, path in enumerate(files):
+        summary, loaded, content = _load(con, path, index, len(files), config, progress,
+                                         keep_requests)
+        # empty files all share one hash and count nothing: none is a copy of another
+        earlier = first.setdefault(content, summary.path) if loaded.lines else summary.path
+        if earlier != summary.path:
+            for table in ("activity_parts", "rejects", "requests"):
+                run(con, f"DELETE FROM {table} WHERE file_id = $id", {"id": index})
+            copies.append(DuplicateInput(summary.path, earlier, "same content"))
+            continue
+        run(con, "INSERT INTO files VALUES ($id, $path, $format, $sha, $size, $lines, $rej, "
+                 "$req)",
+            {"id": index, "path": summary.path, "format": loaded.format, "sha": loaded.sha256,
+             "size": summary.size, "lines": loaded.lines, "rej": loaded.rejected,
+             "req": loaded.requests})
+        loads.append((summary, loaded))
+    return loads, copies
+
+
 def _load(con: duckdb.DuckDBPyConnection, path: Path, index: int, count: int, config: Config,
-          progress: Progress | None, keep_requests: bool) -> tuple[FileSummary, FileLoad]:
+          progress: Progress | None, keep_requests: bool
+          ) -> tuple[FileSummary, FileLoad, str]:
+    """Load one file: its summary, what loading found, and the SHA-256 of its content."""
     with LogSource.open(path) as source:
         if progress:
             progress.start_file(path, source.size, index, count)
         loaded = load_file(con, source, file_id=index, format_name=config.input.format,
                            config=config, progress=progress.advance if progress else None,
                            keep_requests=keep_requests)
-    run(con, "INSERT INTO files VALUES ($id, $path, $format, $sha, $size, $lines, $rej, $req)",
-        {"id": index, "path": str(path), "format": loaded.format, "sha": loaded.sha256,
-         "size": source.size, "lines": loaded.lines, "rej": loaded.rejected,
-         "req": loaded.requests})
     summary = FileSummary(path=str(path), sha256=loaded.sha256, format=loaded.format,
                           size=source.size, lines=loaded.lines, rejected=loaded.rejected,
                           requests=loaded.requests)
-    return summary, loaded
+    # a plain file's content is its bytes (a binary format such as Parquet is read by
+    # its own reader, which the content hash does not see); a compressed one's, those
+    # it decompresses to, all of which the read went through
+    content = loaded.sha256 if source.compression == "none" else loaded.content_sha256
+    return summary, loaded, content
 
 
 def check_rejects(files: list[FileSummary], config: Config, out: Path | None,

@@ -36,9 +36,9 @@ from scrapewatch.config import Config, config_json
 from scrapewatch.engine.duckdb import DuckDBEngine
 from scrapewatch.errors import ConfigError, InputError, SandboxError, ScrapewatchError
 from scrapewatch.ingest.read import FileLoad, Progress, load_file
-from scrapewatch.ingest.sources import LogSource, expand_inputs
+from scrapewatch.ingest.sources import LogSource, holds_content, list_inputs
 from scrapewatch.pipeline import Progress as ProgressDisplay
-from scrapewatch.pipeline import check_rejects, connect, detect, finish, rejects_of
+from scrapewatch.pipeline import check_rejects, connect, detect, finish, no_lines_error, rejects_of
 from scrapewatch.posts import check_rules
 from scrapewatch.report.escape import for_terminal
 from scrapewatch.report.model import FileSummary, Report, batched
@@ -391,8 +391,18 @@ def ingest(store: Path, paths: Sequence[str], *, config: Config, keep_requests: 
            pseudonym_key: bytes | None = None) -> IngestRun:
     """Add the new content of every file under `paths` to `store`, then report over the
     whole store, all under one hold of its lock. A file that cannot be read is
-    reported as failed and the others still go in."""
-    files = expand_inputs(paths)
+    reported as failed and the others still go in; another path to a file listed
+    before it, and what is not a regular file, are reported as skipped.
+
+    Raises:
+        EmptyInputError: before the store is opened, when a directory holds no log
+            file or the inputs hold no content at all, unless `input.allow_empty`.
+    """
+    inputs = list_inputs(paths, allow_empty=config.input.allow_empty)
+    files = inputs.files
+    # one small read of each file at most, until one holds something
+    if not config.input.allow_empty and not any(map(holds_content, files)):
+        raise no_lines_error([str(path) for path in files])
     with open_store(store, wait_s=wait_s, memory_limit=memory_limit, create=True) as con:
         check_settings(con, config)
         check_rules(con, config.posts.rules)
@@ -410,6 +420,9 @@ def ingest(store: Path, paths: Sequence[str], *, config: Config, keep_requests: 
                 outcomes.append(FileOutcome(str(path), "failed", str(error)))
         if progress:
             progress.finish()
+        outcomes += [FileOutcome(d.path, "skipped", f"{d.reason} as {d.duplicate_of}")
+                     for d in inputs.duplicates]
+        outcomes += [FileOutcome(s.path, "skipped", s.reason) for s in inputs.skipped]
         added = [o for o in outcomes if o.action in ("added", "grew")]
         run(con, "UPDATE store.runs SET finished_at = $end, files_added = $added, "
                  "files_skipped = $skipped, lines = $lines, rejected = $rejected "

@@ -4,33 +4,123 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 from helpers import load
 
-from scrapewatch.errors import InputError
-from scrapewatch.ingest.sources import LogSource, expand_inputs, lines_array
+from scrapewatch.errors import EmptyInputError, InputError
+from scrapewatch.ingest.sources import (
+    DuplicateInput,
+    LogSource,
+    SkippedInput,
+    holds_content,
+    lines_array,
+    list_inputs,
+)
 
 LINE = '192.0.2.1 - - [04/Mar/2025:10:00:00 +0000] "GET /2/tweets/1 HTTP/1.1" 200 1 "-" "-"\n'
+
+
+def files_of(*paths: Path | str) -> list[Path]:
+    return list_inputs([str(p) for p in paths]).files
 
 
 def test_expand_files_directories_and_globs(tmp_path: Path) -> None:
     for name in ("b/2.log", "b/1.log.gz", "b/.hidden", "a.log", ".git/x"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("")
-    assert expand_inputs([str(tmp_path / "b")]) == [tmp_path / "b/1.log.gz", tmp_path / "b/2.log"]
-    assert expand_inputs([str(tmp_path / "*.log"), str(tmp_path / "a.log")]) == [tmp_path / "a.log"]
-    assert expand_inputs([str(tmp_path / "**/*.log*")]) == [
+    assert files_of(tmp_path / "b") == [tmp_path / "b/1.log.gz", tmp_path / "b/2.log"]
+    assert files_of(tmp_path / "*.log", tmp_path / "a.log") == [tmp_path / "a.log"]
+    assert files_of(tmp_path / "**/*.log*") == [
         tmp_path / "a.log", tmp_path / "b/1.log.gz", tmp_path / "b/2.log"]
+    assert files_of(tmp_path) == [tmp_path / "a.log", tmp_path / "b/1.log.gz",
+                                  tmp_path / "b/2.log"]  # a folder's files, then its folders
 
 
 def test_missing_paths_are_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"nope\.log: no such file or directory"):
-        expand_inputs([str(tmp_path / "nope.log")])
+        files_of(tmp_path / "nope.log")
     with pytest.raises(InputError, match=r"no file matches .*\*\.zz"):
-        expand_inputs([str(tmp_path / "*.zz")])
+        files_of(tmp_path / "*.zz")
+    (tmp_path / "gone.log").symlink_to("nowhere.log")
+    with pytest.raises(InputError, match=r"gone\.log: a broken symlink to nowhere\.log$"):
+        files_of(tmp_path / "gone.log")
+
+
+def test_another_path_to_a_listed_file_is_a_duplicate(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "x.log").write_text("x\n")
+    (tmp_path / "current.log").symlink_to("x.log")
+    os.link(tmp_path / "x.log", tmp_path / "y.log")
+    inputs = list_inputs([str(tmp_path / "x.log"), str(tmp_path / "a/../x.log"),
+                          str(tmp_path), str(tmp_path / "x.log")])
+    assert inputs.files == [tmp_path / "x.log"]
+    assert inputs.duplicates == [
+        DuplicateInput(str(tmp_path / "a/../x.log"), str(tmp_path / "x.log"), "same file"),
+        DuplicateInput(str(tmp_path / "current.log"), str(tmp_path / "x.log"), "same file"),
+        DuplicateInput(str(tmp_path / "y.log"), str(tmp_path / "x.log"), "same file")]
+    assert inputs.skipped == []
+
+
+def test_directory_symlinks_are_followed_once_and_loops_skipped(tmp_path: Path) -> None:
+    (tmp_path / "logs/day").mkdir(parents=True)
+    (tmp_path / "logs/day/a.log").write_text("a\n")
+    (tmp_path / "logs/latest").symlink_to("day")
+    (tmp_path / "logs/day/up").symlink_to("..")
+    (tmp_path / "logs/self").symlink_to("self")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere/b.log").write_text("b\n")
+    (tmp_path / "logs/more").symlink_to(tmp_path / "elsewhere")
+    inputs = list_inputs([str(tmp_path / "logs")])
+    assert inputs.files == [tmp_path / "logs/day/a.log", tmp_path / "logs/more/b.log"]
+    assert inputs.duplicates == [DuplicateInput(str(tmp_path / "logs/latest"),
+                                                str(tmp_path / "logs/day"), "same directory")]
+    assert inputs.skipped == [
+        SkippedInput(str(tmp_path / "logs/self"), "a symlink loop"),
+        SkippedInput(str(tmp_path / "logs/day/up"),
+                     f"a directory symlink loop (back to {tmp_path / 'logs'})")]
+
+
+def test_only_regular_files_are_listed_the_rest_skipped_unopened(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo.log")
+    (tmp_path / "broken.log").symlink_to("nowhere")
+    (tmp_path / "pipe-link.log").symlink_to("fifo.log")
+    (tmp_path / "z.log").write_text("z\n")
+    inputs = list_inputs([str(tmp_path)])  # would block for ever on opening the FIFO
+    assert inputs.files == [tmp_path / "z.log"]
+    assert inputs.skipped == [
+        SkippedInput(str(tmp_path / "broken.log"), "a broken symlink to nowhere"),
+        SkippedInput(str(tmp_path / "fifo.log"), "a named pipe, not a regular file"),
+        SkippedInput(str(tmp_path / "pipe-link.log"), "a named pipe, not a regular file")]
+    assert list_inputs([str(tmp_path / "*.log")]).files == [tmp_path / "z.log"]
+    with pytest.raises(InputError, match=r"fifo\.log: not a regular file \(a named pipe\); "):
+        list_inputs([str(tmp_path / "fifo.log")])
+    with pytest.raises(InputError, match=r"/dev/null: not a regular file \(a character device"):
+        list_inputs(["/dev/null"])
+
+
+def test_a_fifo_in_a_files_place_is_refused_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo.log")
+    with pytest.raises(InputError, match=r"fifo\.log: not a regular file \(a named pipe\)"):
+        LogSource.open(tmp_path / "fifo.log")  # opened non-blocking, then refused
+
+
+def test_a_directory_without_log_files_is_empty_input(tmp_path: Path) -> None:
+    (tmp_path / ".hidden.log").write_text("x\n")
+    with pytest.raises(EmptyInputError, match=rf"^no input: {tmp_path} holds no log file; "):
+        list_inputs([str(tmp_path)])
+    assert list_inputs([str(tmp_path)], allow_empty=True).files == []
+
+
+def test_holds_content_reads_past_compression(tmp_path: Path) -> None:
+    (tmp_path / "empty.gz").write_bytes(gzip.compress(b""))
+    (tmp_path / "one.gz").write_bytes(gzip.compress(b"x"))
+    (tmp_path / "empty.log").write_bytes(b"")
+    assert [holds_content(tmp_path / n) for n in ("empty.gz", "one.gz", "empty.log")] == [
+        False, True, False]
 
 
 def test_lines_array_keeps_line_ends_and_a_last_line_without_one() -> None:
@@ -106,3 +196,13 @@ def test_hostile_lines_are_rejects_or_requests_never_lost(tmp_path: Path) -> Non
         (5, "not a common/combined log line")]
     assert rejects[1][2] == "\\xc3( bad utf8"
     assert len(rejects[2][2]) == 500  # a rejected line is kept cut short
+
+
+def test_a_glob_walks_the_directories_it_matches(tmp_path: Path) -> None:
+    (tmp_path / "logs/old").mkdir(parents=True)
+    (tmp_path / "logs/a.log").write_text("a\n")
+    (tmp_path / "logs/old/b.log").write_text("b\n")
+    assert files_of(tmp_path / "logs/*") == [tmp_path / "logs/a.log", tmp_path / "logs/old/b.log"]
+    (tmp_path / "logs/old/b.log").unlink()
+    with pytest.raises(EmptyInputError, match=r"^no input: .*/logs/o\* holds no log file; "):
+        files_of(tmp_path / "logs/o*")

@@ -283,4 +283,17 @@ def _files_table(report: Report) -> str:
                    f"<td class='n'>{f.lines:,}</td><td class='n'>{f.rejected:,}</td>"
                    f"<td><code>{_e(f.sha256)}</code></td></tr>" for f in report.files)
     return ("<table><tr><th>file</th><th>format</th><th class='n'>lines</th>"
-            f"<th class='n'>rejected</th><th>SHA-256</th></tr>{rows}</table>")
+            f"<th class='n'>rejected</th><th>SHA-256</th></tr>{rows}</table>"
+            + _set_aside_table(report))
+
+
+def _set_aside_table(report: Report) -> str:
+    """The inputs not read: duplicates of a file read, and paths that are not files."""
+    rows = [(d.path, f"{d.reason} as {d.duplicate_of}") for d in report.duplicates]
+    rows += [(s.path, s.reason) for s in report.skipped]
+    if not rows:
+        return ""
+    cells = "".join(f"<tr><td><code>{_e(path)}</code></td><td>{_e(why)}</td></tr>"
+                    for path, why in rows)
+    return ("<p>Not read (each input counts once; only regular files are read):</p>"
+            f"<table><tr><th>path</th><th>why</th></tr>{cells}</table>")

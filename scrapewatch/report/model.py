@@ -19,6 +19,7 @@ from scrapewatch import __version__
 from scrapewatch.config import PERIODS, ROUNDINGS, Policy
 from scrapewatch.damages import Assessment, Period, iso, usd
 from scrapewatch.detect.windows import EntityWindow
+from scrapewatch.ingest.sources import DuplicateInput, SkippedInput
 from scrapewatch.report.charts import EntitySeries
 from scrapewatch.schema import DAY_SECONDS
 
@@ -79,6 +80,9 @@ class Report:
     config: dict[str, Any] = dataclasses.field(default_factory=dict)  # config_json of the run
     config_sha256: str = ""  # of the config as run (kept when the shown one is redacted)
     totals: Totals | None = None  # of `findings`, when they are too many to add up again
+    # inputs not read: another path to, or a copy of, a file read; not regular files
+    duplicates: list[DuplicateInput] = dataclasses.field(default_factory=list)
+    skipped: list[SkippedInput] = dataclasses.field(default_factory=list)
 
     @property
     def lines(self) -> int:
@@ -132,6 +136,8 @@ class Report:
             "run": self.run_manifest(),
             "inputs": {
                 "files": [dataclasses.asdict(f) for f in self.files],
+                "duplicates": [dataclasses.asdict(d) for d in self.duplicates],
+                "skipped": [dataclasses.asdict(s) for s in self.skipped],
                 "lines": self.lines, "rejected": self.rejected, "requests": self.requests,
                 "first_request_at": _iso_or_none(self.first_request_at),
                 "last_request_at": _iso_or_none(self.last_request_at),

@@ -20,6 +20,7 @@ def render_table(report: Report) -> str:
     lines = [
         f"Read {len(report.files)} file(s): {report.lines:,} lines, {report.requests:,} "
         f"requests, {report.rejected:,} rejected.",
+        *_set_aside(report),
         f"Policy: more than {policy.threshold_posts:,} posts in a 24-hour period; "
         f"${policy.rate_usd:,} per {policy.per_posts:,} posts; periods={policy.periods}, "
         f"rounding={policy.rounding}, charge={policy.charge}.",
@@ -59,6 +60,26 @@ def render_table(report: Report) -> str:
                            f"{w.peak_24h_posts:,} posts from {iso(w.peak_start)}"
                            for w in itertools.islice(report.watchlist, WATCHLIST_SHOWN)])
     return "\n".join(lines) + "\n"
+
+
+def _set_aside(report: Report) -> list[str]:
+    """A line for the inputs set aside as duplicates, and one for those skipped."""
+    lines = []
+    if report.duplicates:
+        lines.append(_names(f"Set aside {len(report.duplicates)} duplicate(s), counted once",
+                            [f"{d.path} ({d.reason} as {d.duplicate_of})"
+                             for d in report.duplicates]))
+    if report.skipped:
+        lines.append(_names(f"Skipped {len(report.skipped)} path(s), not read",
+                            [f"{s.path} ({s.reason})" for s in report.skipped]))
+    return lines
+
+
+def _names(title: str, items: list[str]) -> str:
+    """`title: a, b, c.` with the first WATCHLIST_SHOWN items, escaped."""
+    more = (f" and {len(items) - WATCHLIST_SHOWN} more (see report.json)"
+            if len(items) > WATCHLIST_SHOWN else "")
+    return f"{title}: {for_terminal(', '.join(items[:WATCHLIST_SHOWN]))}{more}."
 
 
 def _listing(title: str, count: int, rows: list[str]) -> list[str]:

@@ -25,8 +25,15 @@ from scrapewatch.engine.spark import SparkEngine
 from scrapewatch.errors import ConfigError, FormatError, InputError
 from scrapewatch.ingest.formats import FORMATS as FORMATS_BY_NAME
 from scrapewatch.ingest.read import choose_format
-from scrapewatch.ingest.sources import LogSource, expand_inputs
-from scrapewatch.pipeline import check_rejects, connect, detect, finish, scan_report
+from scrapewatch.ingest.sources import DuplicateInput, Inputs, LogSource, list_inputs
+from scrapewatch.pipeline import (
+    check_lines,
+    check_rejects,
+    connect,
+    detect,
+    finish,
+    scan_report,
+)
 from scrapewatch.posts import check_rules
 from scrapewatch.report.findings import Found
 from scrapewatch.report.model import FileSummary, Report
@@ -70,11 +77,16 @@ def scan(spark: SparkSession, paths: Sequence[str], *, config: Config, out: Path
     """
     with connect() as con:
         check_rules(con, config.posts.rules)  # the same regexes must pass RE2, as in a scan
-    files = [_examine(path, config.input.format)
-             for path in expand_inputs([p for p in paths if not is_uri(p)])]
+    local = [p for p in paths if not is_uri(p)]
+    listed = (list_inputs(local, allow_empty=config.input.allow_empty) if local
+              else Inputs([], [], []))
+    files = [_examine(path, config.input.format) for path in listed.files]
     uris = [p for p in paths if is_uri(p)]
     if uris:
         files += _listed(spark, uris, config.input.format)
+    files, copies = _distinct(files)
+    for file in files:
+        _check_readable(file)
     inputs = [Input(f.uri, f.path, file_id) for file_id, f in enumerate(files)]
     groups: dict[str, list[Input]] = {}
     for item, file in zip(inputs, files, strict=True):
@@ -97,6 +109,7 @@ def scan(spark: SparkSession, paths: Sequence[str], *, config: Config, out: Path
                      for file_id, f in enumerate(files)
                      for lines, rejected, total, _, _ in [counts.get(file_id, none)]]
         redact = pseudonym_key is not None
+        check_lines(summaries, config)
         check_rejects(summaries, config, out, lambda: _rejects(engine), redact=redact)
         if groups:
             with connect() as db:
@@ -104,7 +117,8 @@ def scan(spark: SparkSession, paths: Sequence[str], *, config: Config, out: Path
         else:
             detected = Found.none()
         report = scan_report(config, summaries, [(c[3], c[4]) for c in counts.values()],
-                             detected, now)
+                             detected, now, duplicates=listed.duplicates + copies,
+                             skipped=listed.skipped)
         return finish(report, out, _rejects(engine) if report.rejected else None,
                       pseudonym_key)
     finally:
@@ -120,17 +134,21 @@ def _rejects(engine: SparkEngine) -> Iterator[tuple[str, int, str, str]]:
 @dataclass(frozen=True)
 class _File:
     """A file to scan: where Spark reads it, how the report names it, its format (None
-    when it is empty), SHA-256 and size."""
+    when it is empty), SHA-256, size, compression, and the SHA-256 of its content (the
+    decompressed bytes; of the raw bytes for a URI, which Spark hashes as they are)."""
 
     uri: str
     path: str
     format: str | None
     sha256: str
     size: int
+    compression: str = "none"
+    content_sha256: str = ""
 
 
 def _examine(path: Path, format_name: str) -> _File:
-    """A local file, its format sniffed and its bytes hashed as a scan does."""
+    """A local file, its format sniffed and its bytes hashed as a scan does; a
+    compressed file's content is hashed too, in the same read, to tell its copies."""
     with LogSource.open(path) as source:
         blocks = source.blocks()
         binary = next((f.name for f in FORMATS_BY_NAME.values()
@@ -141,18 +159,43 @@ def _examine(path: Path, format_name: str) -> _File:
             fmt = choose_format(source, first, format_name).name
         if fmt is not None:
             _check_format(str(path), fmt)
-            if source.compression not in _SUFFIX:
-                raise InputError(f"{path}: {source.compression}-compressed, which Spark reads "
-                                 "only with Hadoop's native libraries: decompress it, or "
-                                 "scan it with the default engine")
-            if _SUFFIX[source.compression] and not path.name.endswith(
-                    _SUFFIX[source.compression]):
-                raise InputError(f"{path}: {source.compression}-compressed, but Spark picks a "
-                                 f"decompressor by name: rename it to end in "
-                                 f"{_SUFFIX[source.compression][0]}")
         del blocks
+        if source.compression != "none":
+            source.read_content(1 << 62, keep=False)  # the rest, to its end
+        content = source.content_sha256()
         # the raw bytes: the rest of the file is read and hashed once, as a scan does
-        return _File(str(path.resolve()), str(path), fmt, source.sha256(), source.size)
+        raw = source.sha256()
+        return _File(str(path.resolve()), str(path), fmt, raw, source.size,
+                     source.compression, raw if source.compression == "none" else content)
+
+
+def _distinct(files: list[_File]) -> tuple[list[_File], list[DuplicateInput]]:
+    """`files` without those whose content equals an earlier one's (not empty files,
+    which count nothing), and those as duplicates."""
+    first: dict[str, str] = {}
+    kept, copies = [], []
+    for file in files:
+        key = file.content_sha256 or file.sha256
+        earlier = first.setdefault(key, file.path) if file.format else file.path
+        if earlier == file.path:
+            kept.append(file)
+        else:
+            copies.append(DuplicateInput(file.path, earlier, "same content"))
+    return kept, copies
+
+
+def _check_readable(file: _File) -> None:
+    """Raise InputError for a local file Spark cannot decompress."""
+    if file.format is None or file.compression == "none":
+        return
+    if file.compression not in _SUFFIX:
+        raise InputError(f"{file.path}: {file.compression}-compressed, which Spark reads "
+                         "only with Hadoop's native libraries: decompress it, or "
+                         "scan it with the default engine")
+    suffix = _SUFFIX[file.compression]
+    if not file.path.endswith(suffix):
+        raise InputError(f"{file.path}: {file.compression}-compressed, but Spark picks a "
+                         f"decompressor by name: rename it to end in {suffix[0]}")
 
 
 def _listed(spark: SparkSession, uris: list[str], format_name: str) -> list[_File]:
