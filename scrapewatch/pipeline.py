@@ -89,8 +89,10 @@ def scan(paths: Sequence[str], *, config: Config, out: Path | None = None,
     check_lines(summaries, config)
     check_rejects(summaries, config, out, lambda: rejects_of(con),
                   redact=pseudonym_key is not None)
-    detected = detect(DuckDBEngine(con, consume=True), con.cursor(), config,
-                      quote=pseudonym_key is None)
+    engine = DuckDBEngine(con, consume=True)
+    with con.cursor() as db:
+        detected = detect(engine, db, config, quote=pseudonym_key is None)
+    engine.release()
     report = scan_report(config, summaries, [(load.first_request, load.last_request)
                                              for _, load in loads], detected, now,
                          duplicates=inputs.duplicates + copies, skipped=inputs.skipped)

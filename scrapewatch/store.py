@@ -566,8 +566,10 @@ def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime |
     high = int(until.timestamp()) if until else 2**62
     parts = f"SELECT * FROM store.activity_parts WHERE sec >= {low} AND sec < {high}"
     if spark is None:
-        detected = detect(DuckDBEngine(con), con.cursor(), config, parts, files="store.files",
-                          quote=not redact)
+        engine = DuckDBEngine(con)
+        with con.cursor() as db:
+            detected = detect(engine, db, config, parts, files="store.files", quote=not redact)
+        engine.release()
     else:
         from scrapewatch.spark.scan import detect_store_parts
 

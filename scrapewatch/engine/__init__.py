@@ -31,3 +31,6 @@ class Engine(Protocol):
 
     def parts_read(self) -> None:
         """Called once `activity` and `evidence` are built: the parts may go."""
+
+    def release(self) -> None:
+        """Let go of every table detection made (its rows are in the findings now)."""

@@ -20,6 +20,7 @@ class DuckDBEngine:
     def __init__(self, con: duckdb.DuckDBPyConnection, *, consume: bool = False) -> None:
         self.con = con
         self.consume = consume
+        self.created: set[str] = set()
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         return run(self.con, sql)
@@ -29,6 +30,7 @@ class DuckDBEngine:
 
     def create(self, name: str, sql: str) -> None:
         run(self.con, f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+        self.created.add(name)
 
     def put(self, name: str, table: pa.Table) -> None:
         self.con.register(f"{name}_rows", table)
@@ -40,3 +42,9 @@ class DuckDBEngine:
     def parts_read(self) -> None:
         if self.consume:
             run(self.con, "DELETE FROM activity_parts")
+
+    def release(self) -> None:
+        """Drop the tables detection made, freeing their memory for the report files."""
+        for name in sorted(self.created):
+            run(self.con, f"DROP TABLE IF EXISTS {name}")
+        self.created.clear()

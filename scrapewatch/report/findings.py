@@ -38,7 +38,7 @@ from scrapewatch.sql import run
 if TYPE_CHECKING:
     from scrapewatch.engine import Engine
 
-BATCH_ROWS = 1 << 20  # activity rows priced at a time
+BATCH_ROWS = 1 << 18  # activity rows priced at a time
 CHARTED = 50  # the entities with the largest damages get chart series (report.html)
 ROWS_WRITTEN = 16_384
 _MONEY = pa.decimal128(38, 2)
