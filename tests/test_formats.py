@@ -237,3 +237,18 @@ def test_w3c_gmt_offset_directive_must_be_an_offset(tmp_path: Path, offset: str,
     got = [(r[0], datetime.fromtimestamp(r[1], UTC).strftime("%Y-%m-%dT%H:%M:%S"))
            for r in requests] + [r[:2] for r in rejects]
     assert [(n + 1, text) for n, text in expected] == got
+
+
+@pytest.mark.parametrize(("ts", "offset"), [
+    ("2025-10-10T13:55:36.+99", "+99"),  # a fraction point without digits
+    ("2025-10-10T13:55+99:99", "+99:99"),  # no seconds
+    ("2025-10-10 13:55:36.123456+99", "+99"),
+    ("2025-10-10T13:55:36+05:30:10", "+05:30:10"),  # seconds: no offset RFC 3339 writes
+    ("10/Oct/2025:13:55:36 +9999 ", "+9999"),  # a blank after it
+])
+def test_every_time_form_duckdb_reads_has_its_offset_checked(tmp_path: Path, ts: str,
+                                                             offset: str) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text(f'{{"ts": "{ts}", "ip": "203.0.113.7"}}\n')
+    _, requests, rejects = load(path, "jsonl")
+    assert (requests, [r[:2] for r in rejects]) == ([], [(1, f"bad UTC offset {offset}")])

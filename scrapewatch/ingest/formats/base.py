@@ -37,9 +37,10 @@ Cutter = Callable[[pa.StringArray, int], Cut | None]
 
 
 # A numeric UTC offset in a time text (group 1): a sign and digits (and colons) right
-# after the time of day (13:55:36, 13:55:36.123), maybe after one space, up to the end
-# or a character that is neither digit nor colon. Java reads it as RE2 does.
-_BEFORE_OFFSET = r"[0-9]:[0-9]{2}(?:[.,][0-9]+)? ?"
+# after the time of day (13:55:36, 13:55:36.123, 13:55:36., 13:55), maybe after one
+# space, up to the end or a character that is neither digit nor colon. Java reads it as
+# RE2 does.
+_BEFORE_OFFSET = r"[0-9]:[0-9]{2}(?:[.,][0-9]*)? ?"
 _OFFSET = r"([+-][0-9:]+)(?:[^0-9:]|$)"
 OFFSET_REGEX = _BEFORE_OFFSET + _OFFSET
 # ... the same offset as group 2, and group 1 all the text before it (Spark rewrites it)
