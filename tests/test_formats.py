@@ -1,4 +1,5 @@
-"""Parsing combined/common and JSON lines: edge-case files, one per case."""
+"""Parsing combined/common and JSON lines: edge-case files, one per case; UTC offsets in
+every format."""
 
 from __future__ import annotations
 
@@ -150,3 +151,104 @@ def test_every_parse_query_yields_the_parsed_columns() -> None:
                        ("jsonl", "jsonl/aliases.jsonl")):
         rows = parse_file(DATA / path, name)
         assert tuple(rows[0]) == PARSED_COLUMNS, name
+
+
+# ---------------------------------------------------------------- UTC offsets
+
+LOCAL = datetime(2025, 10, 10, 13, 55, 36, tzinfo=UTC)  # the time as written, before its offset
+GOOD_OFFSETS = [(23, 59), (-23, 59)]  # the widest RFC 3339 allows: requests
+BAD_OFFSETS = [(99, 99), (0, 60), (-25, 0), (24, 0)]  # rejects, by line
+CLF_TIME = "10/Oct/2025:13:55:36 {o}"
+ISO_TIME = "2025-10-10T13:55:36{o}"
+# format -> (header, line with {t} for the time, the time, whether offsets have a colon)
+OFFSET_CASES: dict[str, tuple[str, str, str, bool]] = {
+    "combined": ("", '203.0.113.7 - - [{t}] "GET /x HTTP/1.1" 200 5 "-" "ua"', CLF_TIME, False),
+    # a quote escape: the exact regex reads the line, not the plain cut
+    "combined-escaped": ("", '203.0.113.7 - - [{t}] "GET /x HTTP/1.1" 200 5 "-" "a\\"b"',
+                         CLF_TIME, False),
+    "common": ("", '203.0.113.7 - - [{t}] "GET /x HTTP/1.1" 200 5', CLF_TIME, False),
+    "vhost_combined": ("", 'api.example.com:443 203.0.113.7 - - [{t}] "GET /x HTTP/1.1" 200 5 '
+                           '"-" "ua"', CLF_TIME, False),
+    "alb": ("", 'https {t} app/lb/1 203.0.113.7:4000 10.0.0.1:80 0 0 0 200 200 1 2 '
+                '"GET https://api.example.com:443/x HTTP/1.1" "b" - -', ISO_TIME, True),
+    "elb": ("", '{t} lb 203.0.113.7:4000 10.0.0.1:80 0 0 0 200 200 1 2 '
+                '"GET http://api.example.com:80/x HTTP/1.1" "b" - -', ISO_TIME, False),
+    "jsonl": ("", '{{"ts": "{t}", "ip": "203.0.113.7"}}', ISO_TIME, True),
+    # a nested field: the per-line JSON query, not Arrow's reader
+    "jsonl-nested": ("", '{{"ts": "{t}", "client": {{"ip": "203.0.113.7"}}}}', ISO_TIME, True),
+    "jsonl-clf": ("", '{{"time_local": "{t}", "ip": "203.0.113.7"}}', CLF_TIME, False),
+    "csv": ("timestamp,client_ip\n", "{t},203.0.113.7", ISO_TIME, True),
+    "tsv": ("timestamp\tclient_ip\n", "{t}\t203.0.113.7", ISO_TIME, False),
+    "w3c": ("#Fields: date time c-ip\n", "2025-10-10 {t} 203.0.113.7", "13:55:36{o}", True),
+    "nginx:$remote_addr - $remote_user [$time_local] \"$request\" $status": (
+        "", '203.0.113.7 - - [{t}] "GET /x HTTP/1.1" 200', CLF_TIME, False),
+    "nginx:$time_iso8601 $remote_addr": ("", "{t} 203.0.113.7", ISO_TIME, True),
+    "apache:%h %l %u %t \"%r\" %>s %b": (
+        "", '203.0.113.7 - - [{t}] "GET /x HTTP/1.1" 200 5', CLF_TIME, False),
+    "apache:%h %{%Y-%m-%dT%H:%M:%S%z}t \"%r\"": (
+        "", '203.0.113.7 {t} "GET /x HTTP/1.1"', ISO_TIME, False),
+    "regex:(?P<client>\\S+) (?P<time>\\S+)": ("", "203.0.113.7 {t}", ISO_TIME, True),
+}
+
+
+def _offset(hours: int, minutes: int, colon: bool) -> str:
+    return f"{'-' if hours < 0 else '+'}{abs(hours):02}{':' if colon else ''}{minutes:02}"
+
+
+@pytest.mark.parametrize("case", OFFSET_CASES)
+def test_impossible_utc_offsets_are_rejects(tmp_path: Path, case: str) -> None:
+    header, line, time, colon = OFFSET_CASES[case]
+    offsets = [_offset(h, m, colon) for h, m in GOOD_OFFSETS + BAD_OFFSETS]
+    path = tmp_path / "offsets.log"
+    path.write_text(header + "".join(line.format(t=time.format(o=o)) + "\n" for o in offsets))
+    fmt = case.split("-")[0] if ":" not in case else case
+    loaded, requests, rejects = load(path, fmt)
+    first = 1 + header.count("\n")
+    # +23:59 is the day before, a minute later; -23:59 the day after, a minute earlier
+    assert [r[1] - int(LOCAL.timestamp()) for r in requests] == [-86_340, 86_340]
+    assert [r[:2] for r in rejects] == [(first + 2 + i, f"bad UTC offset {o}")
+                                        for i, o in enumerate(offsets[2:])]
+    assert (loaded.lines, loaded.requests, loaded.rejected) == (first + 5, 2, 4)
+
+
+def test_parquet_times_with_impossible_offsets_are_rejects(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "offsets.parquet"
+    times = ["2025-10-10T13:55:36+23:59", "2025-10-10T13:55:36+9999"]
+    pq.write_table(pa.table({"timestamp": times, "api_key": ["k", "k"]}), path)
+    _, requests, rejects = load(path)
+    assert [r[1] - int(LOCAL.timestamp()) for r in requests] == [-86_340]
+    assert [r[:2] for r in rejects] == [(2, "bad UTC offset +9999")]
+
+
+@pytest.mark.parametrize(("offset", "expected"), [
+    ("-2359", [(2, "2025-10-11T13:54:36")]),
+    ("+9999", [(2, "bad UTC offset +9999 in #GMT-Offset:")]),
+    ("EST", [(2, "bad UTC offset EST in #GMT-Offset:")]),
+])
+def test_w3c_gmt_offset_directive_must_be_an_offset(tmp_path: Path, offset: str,
+                                                    expected: list[tuple[int, str]]) -> None:
+    path = tmp_path / "ex.log"
+    path.write_text(f"#GMT-Offset: {offset}\n#Fields: date time c-ip\n"
+                    "2025-10-10 13:55:36 203.0.113.7\n")
+    _, requests, rejects = load(path, "w3c")
+    got = [(r[0], datetime.fromtimestamp(r[1], UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+           for r in requests] + [r[:2] for r in rejects]
+    assert [(n + 1, text) for n, text in expected] == got
+
+
+@pytest.mark.parametrize(("ts", "offset"), [
+    ("2025-10-10T13:55:36.+99", "+99"),  # a fraction point without digits
+    ("2025-10-10T13:55+99:99", "+99:99"),  # no seconds
+    ("2025-10-10 13:55:36.123456+99", "+99"),
+    ("2025-10-10T13:55:36+05:30:10", "+05:30:10"),  # seconds: no offset RFC 3339 writes
+    ("10/Oct/2025:13:55:36 +9999 ", "+9999"),  # a blank after it
+])
+def test_every_time_form_duckdb_reads_has_its_offset_checked(tmp_path: Path, ts: str,
+                                                             offset: str) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text(f'{{"ts": "{ts}", "ip": "203.0.113.7"}}\n')
+    _, requests, rejects = load(path, "jsonl")
+    assert (requests, [r[:2] for r in rejects]) == ([], [(1, f"bad UTC offset {offset}")])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import stat
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from helpers import load
 
 from scrapewatch.cli import cli
 from scrapewatch.config import load_config
-from scrapewatch.ingest.formats import jsonl
+from scrapewatch.ingest.formats import FORMATS, jsonl, sniff_format
 from scrapewatch.ingest.sources import lines_array
 
 TS = "2025-03-04T10:00:00Z"
@@ -116,3 +117,38 @@ def test_a_file_of_blank_lines_is_counted_not_fatal(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["scan", str(tmp_path), "--max-rejected-share", "1"])
     assert result.exit_code == 0
     assert "3 lines, 0 requests, 0 rejected" in result.stdout
+
+
+UNKNOWN = ("not a log format scrapewatch knows (tried "
+           + ", ".join(name for name, f in FORMATS.items() if f.magic is None) + "); ")
+GIVE_FORMAT = "give --format if it is one of them"
+NUL = "it holds NUL bytes: binary, or UTF-16 text to convert to UTF-8 (iconv -f UTF-16 -t UTF-8)"
+CLF = b'203.0.113.7 - - [15/Nov/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 5'
+HOSTILE_FIRST_BLOCKS = {  # name -> (content, the end of the one-line error)
+    "random_bytes": (random.Random(5).randbytes(4096), NUL),
+    "one_20_mb_line": (b"a" * (20 << 20), GIVE_FORMAT),
+    "quotes_past_the_csv_field_limit": (b'"' * (1 << 18) + b"\n", GIVE_FORMAT),
+    "deeply_nested_json": (b"[" * 100_000 + b"\n", GIVE_FORMAT),
+    "nul_bytes": (b"\0" * 1000 + b"\n" + b"x\0y\n", NUL),
+    "utf16": ((CLF.decode() + "\n").encode("utf-16") * 3, NUL),
+    # one line of three records, of which a CLF reader would take the first alone
+    "cr_line_ends": (CLF + b"\r" + CLF + b"\r" + CLF + b"\r",
+                     "its lines end in CR alone: make them LF (tr '\\r' '\\n')"),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE_FIRST_BLOCKS)
+def test_hostile_first_blocks_are_no_known_format(tmp_path: Path, case: str) -> None:
+    content, end = HOSTILE_FIRST_BLOCKS[case]
+    path = tmp_path / f"{case}.log"
+    path.write_bytes(content)
+    result = CliRunner().invoke(cli, ["scan", str(path), "--quiet"])
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {path}: {UNKNOWN}{end}\n"
+
+
+@pytest.mark.parametrize("line", ["a" * (1 << 18), "a\rb,c", "[" * 100_000, '{"a":' * 100_000,
+                                  "\0" * 1000, '"' * (1 << 18)],
+                         ids=["long", "cr", "nested_array", "nested_object", "nul", "quotes"])
+def test_sniffers_never_raise(line: str) -> None:
+    assert sniff_format([line]) is None

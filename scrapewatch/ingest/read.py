@@ -201,12 +201,23 @@ def choose_format(source: LogSource, first: pa.StringArray, name: str) -> LogFor
     if not len(filled):
         # nothing but blank lines: any format skips each of them
         return next(iter(FORMATS.values()))
-    fmt = sniff_format(filled.slice(0, SNIFF_LINES).to_pylist())
+    lines = filled.slice(0, SNIFF_LINES).to_pylist()
+    fmt = sniff_format(lines)
     if fmt is None:
         tried = ", ".join(f.name for f in FORMATS.values() if f.magic is None)
         raise FormatError(f"{source.path}: not a log format scrapewatch knows (tried "
-                          f"{tried}); give --format if it is one of them")
+                          f"{tried}); {_unknown_hint(lines)}")
     return fmt
+
+
+def _unknown_hint(lines: list[str]) -> str:
+    """What to do about a file no format fits, told by its first lines."""
+    if any("\0" in line for line in lines):  # UTF-16 text has a NUL in every ASCII letter
+        return ("it holds NUL bytes: binary, or UTF-16 text to convert to UTF-8 "
+                "(iconv -f UTF-16 -t UTF-8)")
+    if "\r" in lines[0].rstrip("\r\n"):  # old Mac line ends: the file is one line
+        return "its lines end in CR alone: make them LF (tr '\\r' '\\n')"
+    return "give --format if it is one of them"
 
 
 def _load_sql(parse: str, config: Config, params: Params) -> str:

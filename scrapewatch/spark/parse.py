@@ -10,7 +10,7 @@ its own split.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -21,7 +21,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from scrapewatch.config import Config, InputConfig
 from scrapewatch.ingest.formats import clf
-from scrapewatch.ingest.formats.base import MAX_POSTS
+from scrapewatch.ingest.formats.base import MAX_POSTS, SPLIT_OFFSET_REGEX, VALID_OFFSET_REGEX
 from scrapewatch.ingest.formats.jsonl import ALIASES
 from scrapewatch.ingest.formats.tables import columns_for
 from scrapewatch.ingest.read import EARLIEST, LATEST
@@ -182,6 +182,44 @@ def _epoch_sql(text: str) -> str:
     return f"timestamp_micros(CAST(round(({seconds}) * 1e6) AS BIGINT))"
 
 
+def _offset_sql(source: str, params: Params, plain: str = "false") -> str:
+    """`source` rows with the UTC offset of their `ts_text` split off as base.offset_sql
+    finds it: offset_text ('' for none), bad_offset, offset_seconds (0 but for a valid
+    offset) and the text around it (offset_before, offset_after; see _local_sql). A
+    `plain` CLF line's offset is its last five characters."""
+    split = params.bind(SPLIT_OFFSET_REGEX)
+    digits = "replace(offset_text, ':', '')"
+    return f"""
+        SELECT *, substr(ts_text, length(offset_before) + length(offset_text) + 1)
+                      AS offset_after,
+                  CASE WHEN bad_offset OR offset_text = '' THEN 0
+                       ELSE (CASE WHEN startswith(offset_text, '-') THEN -60 ELSE 60 END)
+                            * (CAST(substr({digits}, 2, 2) AS INT) * 60
+                               + coalesce(CAST(nullif(substr({digits}, 4, 2), '') AS INT), 0))
+                  END AS offset_seconds
+        FROM (SELECT *, offset_text <> ''
+                        AND NOT offset_text RLIKE {params.bind(f"^{VALID_OFFSET_REGEX}$")}
+                            AS bad_offset
+              FROM (SELECT *,
+                           CASE WHEN {plain} THEN substr(ts_text, 1, 21)
+                                ELSE regexp_extract(ts_text, {split}, 1) END AS offset_before,
+                           CASE WHEN {plain} THEN substr(ts_text, 22, 5)
+                                ELSE regexp_extract(ts_text, {split}, 2) END AS offset_text
+                    FROM {source}))"""
+
+
+def _local_sql(parse: Callable[[str], str], zero: str, *, space: bool) -> str:
+    """The instant `parse` reads from ts_text, its valid offset (see _offset_sql) put
+    back after the parse: Java's parsers stop at ±18:00 (RFC 3339 at ±23:59) and take
+    fewer forms than DuckDB's, so they read the time with the offset `zero` instead.
+    Without `space`, an offset after a space is no time, as for DuckDB's ISO cast."""
+    local = (f"CASE WHEN offset_text = '' OR bad_offset THEN ts_text "
+             f"{'' if space else 'WHEN endswith(offset_before, chr(32)) THEN NULL '}"
+             f"ELSE concat(offset_before, '{zero}', offset_after) END")
+    return (f"timestamp_micros(unix_micros({parse(local)}) "
+            f"- CAST(offset_seconds AS BIGINT) * 1000000)")
+
+
 def _requests_sql(source: str, f: dict[str, str], unparsed: str, params: Params) -> str:
     """base.requests_sql in Spark SQL, over the view `source`."""
     number = params.bind(r"^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
@@ -193,21 +231,26 @@ def _requests_sql(source: str, f: dict[str, str], unparsed: str, params: Params)
         SELECT *, {f['ts']} AS ts_text, {f['path']} AS target_text,
                {f['method']} AS method_text
         FROM {source}
+    ), o AS ({_offset_sql("e", params)}
     ), t AS (
         SELECT *,
                CASE WHEN ts_text RLIKE {number} THEN {_epoch_sql('ts_text')}
-                    ELSE coalesce(try_to_timestamp(ts_text), try_to_timestamp(ts_text, {clf_time}))
+                    ELSE coalesce({_local_sql(lambda t: f"try_to_timestamp({t})", "+00:00",
+                                              space=False)},
+                                  {_local_sql(lambda t: f"try_to_timestamp({t}, {clf_time})",
+                                              "+0000", space=True)})
                END AS ts,
                CASE WHEN startswith(target_text, '/') AND NOT contains(target_text, ' ')
                     THEN target_text
                     ELSE regexp_replace(coalesce(nullif(regexp_extract(target_text,
                                                                       {request_line}, 1), ''),
                                                  target_text), {origin}, '') END AS target
-        FROM e
+        FROM o
     )
     SELECT file_id, line_no,
            coalesce({unparsed},
                     CASE WHEN ts_text IS NULL THEN 'no timestamp field'
+                         WHEN bad_offset THEN 'bad UTC offset ' || left(offset_text, 16)
                          WHEN ts IS NULL THEN 'bad timestamp ' || left(ts_text, 64)
                          WHEN {f['posts']} IS NOT NULL
                               AND NOT coalesce(try_cast(round(try_cast({f['posts']} AS DOUBLE))
@@ -235,6 +278,7 @@ def _clf_sql(source: str, params: Params) -> str:
     cut at the quotes, the others by the exact regex."""
     line = params.bind(clf.LINE_REGEX)
     request = params.bind(clf.REQUEST_REGEX)
+    clf_time = "dd/MMM/yyyy:HH:mm:ss Z"
     group = {name: f"regexp_extract(line, {line}, {index})"
              for index, name in enumerate(clf.FIELDS, 1)}
     return f"""
@@ -254,9 +298,11 @@ def _clf_sql(source: str, params: Params) -> str:
                CASE WHEN plain THEN substr(q[2], 2, 3) ELSE {group['status']} END AS status,
                CASE WHEN NOT plain THEN {group['xff']} WHEN size(q) = 9 THEN q[7] END AS xff
         FROM s
+    ), o AS ({_offset_sql("m", params, "plain")}
     ), p AS (
-        SELECT *, try_to_timestamp(ts_text, {params.bind('dd/MMM/yyyy:HH:mm:ss Z')}) AS ts
-        FROM m
+        SELECT *, {_local_sql(lambda t: f"try_to_timestamp({t}, {params.bind(clf_time)})",
+                              "+0000", space=True)} AS ts
+        FROM o
     ), t AS (
         SELECT *, CASE WHEN startswith(raw_target, '/') THEN raw_target
                        ELSE regexp_replace(raw_target, {params.bind(clf.ORIGIN_REGEX)}, '') END
@@ -267,6 +313,7 @@ def _clf_sql(source: str, params: Params) -> str:
            CASE WHEN ts_text = '' AND trim(BOTH {params.bind(_LINE_END)} FROM line) = ''
                     THEN {params.bind(BLANK_LINE)}
                 WHEN ts_text = '' THEN 'not a common/combined log line'
+                WHEN bad_offset THEN 'bad UTC offset ' || left(offset_text, 16)
                 WHEN ts IS NULL THEN 'bad timestamp ' || ts_text END AS reject_reason,
            ts,
            CASE WHEN plain AND NOT contains(client, ',') AND NOT contains(client, '[')

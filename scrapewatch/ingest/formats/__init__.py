@@ -126,10 +126,15 @@ def get_format(name: str) -> LogFormat:
 
 
 def sniff_format(first_lines: list[str]) -> LogFormat | None:
-    """The format that fits most of a file's first non-blank lines, if any fits half."""
+    """The format that fits most of a file's first non-blank lines, if any fits half.
+
+    A line with a CR inside fits none: where CR alone ends lines, the file is one line,
+    whose first record a format would read and whose others it would skip.
+    """
     lines = [line.rstrip("\r\n") for line in first_lines if line.strip()]
     if not lines:
         return None
+    lines = ["" if "\r" in line else line for line in lines]
     scored = [(fmt.sniff(lines), fmt) for fmt in FORMATS.values() if fmt.magic is None]
     score, best = max(scored, key=lambda pair: pair[0])
     return best if score >= 0.5 else None

@@ -36,6 +36,20 @@ class Cut:
 Cutter = Callable[[pa.StringArray, int], Cut | None]
 
 
+# A numeric UTC offset in a time text (group 1): a sign and digits (and colons) right
+# after the time of day (13:55:36, 13:55:36.123, 13:55:36., 13:55), maybe after one
+# space, up to the end or a character that is neither digit nor colon. Java reads it as
+# RE2 does.
+_BEFORE_OFFSET = r"[0-9]:[0-9]{2}(?:[.,][0-9]*)? ?"
+_OFFSET = r"([+-][0-9:]+)(?:[^0-9:]|$)"
+OFFSET_REGEX = _BEFORE_OFFSET + _OFFSET
+# ... the same offset as group 2, and group 1 all the text before it (Spark rewrites it)
+SPLIT_OFFSET_REGEX = f"(?s)^(.*?{_BEFORE_OFFSET}){_OFFSET}"
+# The offsets a time may carry, as RFC 3339 and ISO 8601 write them: hours 00-23 and
+# minutes 00-59, as +hh:mm, +hhmm or +hh. Any other (+9999, +0060, -2500, seconds) is a
+# reject: DuckDB would read it and move the time by up to four days.
+VALID_OFFSET_REGEX = r"[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?"
+
 # The most posts one request can return; larger counts are rejected, so that sums of
 # any log stay far inside 64-bit integers.
 MAX_POSTS = 1_000_000_000
@@ -50,6 +64,20 @@ def epoch_sql(text: str) -> str:
     return f"to_timestamp({seconds})"  # NULL past year 5138 in ns: a bad timestamp
 
 
+def offset_sql(text: str, params: Params) -> str:
+    """The numeric UTC offset in the time text `text` (OFFSET_REGEX), or ''."""
+    # cheap first: an offset comes after a colon (most times end in Z or nothing)
+    after = f"substr({text}, strpos({text}, ':'))"
+    return (f"CASE WHEN contains({after}, '+') OR contains({after}, '-') "
+            f"THEN regexp_extract({text}, {params.bind(OFFSET_REGEX)}, 1) ELSE '' END")
+
+
+def bad_offset_sql(offset: str, params: Params) -> str:
+    """Whether `offset`, an `offset_sql` ('' for a time with none), is no valid offset."""
+    return (f"({offset} <> '' AND NOT regexp_full_match({offset}, "
+            f"{params.bind(VALID_OFFSET_REGEX)}))")
+
+
 def requests_sql(source: str, f: dict[str, str], unparsed: str, params: Params, *,
                  time_format: str | None = None) -> str:
     """From `source` rows and per-field text expressions `f`, the parsed requests.
@@ -57,8 +85,8 @@ def requests_sql(source: str, f: dict[str, str], unparsed: str, params: Params, 
     `unparsed` is the reject reason of a row that the format could not read at all
     (or NULL). Times may be epoch numbers (unit told by size), ISO 8601 / RFC 3339,
     or CLF `dd/Mon/yyyy:HH:MM:SS +hhmm` (or `time_format`, a strptime pattern); a
-    time without an offset is UTC. A path may be a whole request line
-    (`GET /x HTTP/1.1`) or an absolute URL.
+    time without an offset is UTC, one with an offset outside VALID_OFFSET_REGEX a
+    reject. A path may be a whole request line (`GET /x HTTP/1.1`) or an absolute URL.
     """
     number = params.bind(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
     request_line = params.bind(r"^[A-Za-z]+ (\S.*?)(?: HTTP/[0-9.]+)?$")
@@ -83,6 +111,7 @@ def requests_sql(source: str, f: dict[str, str], unparsed: str, params: Params, 
                              ELSE coalesce(TRY_CAST(ts_text AS TIMESTAMPTZ),
                                            try_strptime(ts_text, '%d/%b/%Y:%H:%M:%S %z')) END)
                    AS ts,
+               {offset_sql('ts_text', params)} AS offset_text,
                -- the target of a request line (GET /x HTTP/1.1), without scheme://host
                CASE WHEN starts_with(target_text, '/') AND NOT contains(target_text, ' ')
                     THEN target_text
@@ -94,6 +123,8 @@ def requests_sql(source: str, f: dict[str, str], unparsed: str, params: Params, 
     SELECT line_no,
            coalesce({unparsed},
                     CASE WHEN ts_text IS NULL THEN 'no timestamp field'
+                         WHEN {bad_offset_sql('offset_text', params)}
+                             THEN 'bad UTC offset ' || left(offset_text, 16)
                          WHEN ts IS NULL THEN 'bad timestamp ' || left(ts_text, 64)
                          WHEN {f['posts']} IS NOT NULL
                               AND NOT coalesce(TRY_CAST(TRY_CAST({f['posts']} AS DOUBLE) AS BIGINT)

@@ -4,9 +4,10 @@
 
 Tolerated: IPv6 and proxy lists in the host position (`a, b c`), hostnames, Apache's
 `\\"` and `\\\\` escapes and nginx's `\\xHH` inside quotes, `-` for absent fields, any
-offset, a request that is `-`, empty or raw bytes, and extra trailing fields (such as a
-quoted X-Forwarded-For). The client address is the last host of the host field: the
-peer that connected, the one address a client cannot forge.
+offset of hours 00-23 and minutes 00-59 (another is a reject: `+9999` would move the
+time by days), a request that is `-`, empty or raw bytes, and extra trailing fields
+(such as a quoted X-Forwarded-For). The client address is the last host of the host
+field: the peer that connected, the one address a client cannot forge.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import re
 
 from scrapewatch.config import InputConfig
+from scrapewatch.ingest.formats.base import bad_offset_sql, offset_sql
 from scrapewatch.schema import BLANK_LINE
 from scrapewatch.sql import Params
 
@@ -33,13 +35,15 @@ TIME_FORMAT = "%d/%b/%Y:%H:%M:%S %z"
 # method, target and protocol of a request line; anything else (raw bytes) has none.
 REQUEST_REGEX = r"^([A-Za-z]+) (.*?)(?: HTTP/[0-9.]+)?$"
 # Lines of the plain shape, cut at fixed places instead (see parse_sql): a one-token
-# host, a 26-character time, a `METHOD target HTTP/x` request, no quote or backslash in
-# any field, a 3-digit status, then the end of the line after the size (common), or
-# the quoted referer and agent (combined), maybe one more quoted field (nginx's
-# X-Forwarded-For) and unquoted fields after them (timings), to the end of the line.
+# host, a 26-character time with a valid offset (base.VALID_OFFSET_REGEX), a
+# `METHOD target HTTP/x` request, no quote or backslash in any field, a 3-digit
+# status, then the end of the line after the size (common), or the quoted referer and
+# agent (combined), maybe one more quoted field (nginx's X-Forwarded-For) and unquoted
+# fields after them (timings), to the end of the line.
 _PLAIN_FIELD = r'"[^"\\]*"'
 PLAIN_REGEX = (r'^[^" \\]+ [^" \\]+ [^" \\]+ \[[0-9]{2}/[A-Za-z]{3}/[0-9]{4}(?::[0-9]{2}){3} '
-               r'[+-][0-9]{4}\] "[A-Za-z]+ [^" \\]+ HTTP/[0-9.]+" [0-9]{3} (?:[0-9]+|-)(?: '
+               r'[+-](?:[01][0-9]|2[0-3])[0-5][0-9]\] '
+               r'"[A-Za-z]+ [^" \\]+ HTTP/[0-9.]+" [0-9]{3} (?:[0-9]+|-)(?: '
                + _PLAIN_FIELD + " " + _PLAIN_FIELD + "(?: " + _PLAIN_FIELD + r')?(?: [^"\\]*)?)?'
                r"\r?\n?$")
 ORIGIN_REGEX = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?]*"  # scheme://host of an absolute target
@@ -110,7 +114,10 @@ def parse_sql(config: InputConfig, params: Params) -> str:
                CASE WHEN NOT plain THEN f.xff WHEN len(q) = 9 THEN q[8] END AS xff
         FROM m
     ), p AS (
-        SELECT *, try_strptime(ts_text, {params.bind(TIME_FORMAT)}) AS ts FROM fields
+        SELECT *, try_strptime(ts_text, {params.bind(TIME_FORMAT)}) AS ts,
+               -- a plain line's offset is valid (PLAIN_REGEX)
+               CASE WHEN plain THEN '' ELSE {offset_sql('ts_text', params)} END AS offset_text
+        FROM fields
     ), t AS (
         SELECT *, CASE WHEN starts_with(raw_target, '/') THEN raw_target
                        ELSE regexp_replace(raw_target, {params.bind(ORIGIN_REGEX)}, '') END
@@ -121,6 +128,8 @@ def parse_sql(config: InputConfig, params: Params) -> str:
            CASE WHEN ts_text = '' AND trim(line, {params.bind(" " + chr(13) + chr(10))}) = ''
                     THEN {params.bind(BLANK_LINE)}
                 WHEN ts_text = '' THEN 'not a common/combined log line'
+                WHEN {bad_offset_sql('offset_text', params)}
+                    THEN 'bad UTC offset ' || left(offset_text, 16)
                 WHEN ts IS NULL THEN 'bad timestamp ' || ts_text END AS reject_reason,
            ts,
            CASE WHEN plain AND NOT contains(client, ',') AND NOT contains(client, '[')

@@ -186,7 +186,7 @@ def sniff(lines: list[str]) -> float:
     def is_object(line: str) -> bool:
         try:
             return isinstance(json.loads(line), dict)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep for Python
             return False
 
     return sum(1 for line in lines if is_object(line)) / len(lines)

@@ -9,8 +9,8 @@ columns a field needs; its row numbers stand for line numbers.
 
 from __future__ import annotations
 
-import csv
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,8 +48,26 @@ def columns_for(names: list[str], config: InputConfig) -> dict[str, str]:
     return found
 
 
+def _token_regex(delimiter: str) -> str:
+    """A value after its delimiter (one is put before the first): a quoted part, in
+    which delimiters are text ("" for a quote), then the rest up to the next delimiter."""
+    return f'{delimiter}((?:"(?:[^"]|"")*")?[^{delimiter}]*)'
+
+
+def _unquoted(value: str) -> str:
+    """A value without the quotes around it, "" read as one quote."""
+    if len(value) > 1 and value.startswith('"') and value.endswith('"'):
+        return value[1:-1].replace('""', '"')
+    return value
+
+
 def _header(line: str, delimiter: str) -> list[str]:
-    return next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter))
+    """The column names of a header line, split as delimited_sql splits the records
+    (any text splits: no line makes this raise)."""
+    text = line.rstrip("\r\n")
+    if '"' not in text:
+        return text.split(delimiter)
+    return [_unquoted(v) for v in re.findall(_token_regex(delimiter), delimiter + text)]
 
 
 def _sniff(lines: list[str], delimiter: str) -> float:
@@ -117,9 +135,7 @@ def delimited_sql(schema: pa.Schema, config: InputConfig, params: Params) -> str
     names = json.loads(schema.metadata[b"names"])
     delimiter = schema.metadata[b"delimiter"].decode()
     text = f"rtrim(line, {params.bind(chr(13) + chr(10))})"
-    # each value after its delimiter (one put before the first): a quoted part, in
-    # which delimiters are text, then the rest up to the next delimiter
-    token = params.bind(f'{delimiter}((?:"(?:[^"]|"")*")?[^{delimiter}]*)')
+    token = params.bind(_token_regex(delimiter))
     tokens = (f"CASE WHEN contains(line, '\"') "
               f"THEN regexp_extract_all({params.bind(delimiter)} || {text}, {token}, 1) "
               f"ELSE string_split({text}, {params.bind(delimiter)}) END")

@@ -6,7 +6,8 @@ middle of a file); `#GMT-Offset:` gives the offset of the times that follow; the
 (`#Version`, `#Software`, `#Remark`) are read and skipped, but for `#Date:`, whose
 day stands in for a missing `date` field (IIS 4 logs only the time). W3C values are
 separated by spaces and may be quoted ("" for a quote inside); CloudFront's by tabs,
-URL-encoded. Times are UTC unless a `#GMT-Offset:` says otherwise.
+URL-encoded. Times are UTC unless a `#GMT-Offset:` says otherwise; a `#GMT-Offset:`
+that is no valid offset (base.VALID_OFFSET_REGEX) makes the lines under it rejects.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from scrapewatch.config import InputConfig
-from scrapewatch.ingest.formats.base import Cut, Cutter, requests_sql, unread_sql
+from scrapewatch.ingest.formats.base import (
+    VALID_OFFSET_REGEX,
+    Cut,
+    Cutter,
+    requests_sql,
+    unread_sql,
+)
 from scrapewatch.schema import BLANK_LINE
 from scrapewatch.sql import Params
 
@@ -51,7 +58,6 @@ W3C_FIELDS: dict[str, tuple[str, ...]] = {
 # A W3C value and the blanks after it: quoted only when the quotes span the whole value
 # (IIS never quotes: a user agent of "a"x is one value there).
 _TOKEN = r'("(?:[^"]|"")*"|[^ \t\r\n]+)(?:[ \t]+|\r?\n?$)'
-_OFFSET = re.compile(r"^[+-][0-9]{2}:?[0-9]{2}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
@@ -122,8 +128,8 @@ class _Directives:
         if directive.startswith("#Fields:"):
             self.fields = _field_list(directive)
         elif directive.startswith("#GMT-Offset:"):
-            offset = directive[len("#GMT-Offset:"):].strip()
-            self.offset = offset if _OFFSET.match(offset) else ""
+            # checked in block_sql: a bad offset makes the lines under it rejects
+            self.offset = directive[len("#GMT-Offset:"):].strip()
         elif directive.startswith("#Date:"):
             day = directive[len("#Date:"):].split()[:1]
             self.date = day[0] if day and _DATE.match(day[0]) else ""
@@ -163,14 +169,17 @@ def block_sql(schema: pa.Schema, config: InputConfig, params: Params) -> str:
         return f"nullif(nullif({v}, ''), '-')"
 
     f = {field: value(field) for field in W3C_FIELDS if field not in ("date", "time")}
+    good_offset = re.fullmatch(VALID_OFFSET_REGEX, offset) is not None
     f["ts"] = (f"(coalesce({value('date')}, {params.bind(day)}) || ' ' || {value('time')} "
-               f"|| {params.bind(offset)})")
+               f"|| {params.bind(offset if good_offset else '')})")
     f.update(api_key="NULL::VARCHAR", posts="NULL::VARCHAR")
     blank = params.bind(" \t" + chr(13) + chr(10))
     # CloudFront's tab-separated values cannot shift (it has shipped rows one field short
     # and one long); space-separated W3C values can, so their count must match #Fields
     count = "" if cloudfront else (
         f"WHEN len(v) <> {len(fields)} THEN len(v) || ' values; #Fields names {len(fields)}'")
+    if offset and not good_offset:  # every data line under it is a reject
+        count = f"ELSE {params.bind(f'bad UTC offset {offset[:16]} in #GMT-Offset:')}"
     return requests_sql(
         f"SELECT line_no, line, {tokens} AS v FROM plain", f,
         f"CASE WHEN trim(line, {blank}) = '' THEN {params.bind(BLANK_LINE)} {count} END",
