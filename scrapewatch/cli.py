@@ -129,11 +129,32 @@ _MEMORY_LIMIT = click.option(
     "--memory-limit", metavar="SIZE",
     help="DuckDB memory limit [512MB]; past it, work spills to the temp folder ($TMPDIR), "
          "so memory stays flat however large the input.")
+
+
+def _number(key: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """An option callback that checks a number setting against its range (declared in
+    config.py) as soon as it is read, so that the error names the option."""
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        from scrapewatch.config import load_config
+        from scrapewatch.errors import ConfigError
+
+        if value is not None:
+            try:
+                load_config(None, overrides={key: value})
+            except ConfigError as error:
+                raise click.BadParameter(str(error)) from None
+        return value
+    return check
+
+
 _POLICY = _options(
-    click.option("--threshold", type=int, help="Posts a 24-hour period may hold without "
-                                               "violating [policy.threshold_posts: 1000000]."),
-    click.option("--rate", help="USD per --per-posts posts [policy.rate_usd: 15000]."),
-    click.option("--per-posts", type=int, help="Posts that --rate prices [1000000]."),
+    click.option("--threshold", type=int, callback=_number("policy.threshold_posts"),
+                 help="Posts a 24-hour period may hold without violating "
+                      "[policy.threshold_posts: 1000000]."),
+    click.option("--rate", callback=_number("policy.rate_usd"),
+                 help="USD per --per-posts posts [policy.rate_usd: 15000]."),
+    click.option("--per-posts", type=int, callback=_number("policy.per_posts"),
+                 help="Posts that --rate prices [1000000]."),
     click.option("--periods", type=click.Choice(PERIODS),
                  help="How charged periods are chosen [greedy]."),
     click.option("--rounding", type=click.Choice(ROUNDINGS),
@@ -154,8 +175,8 @@ _READING = _options(
                  help="Group IPv4 clients into networks of this prefix length [32]."),
     click.option("--ipv6-prefix", type=click.IntRange(0, 128),
                  help="Group IPv6 clients into networks of this prefix length [128]."),
-    click.option("--max-rejected-share", help="Fail (exit 4) when more than this share of "
-                                              "lines is rejected [0.01]."))
+    click.option("--max-rejected-share", callback=_number("input.max_rejected_share"),
+                 help="Fail (exit 4) when more than this share of lines is rejected [0.01]."))
 _ENGINE = _options(
     click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb",
                  show_default=True,

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import Decimal, localcontext
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from scrapewatch.config import PERIODS, ROUNDINGS, Policy
+from scrapewatch.errors import ConfigError
 from scrapewatch.schema import DAY_SECONDS
 
 CENT = Decimal("0.01")
@@ -62,18 +63,38 @@ class Period:
     requests: int
 
 
+# The most one charged period may cost: past it the policy is surely mistyped (the
+# world's yearly output is about $10^14), and money stays far inside the report's
+# decimal(38, 2) and the store's DECIMAL(20, 2) columns.
+MAX_PERIOD_DAMAGES = Decimal(10**15)
+
+
 def period_damages(posts: int, *, policy: Policy, rounding: str) -> Decimal:
-    """Damages of one charged period holding `posts` posts, under `rounding`."""
+    """Damages of one charged period holding `posts` posts, under `rounding`.
+
+    Exact for every rate and count: cents are computed in integers (as `period_values`
+    does) and rounded half up once.
+
+    Raises:
+        ConfigError: when the period would cost more than MAX_PERIOD_DAMAGES.
+    """
     base = posts if policy.charge == "all" else max(0, posts - policy.threshold_posts)
     with localcontext() as ctx:
         ctx.prec = 60
-        if rounding == "full":
-            amount = Decimal(base // policy.per_posts) * policy.rate_usd
-        elif rounding == "started":
-            amount = Decimal(-(-base // policy.per_posts)) * policy.rate_usd
-        else:
-            amount = Decimal(base) * policy.rate_usd / Decimal(policy.per_posts)
-        return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+        numerator, denominator = (policy.rate_usd * 100).as_integer_ratio()  # cents
+    if rounding == "full":
+        units, per = base // policy.per_posts, 1
+    elif rounding == "started":
+        units, per = -(-base // policy.per_posts), 1
+    else:
+        units, per = base, policy.per_posts
+    cents = (2 * units * numerator + per * denominator) // (2 * per * denominator)
+    if cents > MAX_PERIOD_DAMAGES * 100:
+        raise ConfigError(
+            f"a charged period of {posts:,} posts would cost more than "
+            f"${MAX_PERIOD_DAMAGES:,} at policy.rate_usd {policy.rate_usd} per "
+            f"{policy.per_posts:,} posts; check rate_usd and per_posts")
+    return Decimal(cents).scaleb(-2)
 
 
 def _period(activity: Activity, start: int, end: int) -> Period:
