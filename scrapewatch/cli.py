@@ -566,8 +566,9 @@ def _errors_reported(ctx: click.Context) -> Iterator[None]:
         _fail(str(error), ExitCode.ERROR)
     except Exception as error:  # a bug or an engine failure: still one line, unless --debug
         first_line = str(error).splitlines()[0] if str(error) else ""
-        _fail(f"unexpected {type(error).__name__}: {first_line} (run with --debug for the "
-              "traceback, and please report it)", ExitCode.ERROR)
+        notes = "".join(f" ({note})" for note in getattr(error, "__notes__", []))
+        _fail(f"unexpected {type(error).__name__}: {first_line}{notes} (run with --debug for "
+              "the traceback, and please report it)", ExitCode.ERROR)
 
 
 def _fail(message: str, code: ExitCode) -> NoReturn:

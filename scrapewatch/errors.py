@@ -22,3 +22,9 @@ class FormatError(ScrapewatchError):
 
 class RejectLimitError(ScrapewatchError):
     """More lines were rejected than `max_rejected_share` allows."""
+
+
+class OutputError(ScrapewatchError):
+    """An --out folder cannot be written or swapped in (full disk, no permission, or a
+    path that is not a scrapewatch output folder); the previous one is left as it was."""
+

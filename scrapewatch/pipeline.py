@@ -26,7 +26,7 @@ from scrapewatch.ingest.sources import LogSource, expand_inputs
 from scrapewatch.organisations import Organisations
 from scrapewatch.posts import check_rules
 from scrapewatch.report.evidence import with_evidence
-from scrapewatch.report.files import write_atomically, write_out_dir, write_rejects
+from scrapewatch.report.files import out_folder, write_out_dir, write_rejects
 from scrapewatch.report.model import FileSummary, Finding, Report
 from scrapewatch.report.privacy import pseudonymised, redacted
 from scrapewatch.schema import TABLES_SQL
@@ -115,7 +115,11 @@ def scan_report(config: Config, files: list[FileSummary],
 def finish(report: Report, out: Path | None, rejects: Iterator[tuple[str, int, str, str]] | None,
            pseudonym_key: bytes | None) -> Report:
     """Pseudonymise `report` when asked, and write `out` (rejects without their text when
-    pseudonymised: a log line shows the entity)."""
+    pseudonymised: a log line shows the entity) as one set, swapped in whole.
+
+    Raises:
+        OutputError: when `out` cannot be written (the previous set is kept).
+    """
     if pseudonym_key is not None:
         report = pseudonymised(report, pseudonym_key)
         rejects = None if rejects is None else redacted(rejects)
@@ -204,9 +208,13 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path, index: int, count: int, co
 def check_rejects(files: list[FileSummary], config: Config, out: Path | None,
                   rejects: Callable[[], Iterator[tuple[str, int, str, str]]],
                   redact: bool = False) -> None:
-    """Raise RejectLimitError (after writing `out/rejects` from the `rejects` rows,
-    `redact`ed for a pseudonymised run) when more than `input.max_rejected_share` of
-    the lines was rejected."""
+    """Raise RejectLimitError (after replacing `out` by a folder holding only `rejects`,
+    from the `rejects` rows, `redact`ed for a pseudonymised run) when more than
+    `input.max_rejected_share` of the lines was rejected.
+
+    Raises:
+        OutputError: when `out` cannot be written (the previous folder is kept).
+    """
     lines = sum(f.lines for f in files)
     rejected = sum(f.rejected for f in files)
     limit = config.input.max_rejected_share
@@ -214,8 +222,11 @@ def check_rejects(files: list[FileSummary], config: Config, out: Path | None,
         where = ""
         if out is not None:
             rows = rejects()
-            path = write_atomically(
-                out, "rejects", lambda s: write_rejects(redacted(rows) if redact else rows, s))
+            # `out` becomes a set of this run holding only the rejects: no file of an
+            # earlier run stays beside them
+            with out_folder(out) as folder:
+                path = folder.write(
+                    "rejects", lambda s: write_rejects(redacted(rows) if redact else rows, s))
             where = f"; see {path}"
         worst = max(files, key=lambda f: f.rejected)
         raise RejectLimitError(
