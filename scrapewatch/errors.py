@@ -28,3 +28,11 @@ class OutputError(ScrapewatchError):
     """An --out folder cannot be written or swapped in (full disk, no permission, or a
     path that is not a scrapewatch output folder); the previous one is left as it was."""
 
+
+class StoreError(ScrapewatchError):
+    """A store cannot be read (a corrupt or foreign file) or written (full disk)."""
+
+
+class TempFolderError(ScrapewatchError):
+    """DuckDB ran out of memory and could not spill to its temp folder (full or not
+    writable)."""

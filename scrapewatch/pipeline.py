@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from scrapewatch.detect.windows import ALL_PARTS, EntityWindow, entity_windows
 from scrapewatch.engine import Engine
 from scrapewatch.engine.duckdb import DuckDBEngine
 from scrapewatch.entities import create_macros
-from scrapewatch.errors import RejectLimitError
+from scrapewatch.errors import RejectLimitError, ScrapewatchError, StoreError, TempFolderError
 from scrapewatch.ingest.formats import get_format
 from scrapewatch.ingest.read import FileLoad, load_file
 from scrapewatch.ingest.sources import LogSource, expand_inputs
@@ -60,6 +62,48 @@ def connect(*, memory_limit: str | None = None, temp_directory: str | None = Non
     run(con, TABLES_SQL)
     create_macros(con)
     return con
+
+
+# A DuckDB write that the operating system refused: the file and the cause.
+_WRITE_FAILED = re.compile(r'Could not write (?:to )?file "([^"]+)": ([^.;]+)')
+# What DuckDB says of a database file or WAL it cannot make sense of.
+_UNREADABLE = re.compile(r"Corrupt database file|Corrupt WAL file|replaying WAL|"
+                         r"not a valid DuckDB database file|Could not read enough bytes")
+
+
+def engine_error(error: BaseException, *, store: Path | None = None
+                 ) -> ScrapewatchError | None:
+    """What a DuckDB failure of a `connect`ion means, as a one-line error naming the
+    folder or file: its temp folder full or not writable while spilling past the memory
+    limit, or (given the `store` it has attached) the store unreadable or unwritable.
+    None for any other failure: that one is a bug.
+    """
+    if not isinstance(error, duckdb.Error):
+        return None
+    text = " ".join(str(error).split())
+    temp = tempfile.gettempdir()  # connect's temp_directory
+    if isinstance(error, duckdb.OutOfMemoryException):
+        if "offload" in text:  # its temp files have reached the free space of their disk
+            return TempFolderError(
+                f"DuckDB's temp folder {temp} is full: work past the memory limit spills "
+                "there; free space in it, set TMPDIR to a folder with more room, or raise "
+                "--memory-limit")
+        return TempFolderError(
+            f"DuckDB ran out of memory: raise --memory-limit (past it, DuckDB spills what it "
+            f"can to its temp folder {temp}: check that it is writable and has free space)")
+    written = _WRITE_FAILED.search(text)
+    if written and store is not None and written[1] in (os.path.abspath(store),
+                                                        os.path.abspath(store) + ".wal"):
+        return StoreError(f"{store}: cannot write the store: {written[2]}; it keeps what "
+                          "was added before this failure: free space and run again")
+    if written and os.path.basename(written[1]).startswith("duckdb_temp"):
+        return TempFolderError(
+            f"cannot write DuckDB's temp folder {os.path.dirname(written[1])}: {written[2]}; "
+            "free space in it, set TMPDIR to another folder, or raise --memory-limit")
+    if store is not None and _UNREADABLE.search(text):
+        return StoreError(f"{store}: not a readable scrapewatch store ({text[:200]}); "
+                          "restore it from a copy, or ingest into a new store")
+    return None
 
 
 def scan(paths: Sequence[str], *, config: Config, out: Path | None = None,

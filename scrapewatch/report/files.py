@@ -307,8 +307,10 @@ def _fsync(folder: Path) -> None:
 def _cause(error: OSError) -> str:
     """An OSError's cause in words, with what to do for a full or read-only disk."""
     cause = error.strerror or str(error)
-    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"{cause} (free some space, or give --out on another disk)"
+    if error.errno == errno.EFBIG:
+        return f"{cause} (over the file size limit: see ulimit -f)"
     if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return f"{cause} (give --out a folder you can write)"
     return cause
