@@ -208,3 +208,9 @@ def test_the_folder_mechanism_wraps_any_writers(tmp_path: Path) -> None:
     assert str(error.value) == message
     assert snapshot(tmp_path / "r") == {"entities.parquet": b"PAR1", "report.json": b"{}\n"}
     assert sorted(os.listdir(tmp_path)) == ["r"]
+
+
+def test_the_root_folder_is_never_replaced() -> None:
+    with pytest.raises(OutputError) as error, out_folder(Path("/")):
+        pass
+    assert str(error.value) == "cannot replace / by a report: give a folder below it"

@@ -223,6 +223,8 @@ def out_folder(out: Path) -> Iterator[OutFolder]:
             swapped in; and (from OutFolder.write) when a file cannot be written.
     """
     target = Path(os.path.abspath(out))
+    if not target.name:
+        raise OutputError(f"cannot replace {out} by a report: give a folder below it")
     _check_replaceable(out, target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
