@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TextIO, TypeVar, cast
 
 import click
 
@@ -32,6 +32,7 @@ class ExitCode(IntEnum):
     USAGE = 2
     VIOLATIONS = 3
     REJECTS = 4
+    CLOSED_STDOUT = 141  # what a shell shows for a Unix tool that SIGPIPE stopped
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -129,11 +130,32 @@ _MEMORY_LIMIT = click.option(
     "--memory-limit", metavar="SIZE",
     help="DuckDB memory limit [512MB]; past it, work spills to the temp folder ($TMPDIR), "
          "so memory stays flat however large the input.")
+
+
+def _number(key: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """An option callback that checks a number setting against its range (declared in
+    config.py) as soon as it is read, so that the error names the option."""
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        from scrapewatch.config import load_config
+        from scrapewatch.errors import ConfigError
+
+        if value is not None:
+            try:
+                load_config(None, overrides={key: value})
+            except ConfigError as error:
+                raise click.BadParameter(str(error)) from None
+        return value
+    return check
+
+
 _POLICY = _options(
-    click.option("--threshold", type=int, help="Posts a 24-hour period may hold without "
-                                               "violating [policy.threshold_posts: 1000000]."),
-    click.option("--rate", help="USD per --per-posts posts [policy.rate_usd: 15000]."),
-    click.option("--per-posts", type=int, help="Posts that --rate prices [1000000]."),
+    click.option("--threshold", type=int, callback=_number("policy.threshold_posts"),
+                 help="Posts a 24-hour period may hold without violating "
+                      "[policy.threshold_posts: 1000000]."),
+    click.option("--rate", callback=_number("policy.rate_usd"),
+                 help="USD per --per-posts posts [policy.rate_usd: 15000]."),
+    click.option("--per-posts", type=int, callback=_number("policy.per_posts"),
+                 help="Posts that --rate prices [1000000]."),
     click.option("--periods", type=click.Choice(PERIODS),
                  help="How charged periods are chosen [greedy]."),
     click.option("--rounding", type=click.Choice(ROUNDINGS),
@@ -154,8 +176,8 @@ _READING = _options(
                  help="Group IPv4 clients into networks of this prefix length [32]."),
     click.option("--ipv6-prefix", type=click.IntRange(0, 128),
                  help="Group IPv6 clients into networks of this prefix length [128]."),
-    click.option("--max-rejected-share", help="Fail (exit 4) when more than this share of "
-                                              "lines is rejected [0.01]."))
+    click.option("--max-rejected-share", callback=_number("input.max_rejected_share"),
+                 help="Fail (exit 4) when more than this share of lines is rejected [0.01]."))
 _ALLOW_EMPTY = click.option(
     "--allow-empty", is_flag=True,
     help="Succeed with an empty report when there is no input (a directory without log "
@@ -547,7 +569,8 @@ def formats() -> None:
 
 @contextmanager
 def _errors_reported(ctx: click.Context) -> Iterator[None]:
-    """Turn library errors into one stderr line and DESIGN.md's exit code."""
+    """Turn library errors into one stderr line and DESIGN.md's exit code; a closed
+    stdout into a quiet stop (see _stdout_closed)."""
     from scrapewatch.errors import RejectLimitError, ScrapewatchError
 
     if ctx.obj and ctx.obj.get("debug"):
@@ -555,14 +578,38 @@ def _errors_reported(ctx: click.Context) -> Iterator[None]:
         return
     try:
         yield
+    except BrokenPipeError:
+        _stdout_closed()
+    except OSError as error:
+        if error.filename == _STDOUT:
+            _stdout_closed(f"cannot write the results to stdout: {error.strerror}")
+        _fail(_unexpected(error), ExitCode.ERROR)
     except RejectLimitError as error:
         _fail(str(error), ExitCode.REJECTS)
     except ScrapewatchError as error:
         _fail(str(error), ExitCode.ERROR)
-    except Exception as error:  # a bug or an engine failure: still one line, unless --debug
-        first_line = str(error).splitlines()[0] if str(error) else ""
-        _fail(f"unexpected {type(error).__name__}: {first_line} (run with --debug for the "
-              "traceback, and please report it)", ExitCode.ERROR)
+    except Exception as error:  # a bug: still one line, unless --debug
+        _fail(_unexpected(error), ExitCode.ERROR)
+
+
+def _unexpected(error: Exception) -> str:
+    """The one line for an error no library code explains: a failure of the machine
+    (a full disk, a full temp folder) in words, or else a bug, to be reported."""
+    import errno
+
+    if "duckdb" in sys.modules:  # else the failure cannot be DuckDB's
+        from scrapewatch.pipeline import engine_error
+
+        if (known := engine_error(error)) is not None:
+            return str(known)
+    if isinstance(error, OSError) and error.errno in (
+            errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES):
+        return (f"{error.filename}: {error.strerror}" if error.filename else
+                f"{error.strerror} (run with --debug to see which file)")
+    first_line = str(error).splitlines()[0] if str(error) else ""
+    notes = "".join(f" ({note})" for note in getattr(error, "__notes__", []))
+    return (f"unexpected {type(error).__name__}: {first_line}{notes} (run with --debug for "
+            "the traceback, and please report it)")
 
 
 def _fail(message: str, code: ExitCode) -> NoReturn:
@@ -570,6 +617,20 @@ def _fail(message: str, code: ExitCode) -> NoReturn:
 
     click.echo(f"error: {for_terminal(message)}", err=True)
     sys.exit(code)
+
+
+def _stdout_closed(failure: str | None = None) -> NoReturn:
+    """Stop when stdout cannot be written: quietly when whoever read it has gone
+    (`scrapewatch scan ... | head`), as Unix tools do, with status 141, what a shell
+    shows for a tool that SIGPIPE stopped (`yes | head`); else with the `failure`.
+    stdout is pointed at /dev/null first, so that Python's last flush of it at exit has
+    nowhere to fail."""
+    with contextlib.suppress(OSError, ValueError):  # ValueError: no file (a test runner)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    if failure is not None:
+        _fail(failure, ExitCode.ERROR)
+    sys.exit(ExitCode.CLOSED_STDOUT)
 
 
 def _check_flags(overrides: dict[str, Any], memory_limit: str | None) -> None:
@@ -603,6 +664,52 @@ def _pinned_clock() -> datetime | None:
         raise click.BadParameter(f"SOURCE_DATE_EPOCH={epoch!r} is not whole seconds") from None
 
 
+_STDOUT = "<stdout>"
+
+
+class _Results:
+    """sys.stdout, whose failed writes say they were stdout's (an OSError from a write
+    names no file): `> /full/disk/report.json` is then told apart from a bug."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        with self._named():
+            return int(self._stream.write(text))
+
+    def flush(self) -> None:
+        with self._named():
+            self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    @staticmethod
+    @contextmanager
+    def _named() -> Iterator[None]:
+        try:
+            yield
+        except OSError as error:
+            error.filename = error.filename or _STDOUT
+            raise
+
+
 def main() -> None:
-    """Console entry point."""
-    cli(prog_name="scrapewatch")
+    """Console entry point. Results still buffered for stdout are flushed here, where a
+    reader that has gone (`| head`) or a full disk (`> /full/disk/report.json`) can be
+    told apart from success, rather than in Python's own flush at exit."""
+    sys.stdout = cast(TextIO, _Results(sys.stdout))
+    try:
+        cli(prog_name="scrapewatch")
+    except SystemExit as done:
+        code = done.code
+    else:  # pragma: no cover - click always exits
+        code = 0
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_closed()
+    except OSError as error:
+        _stdout_closed(f"cannot write the results to stdout: {error.strerror}")
+    sys.exit(code)

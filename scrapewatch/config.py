@@ -28,9 +28,18 @@ ENTITY_KEYS = ("api_key", "user", "client_ip")
 FIELD_NAMES = ("ts", "client_ip", "method", "path", "query", "status", "bytes",
                "referer", "user_agent", "api_key", "user", "posts", "xff")
 
+# The ranges of the numeric settings. Inside them every sum, product and comparison the
+# policy makes is exact: post counts stay far inside 64-bit integers, and money (at most
+# 19 digits of posts times 16 of rate) inside Decimal's precision and numpy's int64.
+MAX_POSTS = 10**12  # a threshold or per_posts: a million times the clause's million
+MAX_REQUEST_POSTS = 1_000_000_000  # posts of one request, as a log's posts field allows
+MAX_RATE_USD = Decimal(10**9)
+PLACES = 6  # decimal places of a rate or a share (a millionth)
+
 
 def _setting(default: Any, help: str, **checks: Any) -> Any:
-    """A dataclass field carrying its help text and optional `choices`."""
+    """A dataclass field carrying its help text and optional checks: `choices`, and for
+    numbers `low` and `high` (inclusive) and, for Decimals, `places`."""
     if isinstance(default, dict):
         return field(default_factory=lambda: dict(default), metadata={"help": help, **checks})
     return field(default=default, metadata={"help": help, **checks})
@@ -41,9 +50,12 @@ class Policy:
     """The damages policy of DESIGN.md, every name unchanged."""
 
     threshold_posts: int = _setting(
-        1_000_000, "A 24-hour period violates when it holds more than this many posts.")
-    rate_usd: Decimal = _setting(Decimal("15000"), "US dollars charged per `per_posts` posts.")
-    per_posts: int = _setting(1_000_000, "The number of posts that `rate_usd` prices.")
+        1_000_000, "A 24-hour period violates when it holds more than this many posts.",
+        low=0, high=MAX_POSTS)
+    rate_usd: Decimal = _setting(Decimal("15000"), "US dollars charged per `per_posts` posts.",
+                                 low=0, high=MAX_RATE_USD, places=PLACES)
+    per_posts: int = _setting(1_000_000, "The number of posts that `rate_usd` prices.",
+                              low=1, high=MAX_POSTS)
     periods: str = _setting(
         "greedy", "How charged 24-hour periods are chosen.", choices=PERIODS)
     rounding: str = _setting(
@@ -61,7 +73,7 @@ class Policy:
         "Requests before this instant are not counted (the clause's effective date).")
     warning_share: Decimal = _setting(
         Decimal("0.8"), "Entities whose peak reaches this share of the threshold, without "
-        "passing it, are on the watchlist.")
+        "passing it, are on the watchlist.", low=0, high=1, places=PLACES)
 
 
 @dataclass(frozen=True)
@@ -70,8 +82,10 @@ class EntityConfig:
 
     keys: tuple[str, ...] = _setting(
         ENTITY_KEYS, "Entity key order: the first non-empty field wins.")
-    ipv4_prefix: int = _setting(32, "Group IPv4 clients by this prefix length (e.g. 24).")
-    ipv6_prefix: int = _setting(128, "Group IPv6 clients by this prefix length (e.g. 64).")
+    ipv4_prefix: int = _setting(32, "Group IPv4 clients by this prefix length (e.g. 24).",
+                                low=0, high=32)
+    ipv6_prefix: int = _setting(128, "Group IPv6 clients by this prefix length (e.g. 64).",
+                                low=0, high=128)
     allow: tuple[str, ...] = _setting(
         (), "Authorised entities, kept out of the findings and listed apart: keys or users "
             "(`api_key:x`, `user:x` or `x`) and IP addresses or CIDR networks.")
@@ -88,7 +102,8 @@ class EntityConfig:
 class PostsConfig:
     """How many posts a request accessed when the log carries no count."""
 
-    default: int = _setting(0, "Posts of a request that no rule matches.")
+    default: int = _setting(0, "Posts of a request that no rule matches.",
+                            low=0, high=MAX_REQUEST_POSTS)
     rules: tuple[PostsRule, ...] = _setting(
         BUILTIN_RULES, "Path rules, first match wins; see the README for the built-in set.")
 
@@ -99,7 +114,8 @@ class InputConfig:
 
     format: str = _setting("auto", "Log format of every file, or `auto` to sniff each one.")
     max_rejected_share: Decimal = _setting(
-        Decimal("0.01"), "Fail the run (exit 4) when more than this share of lines is rejected.")
+        Decimal("0.01"), "Fail the run (exit 4) when more than this share of lines is rejected.",
+        low=0, high=1, places=PLACES)
     fields: dict[str, str] = _setting(
         {}, "JSON lines field mapping: request field -> JSON key (dots for nesting).")
     allow_empty: bool = _setting(
@@ -201,9 +217,7 @@ def _coerce(spec: dataclasses.Field[Any], value: Any, key: str) -> Any:
         elif kind == "Decimal":
             if isinstance(value, bool):
                 raise ValueError
-            result = Decimal(str(value))
-            if not result.is_finite():
-                raise ValueError
+            result = Decimal(str(value))  # NaN and Infinity are refused by the range
         elif kind == "datetime":
             result = parse_instant(value)
         elif kind == "bool":
@@ -229,6 +243,7 @@ def _coerce(spec: dataclasses.Field[Any], value: Any, key: str) -> Any:
             raise TypeError(f"no coercion for {kind}")
     except (ValueError, InvalidOperation) as exc:
         raise ConfigError(f"invalid value for {key}: {value!r} (expected {kind})") from exc
+    _check_range(spec, result, value, key)
     choices = spec.metadata.get("choices")
     if choices and result not in choices:
         hint = difflib.get_close_matches(str(result), choices, n=1)
@@ -237,11 +252,45 @@ def _coerce(spec: dataclasses.Field[Any], value: Any, key: str) -> Any:
     return result
 
 
+def _check_range(spec: dataclasses.Field[Any], result: Any, value: Any, key: str) -> None:
+    """Raise ConfigError naming `key` and its range when a number is outside it (or,
+    for a Decimal, not finite or with more decimal places than allowed)."""
+    low, high = spec.metadata.get("low"), spec.metadata.get("high")
+    if low is None or high is None:
+        return
+    if isinstance(result, Decimal):
+        places = spec.metadata["places"]
+        wanted = f"a number from {low:,} to {high:,} with at most {places} decimal places"
+        fits = result.is_finite() and low <= result <= high and _places(result) <= places
+    else:
+        wanted = f"a whole number from {low:,} to {high:,}"
+        fits = low <= result <= high
+    if not fits:
+        raise ConfigError(f"{key} must be {wanted}; got {value!r}")
+
+
+def _places(number: Decimal) -> int:
+    """Decimal places of a finite `number`, trailing zeros aside (read from its digits:
+    any Decimal arithmetic would round a long number first)."""
+    _, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)
+    if not any(digits):
+        return 0
+    trailing = len(digits) - len(bytes(digits).rstrip(b"\0"))
+    return max(0, -exponent - trailing)
+
+
 def _posts_rule(item: Any, key: str) -> PostsRule:
     if not isinstance(item, dict):
         raise ConfigError(f"{key} must be a table")
     fields = {f.name for f in dataclasses.fields(PostsRule)}
     _check_keys(item, fields, f"{key}.")
+    for name in ("posts", "param_default", "param_max"):
+        count = item.get(name)
+        if isinstance(count, int) and not isinstance(count, bool) and not (
+                0 <= count <= MAX_REQUEST_POSTS):
+            raise ConfigError(f"{key}.{name} must be a whole number from 0 to "
+                              f"{MAX_REQUEST_POSTS:,}; got {count!r}")
     try:
         return PostsRule(**item)
     except (TypeError, ValueError) as exc:
@@ -267,11 +316,8 @@ def parse_instant(value: Any) -> datetime:
 
 def _validate(section: Any, name: str) -> None:
     """Cross-field checks that a type alone cannot express."""
+    # number ranges are checked as each value is read (_check_range)
     if isinstance(section, Policy):
-        if section.threshold_posts < 0 or section.per_posts <= 0 or section.rate_usd < 0:
-            raise ConfigError("policy: threshold_posts and rate_usd must be >= 0, per_posts > 0")
-        if not 0 <= section.warning_share <= 1:
-            raise ConfigError("policy.warning_share must be between 0 and 1")
         try:
             parse_status_set(section.count_statuses)
             ZoneInfo(section.timezone)
@@ -286,8 +332,6 @@ def _validate(section: Any, name: str) -> None:
         if bad or not section.keys:
             raise ConfigError(f"invalid entity key {bad[0] if bad else ''!r}; "
                               f"valid: {', '.join(ENTITY_KEYS)}")
-        if not (0 <= section.ipv4_prefix <= 32 and 0 <= section.ipv6_prefix <= 128):
-            raise ConfigError("entity.ipv4_prefix must be 0-32 and entity.ipv6_prefix 0-128")
         from scrapewatch.allow import AllowList
 
         AllowList.parse(section.allow)  # raises ConfigError on a bad entry, before any work
@@ -306,7 +350,3 @@ def _validate(section: Any, name: str) -> None:
         if bad:
             raise ConfigError(f"unknown field {bad[0]!r} in input.fields; "
                               f"valid: {', '.join(FIELD_NAMES)}")
-        if not 0 <= section.max_rejected_share <= 1:
-            raise ConfigError("input.max_rejected_share must be between 0 and 1")
-    elif isinstance(section, PostsConfig) and section.default < 0:
-        raise ConfigError("posts.default must be >= 0")

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from scrapewatch.config import PERIODS, ROUNDINGS, Policy
+from scrapewatch.errors import ConfigError
 from scrapewatch.schema import DAY_SECONDS
 
 DAY = DAY_SECONDS
@@ -136,9 +137,19 @@ class Periods:
                        int(self.requests[i])) for i in rows]
 
 
+# The most one charged period may cost: past it the policy is surely mistyped (the
+# world's yearly output is about $10^14), and money stays far inside the report's
+# decimal(38, 2) and the store's DECIMAL(20, 2) columns.
+MAX_PERIOD_DAMAGES = Decimal(10**15)
+
+
 def period_cents(posts: np.ndarray, policy: Policy, rounding: str) -> np.ndarray:
     """Damages of periods holding `posts`, in whole cents (rounded half up), exact:
-    int64 where that cannot overflow, else Python integers."""
+    int64 where that cannot overflow, else Python integers.
+
+    Raises:
+        ConfigError: when a period would cost more than MAX_PERIOD_DAMAGES.
+    """
     posts = np.asarray(posts, dtype=np.int64)
     base = posts if policy.charge == "all" else np.maximum(posts - policy.threshold_posts, 0)
     per = policy.per_posts
@@ -152,7 +163,14 @@ def period_cents(posts: np.ndarray, policy: Policy, rounding: str) -> np.ndarray
     largest = int(units.max()) if units.size else 0
     if largest * 2 * numerator + 2 * denominator * per >= 2**62:
         units = units.astype(object)  # exact, slower
-    return (2 * units * numerator + denominator * per) // (2 * denominator * per)
+    cents = (2 * units * numerator + denominator * per) // (2 * denominator * per)
+    if cents.size and cents.max() > MAX_PERIOD_DAMAGES * 100:
+        worst = int(posts[np.argmax(cents)])
+        raise ConfigError(
+            f"a charged period of {worst:,} posts would cost more than "
+            f"${MAX_PERIOD_DAMAGES:,} at policy.rate_usd {policy.rate_usd} per "
+            f"{policy.per_posts:,} posts; check rate_usd and per_posts")
+    return cents
 
 
 def usd(cents: int) -> Decimal:

@@ -31,3 +31,17 @@ class SandboxError(ScrapewatchError):
 
 class EmptyInputError(InputError):
     """There is nothing to read: a directory without log files, or no line in them all."""
+
+
+class OutputError(ScrapewatchError):
+    """An --out folder cannot be written or swapped in (full disk, no permission, or a
+    path that is not a scrapewatch output folder); the previous one is left as it was."""
+
+
+class StoreError(ScrapewatchError):
+    """A store cannot be read (a corrupt or foreign file) or written (full disk)."""
+
+
+class TempFolderError(ScrapewatchError):
+    """DuckDB ran out of memory and could not spill to its temp folder (full or not
+    writable)."""

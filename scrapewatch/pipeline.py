@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -17,13 +19,19 @@ from scrapewatch.detect.windows import ALL_PARTS, entity_windows
 from scrapewatch.engine import Engine
 from scrapewatch.engine.duckdb import DuckDBEngine
 from scrapewatch.entities import create_macros
-from scrapewatch.errors import EmptyInputError, RejectLimitError
+from scrapewatch.errors import (
+    EmptyInputError,
+    RejectLimitError,
+    ScrapewatchError,
+    StoreError,
+    TempFolderError,
+)
 from scrapewatch.ingest.formats import get_format
 from scrapewatch.ingest.read import FileLoad, load_file
 from scrapewatch.ingest.sources import DuplicateInput, LogSource, SkippedInput, list_inputs
 from scrapewatch.organisations import Organisations
 from scrapewatch.posts import check_rules
-from scrapewatch.report.files import write_atomically, write_out_dir, write_rejects
+from scrapewatch.report.files import out_folder, write_out_dir, write_rejects
 from scrapewatch.report.findings import Found, find
 from scrapewatch.report.model import FileSummary, Report
 from scrapewatch.report.privacy import pseudonymised, redacted
@@ -58,6 +66,48 @@ def connect(*, memory_limit: str | None = None, temp_directory: str | None = Non
     run(con, TABLES_SQL)
     create_macros(con)
     return con
+
+
+# A DuckDB write that the operating system refused: the file and the cause.
+_WRITE_FAILED = re.compile(r'Could not write (?:to )?file "([^"]+)": ([^.;]+)')
+# What DuckDB says of a database file or WAL it cannot make sense of.
+_UNREADABLE = re.compile(r"Corrupt database file|Corrupt WAL file|replaying WAL|"
+                         r"not a valid DuckDB database file|Could not read enough bytes")
+
+
+def engine_error(error: BaseException, *, store: Path | None = None
+                 ) -> ScrapewatchError | None:
+    """What a DuckDB failure of a `connect`ion means, as a one-line error naming the
+    folder or file: its temp folder full or not writable while spilling past the memory
+    limit, or (given the `store` it has attached) the store unreadable or unwritable.
+    None for any other failure: that one is a bug.
+    """
+    if not isinstance(error, duckdb.Error):
+        return None
+    text = " ".join(str(error).split())
+    temp = tempfile.gettempdir()  # connect's temp_directory
+    if isinstance(error, duckdb.OutOfMemoryException):
+        if "offload" in text:  # its temp files have reached the free space of their disk
+            return TempFolderError(
+                f"DuckDB's temp folder {temp} is full: work past the memory limit spills "
+                "there; free space in it, set TMPDIR to a folder with more room, or raise "
+                "--memory-limit")
+        return TempFolderError(
+            f"DuckDB ran out of memory: raise --memory-limit (past it, DuckDB spills what it "
+            f"can to its temp folder {temp}: check that it is writable and has free space)")
+    written = _WRITE_FAILED.search(text)
+    if written and store is not None and written[1] in (os.path.abspath(store),
+                                                        os.path.abspath(store) + ".wal"):
+        return StoreError(f"{store}: cannot write the store: {written[2]}; it keeps what "
+                          "was added before this failure: free space and run again")
+    if written and os.path.basename(written[1]).startswith("duckdb_temp"):
+        return TempFolderError(
+            f"cannot write DuckDB's temp folder {os.path.dirname(written[1])}: {written[2]}; "
+            "free space in it, set TMPDIR to another folder, or raise --memory-limit")
+    if store is not None and _UNREADABLE.search(text):
+        return StoreError(f"{store}: not a readable scrapewatch store ({text[:200]}); "
+                          "restore it from a copy, or ingest into a new store")
+    return None
 
 
 def scan(paths: Sequence[str], *, config: Config, out: Path | None = None,
@@ -135,7 +185,11 @@ def no_lines_error(paths: Sequence[str]) -> EmptyInputError:
 def finish(report: Report, out: Path | None, rejects: Iterator[tuple[str, int, str, str]] | None,
            pseudonym_key: bytes | None) -> Report:
     """Pseudonymise `report` when asked, and write `out` (rejects without their text when
-    pseudonymised: a log line shows the entity)."""
+    pseudonymised: a log line shows the entity) as one set, swapped in whole.
+
+    Raises:
+        OutputError: when `out` cannot be written (the previous set is kept).
+    """
     if pseudonym_key is not None:
         report = pseudonymised(report, pseudonym_key)
         rejects = None if rejects is None else redacted(rejects)
@@ -230,9 +284,13 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path, index: int, count: int, co
 def check_rejects(files: list[FileSummary], config: Config, out: Path | None,
                   rejects: Callable[[], Iterator[tuple[str, int, str, str]]],
                   redact: bool = False) -> None:
-    """Raise RejectLimitError (after writing `out/rejects` from the `rejects` rows,
-    `redact`ed for a pseudonymised run) when more than `input.max_rejected_share` of
-    the lines was rejected."""
+    """Raise RejectLimitError (after replacing `out` by a folder holding only `rejects`,
+    from the `rejects` rows, `redact`ed for a pseudonymised run) when more than
+    `input.max_rejected_share` of the lines was rejected.
+
+    Raises:
+        OutputError: when `out` cannot be written (the previous folder is kept).
+    """
     lines = sum(f.lines for f in files)
     rejected = sum(f.rejected for f in files)
     limit = config.input.max_rejected_share
@@ -240,8 +298,11 @@ def check_rejects(files: list[FileSummary], config: Config, out: Path | None,
         where = ""
         if out is not None:
             rows = rejects()
-            path = write_atomically(
-                out, "rejects", lambda s: write_rejects(redacted(rows) if redact else rows, s))
+            # `out` becomes a set of this run holding only the rejects: no file of an
+            # earlier run stays beside them
+            with out_folder(out) as folder:
+                path = folder.write(
+                    "rejects", lambda s: write_rejects(redacted(rows) if redact else rows, s))
             where = f"; see {path}"
         worst = max(files, key=lambda f: f.rejected)
         raise RejectLimitError(

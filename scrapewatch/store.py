@@ -34,11 +34,25 @@ import pyarrow as pa
 
 from scrapewatch.config import Config, config_json
 from scrapewatch.engine.duckdb import DuckDBEngine
-from scrapewatch.errors import ConfigError, InputError, SandboxError, ScrapewatchError
+from scrapewatch.errors import (
+    ConfigError,
+    InputError,
+    SandboxError,
+    ScrapewatchError,
+    StoreError,
+)
 from scrapewatch.ingest.read import FileLoad, Progress, load_file
 from scrapewatch.ingest.sources import LogSource, holds_content, list_inputs
 from scrapewatch.pipeline import Progress as ProgressDisplay
-from scrapewatch.pipeline import check_rejects, connect, detect, finish, no_lines_error, rejects_of
+from scrapewatch.pipeline import (
+    check_rejects,
+    connect,
+    detect,
+    engine_error,
+    finish,
+    no_lines_error,
+    rejects_of,
+)
 from scrapewatch.posts import check_rules
 from scrapewatch.report.escape import for_terminal
 from scrapewatch.report.model import FileSummary, Report, batched
@@ -105,9 +119,15 @@ def open_store(path: Path, *, wait_s: float = 0, memory_limit: str | None = None
     """A scan's in-memory connection with the store at `path` attached, for writing, as
     `store` (created when `create`: by ingest, not by a mistyped report path).
 
+    DuckDB failures of the work done with it that the user can act on (the store
+    corrupt or its disk full, the temp folder full) come out as one-line errors naming
+    the file or folder (see `engine_error`).
+
     Raises:
         StoreBusyError: when another process holds the store for `wait_s` seconds.
-        InputError: when `path` is not a store.
+        InputError: when there is no store at `path`.
+        StoreError: when `path` is not a readable scrapewatch store, or cannot be written.
+        TempFolderError: when DuckDB's temp folder fills up.
     """
     if not create and not path.exists():
         raise InputError(f"{path}: no such store; `scrapewatch ingest` creates one")
@@ -118,20 +138,32 @@ def open_store(path: Path, *, wait_s: float = 0, memory_limit: str | None = None
             try:
                 run(con, "ATTACH $path AS store", {"path": str(path)})
                 break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower():
-                    raise InputError(f"{path}: cannot open the store ({exc})") from exc
+            except duckdb.Error as exc:
+                if not isinstance(exc, duckdb.IOException) or "lock" not in str(exc).lower():
+                    text = " ".join(str(exc).split())
+                    raise engine_error(exc, store=path) or StoreError(
+                        f"{path}: cannot open the store ({text[:200]})") from exc
                 if time.monotonic() >= deadline:
                     raise StoreBusyError(
                         f"{path}: another process has this store open; try again when it "
                         f"has finished, or pass --wait SECONDS") from None
                 time.sleep(0.25)
-            except duckdb.Error as exc:
-                raise InputError(f"{path}: not a scrapewatch store ({exc})") from exc
+        # a DuckDB file of other tables is someone else's database: write nothing into it
+        tables = sorted(name for (name,) in run(
+            con, "SELECT table_name FROM duckdb_tables() WHERE database_name = 'store'"))
+        if tables and "manifest" not in tables:
+            raise StoreError(f"{path}: not a scrapewatch store: it holds other tables "
+                             f"({', '.join(tables[:3])}); give a store that `scrapewatch "
+                             "ingest` made, or a new path")
         run(con, "USE store")
         run(con, STORE_SQL)
         run(con, "USE memory")
         yield con
+    except duckdb.Error as exc:
+        failure = engine_error(exc, store=path)
+        if failure is None:
+            raise
+        raise failure from exc
     finally:
         con.close()
 

@@ -144,6 +144,38 @@ def test_usage_errors_exit_2() -> None:
     assert CliRunner().invoke(cli, ["scan"]).exit_code == 2
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["--rate", "1e400"], "Invalid value for '--rate': policy.rate_usd must be a number from 0 "
+                          "to 1,000,000,000 with at most 6 decimal places; got '1e400'"),
+    (["--rate", "1e-400"], "Invalid value for '--rate': policy.rate_usd must be a number from "
+                           "0 to 1,000,000,000 with at most 6 decimal places; got '1e-400'"),
+    (["--per-posts", "99999999999999999999999999"],
+     "Invalid value for '--per-posts': policy.per_posts must be a whole number from 1 to "
+     "1,000,000,000,000; got 99999999999999999999999999"),
+    (["--threshold", "99999999999999999999999999"],
+     "Invalid value for '--threshold': policy.threshold_posts must be a whole number from 0 "
+     "to 1,000,000,000,000; got 99999999999999999999999999"),
+    (["--max-rejected-share", "NaN"],
+     "Invalid value for '--max-rejected-share': input.max_rejected_share must be a number "
+     "from 0 to 1 with at most 6 decimal places; got 'NaN'"),
+])
+def test_a_number_flag_out_of_range_names_the_flag(in_root: None, args: list[str],
+                                                   message: str) -> None:
+    result = scan("sample_logs/", *args)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.endswith(f"\nError: {message}\n")
+
+
+def test_a_number_out_of_range_in_the_config_file_is_one_line(in_root: None,
+                                                               tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[policy]\nrate_usd = "1e400"\n')
+    result = scan("sample_logs/", "--config", str(config))
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == ("error: policy.rate_usd must be a number from 0 to 1,000,000,000 "
+                             "with at most 6 decimal places; got '1e400'\n")
+
+
 def test_too_many_rejects_exits_4_and_writes_them(tmp_path: Path) -> None:
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs/a.log").write_text(LINE * 98 + "garbage\n" * 2)

@@ -2,17 +2,23 @@
 twins (entities.parquet, periods.parquet: money as decimal(38,2), times as UTC
 timestamps) for the next step of a pipeline, and rejects.
 
-Each file is written to a temporary name and renamed into place, so a reader never sees
-half a file and a symlink planted in the folder is replaced, never followed.
+The files of one run are written into a new folder beside --out and swapped in whole
+(`out_folder`), so a reader never sees half a file or a mix of two runs, and a symlink
+planted at or in the folder is never followed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import json
 import os
+import re
+import shutil
+import stat
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from scrapewatch.config import ROUNDINGS
+from scrapewatch.errors import OutputError
 from scrapewatch.report.escape import for_csv, for_terminal
 from scrapewatch.report.model import Report, batched, finding_json, window_json
 
@@ -157,41 +164,197 @@ def _write_csv(stream: TextIO, header: tuple[str, ...], rows: Iterable[Iterable[
 
 def write_out_dir(report: Report, out: Path,
                   rejects: Iterable[tuple[str, int, str, str]] | None) -> list[Path]:
-    """Write every report file into `out` (created if needed); return their paths."""
+    """Replace `out` by a folder holding every report file of this run (and `rejects`
+    when given); return their paths.
+
+    Raises:
+        OutputError: when a file cannot be written or `out` cannot be replaced; `out`
+            is then left as it was.
+    """
     from scrapewatch.report.html import write_report_html
 
-    writers: dict[str, Callable[[TextIO], None]] = {
-        "report.json": lambda s: write_report_json(report, s),
-        "entities.csv": lambda s: write_entities_csv(report, s),
-        "periods.csv": lambda s: write_periods_csv(report, s),
-        "report.html": lambda s: write_report_html(report, s),
-    }
-    if rejects is not None:
-        writers["rejects"] = lambda s: write_rejects(rejects, s)
-    tables: dict[str, Callable[[BinaryIO], None]] = {
-        "entities.parquet": lambda s: write_entities_parquet(report, s),
-        "periods.parquet": lambda s: write_periods_parquet(report, s),
-    }
-    return ([write_atomically(out, name, write) for name, write in writers.items()]
-            + [write_atomically(out, name, write, binary=True) for name, write in tables.items()])
+    with out_folder(out) as folder:
+        folder.write("report.json", lambda s: write_report_json(report, s))
+        folder.write("entities.csv", lambda s: write_entities_csv(report, s))
+        folder.write("periods.csv", lambda s: write_periods_csv(report, s))
+        folder.write("report.html", lambda s: write_report_html(report, s))
+        if rejects is not None:
+            folder.write("rejects", lambda s: write_rejects(rejects, s))
+        folder.write("entities.parquet", lambda s: write_entities_parquet(report, s),
+                     binary=True)
+        folder.write("periods.parquet", lambda s: write_periods_parquet(report, s),
+                     binary=True)
+    return folder.paths
 
 
-def write_atomically(folder: Path, name: str, write: Callable[[Any], None], *,
-                     binary: bool = False) -> Path:
-    """Write `folder/name` (folder created) through a temporary file and a rename; the
-    stream `write` gets is text, or bytes when `binary`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+# The files an output folder may hold: a folder holding anything else is not replaced.
+OUT_FILES = frozenset({"report.json", "entities.csv", "periods.csv", "report.html",
+                       "rejects", "entities.parquet", "periods.parquet"})
+# A temporary file that earlier versions, which wrote into the folder itself, left
+# when they died writing it.
+_LEFTOVER = re.compile(rf"\.(?:{'|'.join(map(re.escape, OUT_FILES))})\.[a-z0-9_]{{8}}")
+
+
+class OutFolder:
+    """The new output folder, written beside `out` under a hidden name; see out_folder."""
+
+    def __init__(self, out: Path, folder: Path) -> None:
+        self.out = out
+        self.folder = folder
+        self.paths: list[Path] = []  # the files written, by their final path
+
+    def write(self, name: str, write: Callable[[Any], None], *, binary: bool = False
+              ) -> Path:
+        """Write the file `name` (one of OUT_FILES) with `write`, which gets a text
+        stream (UTF-8, no newline translation) or, when `binary`, a binary one; return
+        its final path, `out/name`.
+
+        Raises:
+            OutputError: naming the file and the cause, on any OSError.
+        """
+        if name not in OUT_FILES:
+            raise ValueError(f"{name!r} is not in OUT_FILES")
+        final = self.out / name
+        # a new name in a folder of our own: O_EXCL | O_NOFOLLOW never opens what is there
+        flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_CLOEXEC", 0))
+        try:
+            handle = os.open(self.folder / name, flags, 0o666)  # the umask applies
+            with (open(handle, "wb") if binary
+                  else open(handle, "w", encoding="utf-8", newline="")) as stream:
+                write(stream)
+                stream.flush()
+                os.fsync(stream.fileno())  # complete on disk before it is swapped in
+        except OSError as error:
+            raise OutputError(f"cannot write {final}: {_cause(error)}; {self.out} was left "
+                              "as it was") from error
+        except BaseException as error:  # a bug: still say which file it was writing
+            error.add_note(f"while writing {final}")
+            raise
+        self.paths.append(final)
+        return final
+
+
+@contextlib.contextmanager
+def out_folder(out: Path) -> Iterator[OutFolder]:
+    """Write a whole output set aside, then swap it in for `out`: readers of `out` see
+    the previous set or this one, never a mix, and a failure leaves `out` as it was.
+
+    The set is written into a new hidden folder beside `out` (`.NAME.tmp-XXXXXXXX`, same
+    parent, so renames are atomic); when the block ends without an error, `out` is
+    renamed aside, the new folder renamed to `out`, and the old one removed. A failure
+    removes the new folder and leaves `out` untouched. What a crash leaves:
+
+    - while the files are written: `out` as it was, and a partial `.NAME.tmp-*` beside it;
+    - after `out` is renamed aside: no `out`; the previous set complete in
+      `.NAME.old-*`, the new one complete in `.NAME.tmp-*` (rename either to `out`);
+    - after the new folder is renamed in: the new set in `out`, the previous one in
+      `.NAME.old-*`.
+
+    Nothing is followed out of `out`'s parent: a symbolic link at `out` is refused, one
+    inside it is removed with the folder (never its target), and files are created new
+    in a folder of our own. An existing `out` is replaced only when it is a folder
+    holding nothing but report files (OUT_FILES); anything else is refused, never
+    deleted.
+
+    Raises:
+        OutputError: when `out` is not replaceable, or the folder cannot be made or
+            swapped in; and (from OutFolder.write) when a file cannot be written.
+    """
+    target = Path(os.path.abspath(out))
+    if not target.name:
+        raise OutputError(f"cannot replace {out} by a report: give a folder below it")
+    _check_replaceable(out, target)
     try:
-        with (open(handle, "wb") if binary
-              else open(handle, "w", encoding="utf-8", newline="")) as stream:
-            write(stream)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; honour the umask
-        os.replace(temporary, folder / name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = OutFolder(out, Path(tempfile.mkdtemp(dir=target.parent,
+                                                       prefix=f".{target.name[:100]}.tmp-")))
+    except OSError as error:
+        raise OutputError(f"cannot make a folder in {target.parent} for {out}: "
+                          f"{_cause(error)}") from error
+    try:
+        yield staging
+        _swap_in(out, target, staging.folder)
     except BaseException:
-        os.unlink(temporary)
+        shutil.rmtree(staging.folder, ignore_errors=True)
         raise
-    return folder / name
+
+
+def _check_replaceable(out: Path, target: Path) -> None:
+    """Raise OutputError unless `target` is missing or a real folder holding only report
+    files (each a file or a symbolic link, which is removed, not followed)."""
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise OutputError(f"cannot use {out} for the report: {_cause(error)}") from error
+    if stat.S_ISLNK(mode):
+        raise OutputError(f"{out} is a symbolic link, which --out does not follow; give the "
+                          "folder it points to, or a new path")
+    if not stat.S_ISDIR(mode):
+        raise OutputError(f"{out} exists and is not a folder; give a folder for the report")
+    try:
+        with os.scandir(target) as entries:
+            foreign = sorted(e.name for e in entries
+                             if (e.name not in OUT_FILES and not _LEFTOVER.fullmatch(e.name))
+                             or e.is_dir(follow_symlinks=False))
+    except OSError as error:
+        raise OutputError(f"cannot read {out}: {_cause(error)}") from error
+    if foreign:
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        raise OutputError(
+            f"{out} holds {', '.join(foreign[:3])}{more}, which scrapewatch does not write; "
+            "--out replaces the whole folder, so give a new or empty folder, or one holding "
+            "only an earlier report")
+
+
+def _swap_in(out: Path, target: Path, new: Path) -> None:
+    """Put the complete folder `new` at `target` (see out_folder for the crash windows)."""
+    _check_replaceable(out, target)  # again: it may have changed while the files were written
+    old = None
+    try:
+        _fsync(new)  # the folder's entries on disk before it is renamed in
+        if os.path.lexists(target):
+            os.chmod(new, stat.S_IMODE(os.lstat(target).st_mode))
+            # an empty folder of a new name, replaced by `out` itself: rename never
+            # follows a link and never overwrites a folder that holds anything
+            old = tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name[:100]}.old-")
+            os.rename(target, old)
+        else:
+            os.chmod(new, 0o777 & ~_umask())  # as mkdir would have made it
+        os.rename(new, target)
+    except OSError as error:
+        if old is not None and not os.path.lexists(target):
+            with contextlib.suppress(OSError):  # put the previous set back
+                os.rename(old, target)
+        raise OutputError(f"cannot put the report in place at {out}: {_cause(error)}"
+                          + (f"; the previous one is in {old}" if old and
+                             os.path.lexists(old) else "")) from error
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)  # removes links inside, never their targets
+    with contextlib.suppress(OSError):
+        _fsync(target.parent)  # the renames on disk
+
+
+def _fsync(folder: Path) -> None:
+    handle = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def _cause(error: OSError) -> str:
+    """An OSError's cause in words, with what to do for a full or read-only disk."""
+    cause = error.strerror or str(error)
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{cause} (free some space, or give --out on another disk)"
+    if error.errno == errno.EFBIG:
+        return f"{cause} (over the file size limit: see ulimit -f)"
+    if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"{cause} (give --out a folder you can write)"
+    return cause
 
 
 def _umask() -> int:
