@@ -9,12 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scrapewatch.config import load_config
 from scrapewatch.pipeline import scan
 from scrapewatch.report import findings as findings_module
 from scrapewatch.report import model
-from scrapewatch.report.files import write_report_json
+from scrapewatch.report.files import _indented, write_report_json
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -76,3 +78,16 @@ def test_stored_findings_read_like_a_list(tmp_path: Path) -> None:
         report.findings[10]
     assert [e.first_line for e in as_list[0].evidence[0]] == [1]
     assert as_list[0].evidence[0][0].samples[0][1].startswith('{"ts": "2025-03-01T01:00:00Z"')
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=8), children, max_size=4), max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_report_json_items_are_indented_as_json_dumps_does(value: object) -> None:
+    assert _indented(value, "\n    ") == json.dumps(value, indent=2, ensure_ascii=True).replace(
+        "\n", "\n    ")

@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
@@ -65,9 +66,31 @@ def _write_list(stream: TextIO, items: Iterable[dict[str, Any]]) -> None:
     empty = True
     for item in items:
         stream.write("[\n    " if empty else ",\n    ")
-        stream.write(json.dumps(item, indent=2, ensure_ascii=True).replace("\n", "\n    "))
+        stream.write(_indented(item, "\n    "))
         empty = False
     stream.write("[]" if empty else "\n  ]")
+
+
+def _indented(value: Any, newline: str) -> str:
+    """`value` as json.dumps(value, indent=2, ensure_ascii=True) writes it at the depth
+    whose line break (and indent) is `newline`; several times faster, since an indented
+    json.dumps runs the pure-Python encoder (report.json may hold millions of entities)."""
+    if isinstance(value, str):
+        return encode_basestring_ascii(value)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        inner = newline + "  "
+        return ("{" + inner + ("," + inner).join(
+            f"{encode_basestring_ascii(k)}: {_indented(v, inner)}" for k, v in value.items())
+                + newline + "}")
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        inner = newline + "  "
+        return ("[" + inner + ("," + inner).join(_indented(v, inner) for v in value)
+                + newline + "]")
+    return json.dumps(value)  # numbers, true, false, null
 
 
 def write_entities_csv(report: Report, stream: TextIO) -> None:
