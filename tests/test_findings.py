@@ -3,15 +3,18 @@ same report as one batch would give."""
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scrapewatch.cli import cli
 from scrapewatch.config import load_config
 from scrapewatch.pipeline import scan
 from scrapewatch.report import findings as findings_module
@@ -91,3 +94,20 @@ json_values = st.recursive(
 def test_report_json_items_are_indented_as_json_dumps_does(value: object) -> None:
     assert _indented(value, "\n    ") == json.dumps(value, indent=2, ensure_ascii=True).replace(
         "\n", "\n    ")
+
+
+def test_a_full_temp_folder_while_keeping_findings_is_a_clear_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = _log(tmp_path / "many.jsonl")
+
+    class FullDisk:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(findings_module.pq, "ParquetWriter", FullDisk)
+    result = CliRunner().invoke(cli, ["scan", str(log), "-q"])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: cannot write the findings to the temp folder ")
+    assert result.stderr.endswith(": No space left on device; free space in it, or set TMPDIR "
+                                  "to a folder with more room\n")

@@ -30,6 +30,7 @@ from scrapewatch.allow import AllowList
 from scrapewatch.config import PERIODS, ROUNDINGS, Config
 from scrapewatch.damages import Activities, Activity, Period, assess_many, usd
 from scrapewatch.detect.windows import EntityWindow
+from scrapewatch.errors import TempFolderError
 from scrapewatch.report.charts import EntitySeries, entity_series
 from scrapewatch.report.evidence import PERIOD_FILES_SQL, quote_edge_lines
 from scrapewatch.report.model import Finding, Stored, Totals, finding_of_row, window_of_row
@@ -308,9 +309,13 @@ def _write(db: duckdb.DuckDBPyConnection, path: Path,
             for batch in reader:
                 writer.write_batch(batch)
                 count += batch.num_rows
-    finally:
         if writer is not None:
             writer.close()
+    except OSError as error:
+        raise TempFolderError(
+            f"cannot write the findings to the temp folder {path.parent.parent}: "
+            f"{error.strerror or error}; free space in it, or set TMPDIR to a folder "
+            "with more room") from error
     return path, count
 
 
