@@ -1,8 +1,8 @@
 """``python -m benchmarks.many_entities``: scan with very many violators.
 
 A log of N violating API keys, each with P charged periods, is generated (JSON lines,
-seeded, one 24-hour period a day apart per charged period, two requests of 600,000
-posts each in every period: 1,200,000 posts, so $15,000 a period under the default
+seeded, one charged period every other day, two requests of 600,000 posts each in
+every period: 1,200,000 posts, so $15,000 a period under the default
 policy), then ``scrapewatch scan LOG --out DIR --quiet`` runs as a child process and its
 wall time and peak RSS are recorded, and its answer is checked: N entities flagged,
 N x P periods, $15,000 x N x P in total, from report.json's totals and from the rows of
@@ -51,8 +51,9 @@ def generate(path: Path, violators: int, periods: int, seed: int = 1) -> int:
             keys = np.repeat(np.arange(violators), 2)
             for start in range(0, len(keys), CHUNK):
                 part = keys[start:start + CHUNK]
-                # both requests of a key within the first 12 hours of the day
-                sec = START + day * 86_400 + rng.integers(0, 43_200, len(part))
+                # both requests of a key within the first 12 hours of every other day:
+                # no 24-hour period holds requests of two of its periods
+                sec = START + day * 2 * 86_400 + rng.integers(0, 43_200, len(part))
                 text = pc.binary_join_element_wise(
                     '{"ts": ', pc.cast(pa.array(sec), pa.string()),
                     ', "api_key": "k-', pc.utf8_lpad(pc.cast(pa.array(part), pa.string()), 8,

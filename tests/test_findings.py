@@ -50,7 +50,7 @@ def test_small_batches_give_the_same_report(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     log = _log(tmp_path / "many.jsonl")
     whole = _report_json(log)
-    monkeypatch.setattr(findings_module, "BATCH_ROWS", 3)  # about one entity a batch
+    monkeypatch.setattr(findings_module, "BATCH_COST", 9)  # about one entity a batch
     monkeypatch.setattr(findings_module, "RANKS_AT_ONCE", 2)
     monkeypatch.setattr(model, "ROWS_READ", 3)
     assert _report_json(log) == whole

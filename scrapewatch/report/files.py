@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from scrapewatch.config import ROUNDINGS
 from scrapewatch.errors import OutputError
 from scrapewatch.report.escape import for_csv, for_terminal
-from scrapewatch.report.model import Report, batched, finding_json, window_json
+from scrapewatch.report.model import Report, finding_json, window_json
 
 ENTITY_COLUMNS = ("entity", "entity_kind", "total_posts", "requests", "peak_24h_posts",
                   "peak_start", "peak_end", "first_crossing_at", "periods", "damages_usd",
@@ -129,7 +129,7 @@ _PERIOD_SCHEMA = pa.schema(
     + [(name, _TIME) for name in ("start", "end")]
     + [(name, pa.int64()) for name in ("posts", "requests")]
     + [("damages_usd", _MONEY), ("evidence", _EVIDENCE)])
-PARQUET_ROWS = 16_384  # findings per row group
+PARQUET_ROWS = 4_096  # rows per row group: few enough that their dicts stay small
 
 
 def write_entities_parquet(report: Report, stream: BinaryIO) -> None:
@@ -157,16 +157,16 @@ def write_periods_parquet(report: Report, stream: BinaryIO) -> None:
 def _write_parquet(stream: BinaryIO, schema: pa.Schema, report: Report,
                    rows_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
     """A Parquet file of the rows `rows_of` makes of each finding's JSON, written a row
-    group of findings at a time."""
+    group of about PARQUET_ROWS rows at a time."""
     with pq.ParquetWriter(stream, schema) as writer:
-        batches = batched(map(finding_json, report.findings), PARQUET_ROWS)
-        wrote = False
-        for batch in batches:
-            writer.write_table(pa.Table.from_pylist(
-                [row for e in batch for row in rows_of(e)], schema=schema))
-            wrote = True
-        if not wrote:
-            writer.write_table(schema.empty_table())
+        rows: list[dict[str, Any]] = []
+        for finding in report.findings:
+            rows += rows_of(finding_json(finding))
+            if len(rows) >= PARQUET_ROWS:
+                writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+                rows = []
+        if rows or not report.findings:
+            writer.write_table(pa.Table.from_pylist(rows, schema=schema))
 
 
 def _instant(text: str | None) -> datetime | None:

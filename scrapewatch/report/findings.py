@@ -39,7 +39,7 @@ from scrapewatch.sql import run
 if TYPE_CHECKING:
     from scrapewatch.engine import Engine
 
-BATCH_ROWS = 1 << 18  # activity rows priced at a time
+BATCH_COST = 1 << 19  # activity rows x days they span, priced at a time
 CHARTED = 50  # the entities with the largest damages get chart series (report.html)
 ROWS_WRITTEN = 16_384
 _MONEY = pa.decimal128(38, 2)
@@ -229,14 +229,15 @@ def _price(db: duckdb.DuckDBPyConnection, config: Config) -> Totals:
     """Price sw_flagged's entities, a batch of them at a time, into sw_priced and
     sw_charged; the totals of those not allow-listed."""
     policy = config.policy
-    sizes = db.execute("""
-        SELECT count(*) FROM sw_activity a
+    # what pricing an entity holds in memory: its rows, times the days they span (the
+    # points of max_periods' dynamic programme)
+    costs = np.asarray(db.execute("""
+        SELECT count(*) * ((max(a.sec) - min(a.sec)) // 86400 + 3) AS cost FROM sw_activity a
         JOIN sw_flagged f ON a.entity_kind = f.entity_kind AND a.entity = f.entity
-        GROUP BY f.position ORDER BY f.position""").fetchnumpy()
-    counts = np.asarray(next(iter(sizes.values())), dtype=np.int64) if sizes else np.zeros(0)
+        GROUP BY f.position ORDER BY f.position""").fetchnumpy()["cost"], dtype=np.int64)
     cents, periods = 0, 0
     sensitivity = {mode: dict.fromkeys(ROUNDINGS, 0) for mode in PERIODS}
-    for low, high in _ranges(counts):
+    for low, high in _ranges(costs):
         rows = db.execute("""
             SELECT f.position - $low AS entity, a.sec, a.posts, a.requests
             FROM sw_activity a
@@ -270,17 +271,17 @@ def _price(db: duckdb.DuckDBPyConnection, config: Config) -> Totals:
     return Totals(cents, periods, sensitivity)
 
 
-def _ranges(counts: np.ndarray) -> Iterator[tuple[int, int]]:
-    """Ranges [low, high) of entity positions holding about BATCH_ROWS activity rows
-    (an entity with more is a range of its own)."""
+def _ranges(costs: np.ndarray) -> Iterator[tuple[int, int]]:
+    """Ranges [low, high) of entity positions costing about BATCH_COST together (an
+    entity that costs more is a range of its own)."""
     low, total = 0, 0
-    for position, count in enumerate(counts.tolist()):
-        if total and total + count > BATCH_ROWS:
+    for position, count in enumerate(costs.tolist()):
+        if total and total + count > BATCH_COST:
             yield low, position
             low, total = position, 0
         total += count
-    if low < len(counts):
-        yield low, len(counts)
+    if low < len(costs):
+        yield low, len(costs)
 
 
 def _money(cents: np.ndarray) -> pa.Array:
