@@ -42,3 +42,13 @@ def run(con: Any, query: str, params: dict[str, object] | None = None) -> list[t
     connection runs the next one.
     """
     return con.execute(query, params or {}).fetchall()  # type: ignore[no-any-return]
+
+
+def insert_arrow(con: Any, table: str, rows: Any, select: str = "*") -> None:
+    """Insert the Arrow table `rows` into `table` (a name scrapewatch chose), through
+    `select` over its columns."""
+    con.register("sw_rows", rows)
+    try:
+        run(con, f"INSERT INTO {table} SELECT {select} FROM sw_rows")
+    finally:
+        con.unregister("sw_rows")

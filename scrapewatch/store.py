@@ -58,7 +58,7 @@ from scrapewatch.report.escape import for_terminal
 from scrapewatch.report.model import FileSummary, Report, batched
 from scrapewatch.report.privacy import pseudonym
 from scrapewatch.schema import TABLES_SQL
-from scrapewatch.sql import run
+from scrapewatch.sql import insert_arrow, run
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -650,12 +650,8 @@ def _insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple[An
     """Insert `rows` into `table` through `select`, which names their columns c0, c1..."""
     if not rows:
         return
-    con.register("sw_rows", pa.table({f"c{i}": column for i, column in
-                                      enumerate(map(list, zip(*rows, strict=True)))}))
-    try:
-        run(con, f"INSERT INTO {table} SELECT {select} FROM sw_rows")
-    finally:
-        con.unregister("sw_rows")
+    insert_arrow(con, table, pa.table({f"c{i}": column for i, column in
+                                       enumerate(map(list, zip(*rows, strict=True)))}), select)
 
 
 def prune(store: Path, *, before: datetime, wait_s: float = 0) -> int:

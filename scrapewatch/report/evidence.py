@@ -19,7 +19,7 @@ import pyarrow as pa
 from scrapewatch.errors import InputError
 from scrapewatch.ingest.sources import LogSource
 from scrapewatch.schema import REJECT_TEXT_CHARS
-from scrapewatch.sql import run
+from scrapewatch.sql import insert_arrow, run
 
 CHUNK_BYTES = 16 << 20
 SAMPLES_SCHEMA = pa.schema([("path", pa.string()), ("line", pa.int64()), ("text", pa.string())])
@@ -59,11 +59,7 @@ def quote_edge_lines(db: duckdb.DuckDBPyConnection) -> None:
         try:
             with LogSource.open(Path(path), hashing=False) as source:
                 for batch in _batched(path, _lines_at(source, np.asarray(numbers, np.int64))):
-                    db.register("sw_sample_rows", batch)
-                    try:
-                        run(db, "INSERT INTO sw_samples SELECT * FROM sw_sample_rows")
-                    finally:
-                        db.unregister("sw_sample_rows")
+                    insert_arrow(db, "sw_samples", batch)
         except (InputError, OSError):
             continue  # the line ranges stand without samples
 

@@ -34,7 +34,7 @@ from scrapewatch.errors import TempFolderError
 from scrapewatch.report.charts import EntitySeries, entity_series
 from scrapewatch.report.evidence import PERIOD_FILES_SQL, quote_edge_lines
 from scrapewatch.report.model import Finding, Stored, Totals, finding_of_row, window_of_row
-from scrapewatch.sql import run
+from scrapewatch.sql import insert_arrow, run
 
 if TYPE_CHECKING:
     from scrapewatch.engine import Engine
@@ -165,7 +165,7 @@ def find(engine: Engine, db: duckdb.DuckDBPyConnection, config: Config, *,
     _copy(engine, db, "sw_activity", _FLAGGED_ACTIVITY_SQL.format(threshold=threshold))
     _copy(engine, db, "sw_evidence", _FLAGGED_EVIDENCE_SQL.format(threshold=threshold))
     _copy(engine, db, "sw_files", f"SELECT file_id, path, sha256 FROM {files}")
-    _insert(db, "sw_members", pa.table({
+    insert_arrow(db, "sw_members", pa.table({
         "org": pa.array(list(members), pa.string()),
         "members": pa.array(list(members.values()), pa.list_(pa.string()))}))
     run(db, "CREATE OR REPLACE TEMP TABLE sw_flagged AS SELECT *, row_number() OVER "
@@ -207,22 +207,14 @@ def _copy_windows(engine: Engine, db: duckdb.DuckDBPyConnection, allow: AllowLis
     for batch in engine.batches("SELECT * FROM windows"):
         kinds, entities = batch.column(0).to_pylist(), batch.column(1).to_pylist()
         allowed = [allow.allows(k, e) for k, e in zip(kinds, entities, strict=True)]
-        _insert(db, "sw_windows", pa.Table.from_batches([batch]).append_column(
+        insert_arrow(db, "sw_windows", pa.Table.from_batches([batch]).append_column(
             "allowed", pa.array(allowed, pa.bool_())))
 
 
 def _copy(engine: Engine, db: duckdb.DuckDBPyConnection, table: str, sql: str) -> None:
     """The rows of the engine's `sql` into the local `table`, a batch at a time."""
     for batch in engine.batches(sql):
-        _insert(db, table, pa.Table.from_batches([batch]))
-
-
-def _insert(db: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
-    db.register("sw_rows", rows)
-    try:
-        run(db, f"INSERT INTO {table} SELECT * FROM sw_rows")
-    finally:
-        db.unregister("sw_rows")
+        insert_arrow(db, table, pa.Table.from_batches([batch]))
 
 
 def _price(db: duckdb.DuckDBPyConnection, config: Config) -> Totals:
@@ -251,13 +243,13 @@ def _price(db: duckdb.DuckDBPyConnection, config: Config) -> Totals:
                                         for c in ("entity", "sec", "posts", "requests"))
         acts = Activities(entity, sec, posts, requests, high - low)
         many = assess_many(acts, policy)
-        _insert(db, "sw_priced", pa.table({
+        insert_arrow(db, "sw_priced", pa.table({
             "position": pa.array(np.arange(low, high)),
             "damages_usd": _money(many.cents[policy.rounding]),
             **{f"damages_{r}": _money(many.cents[r]) for r in ROUNDINGS}}))
         p = many.periods
         first = np.searchsorted(p.entity, p.entity, side="left")  # each entity's first period
-        _insert(db, "sw_charged", pa.table({
+        insert_arrow(db, "sw_charged", pa.table({
             "position": pa.array(p.entity + low), "period": pa.array(
                 np.arange(len(p.entity)) - first, pa.int32()),
             "start": pa.array(p.start), "end": pa.array(p.end), "posts": pa.array(p.posts),
