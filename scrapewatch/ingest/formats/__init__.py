@@ -32,7 +32,7 @@ class LogFormat:
         sniff: Share (0 to 1) of the given first lines that fit this format.
         cutter: Optional, makes a file's block reader (run on the reader thread): it
             reads what it can of each block at once into `plain` tables; the other
-            lines go through `parse_sql`.
+            lines go through `parse_sql`. It may make none (native code not built).
         cut_sql: The parse query over `plain`, given that table's schema.
         header: The cutter keeps a header from block to block (W3C, CSV): to read a
             file from the middle, it first reads the part before.
@@ -47,7 +47,7 @@ class LogFormat:
     example: str
     parse_sql: Callable[[InputConfig, Params], str]
     sniff: Callable[[list[str]], float]
-    cutter: Callable[[InputConfig], Cutter] | None = None
+    cutter: Callable[[InputConfig], Cutter | None] | None = None
     cut_sql: Callable[[pa.Schema, InputConfig, Params], str] | None = None
     header: bool = False
     magic: bytes | None = None
@@ -64,10 +64,10 @@ FORMATS: dict[str, LogFormat] = {
         regex.VHOST_COMBINED.sniff),
     "combined": LogFormat(
         "combined", "nginx/Apache combined: common plus quoted referer and user agent",
-        clf.COMBINED_EXAMPLE, clf.parse_sql, clf.sniff_combined),
+        clf.COMBINED_EXAMPLE, clf.parse_sql, clf.sniff_combined, clf.cutter, clf.cut_sql),
     "common": LogFormat(
         "common", "nginx/Apache Common Log Format (CLF)",
-        clf.COMMON_EXAMPLE, clf.parse_sql, clf.sniff_common),
+        clf.COMMON_EXAMPLE, clf.parse_sql, clf.sniff_common, clf.cutter, clf.cut_sql),
     "alb": LogFormat(
         "alb", "AWS Application Load Balancer access log",
         regex.ALB_EXAMPLE, regex.ALB.parse_sql, regex.ALB.sniff),

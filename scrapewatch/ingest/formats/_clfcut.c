@@ -1,0 +1,274 @@
+/* The fields of plain common/combined log lines, cut at native speed.
+ *
+ * cut(offsets, data, count) reads `count` lines of an Arrow string array (its int32
+ * offsets and data buffers) and returns, per line, whether it has the plain shape of
+ * clf.PLAIN_REGEX (and a few more checks, below), and for those lines the fields that
+ * clf.parse_sql would take from it. Every other line is left to that SQL's exact regex,
+ * so this file only has to be right about the lines it calls plain; when in doubt, a
+ * line is not plain. Lines are read as bytes; the array is valid UTF-8 and every cut
+ * falls on an ASCII byte, so every field is valid UTF-8 too.
+ *
+ * A plain line here:
+ *   host ident user [dd/Mon/yyyy:HH:MM:SS +hhmm] "METHOD /target HTTP/x" status size
+ * then the end of the line, or "referer" "agent", maybe "x-forwarded-for", maybe a
+ * space and unquoted fields; then \r\n, \n, \r or nothing. No field holds a quote,
+ * a backslash or a control byte; the host holds no ',' or '[' (a proxy list or an
+ * IPv6 literal: the SQL picks the address); the target starts with '/'; the date is a
+ * real one in years 1000 to 9999, the time 00:00:00 to 23:59:59 (what strptime reads
+ * identically); the offset's hours are 00-23 and minutes 00-59; the size has at most
+ * 18 digits (it fits a BIGINT).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+enum { CLIENT, USER, METHOD, TARGET, STATUS, SIZE, REFERER, AGENT, XFF, NFIELDS };
+static const char *const FIELD_NAMES[NFIELDS] = {
+    "client", "user", "method", "target", "status", "size", "referer", "user_agent", "xff"};
+
+typedef struct {
+    const char *start;
+    Py_ssize_t length;
+} span;
+
+/* A byte that may stand in an unquoted token: not a space, quote, backslash or control. */
+static inline int token_byte(unsigned char c) {
+    return c > ' ' && c != '"' && c != '\\' && c != 0x7f;
+}
+
+/* A byte that may stand inside quotes. */
+static inline int quoted_byte(unsigned char c) {
+    return c >= ' ' && c != '"' && c != '\\' && c != 0x7f;
+}
+
+static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+static int64_t days_from_civil(int64_t y, int m, int d) {
+    y -= m <= 2;
+    const int64_t era = y / 400; /* y >= 999 here */
+    const int64_t yoe = y - era * 400;
+    const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int month_of(const unsigned char *p) {
+    static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    for (int i = 0; i < 12; i++)
+        if (!memcmp(p, names + 3 * i, 3)) return i + 1;
+    return 0;
+}
+
+static int days_in_month(int64_t y, int m) {
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return days[m - 1] + (m == 2 && leap);
+}
+
+#define TWO(p) (((p)[0] - '0') * 10 + ((p)[1] - '0'))
+
+/* "dd/Mon/yyyy:HH:MM:SS +hhmm]" (27 bytes) to epoch seconds; 0 when not plain. */
+static int read_time(const unsigned char *p, int64_t *seconds) {
+    static const char shape[] = "99/Aaa/9999:99:99:99 +9999]";
+    for (int i = 0; i < 27; i++) {
+        switch (shape[i]) {
+        case '9':
+            if (!is_digit(p[i])) return 0;
+            break;
+        case 'A': case 'a': case '+': /* the month and the sign: checked below */
+            break;
+        default:
+            if (p[i] != shape[i]) return 0;
+        }
+    }
+    int month = month_of(p + 3);
+    int64_t year = TWO(p + 7) * 100 + TWO(p + 9);
+    int day = TWO(p), hour = TWO(p + 12), minute = TWO(p + 15), second = TWO(p + 18);
+    int off_hours = TWO(p + 22), off_minutes = TWO(p + 24);
+    if (!month || year < 1000 || day < 1 || day > days_in_month(year, month) || hour > 23
+        || minute > 59 || second > 59 || (p[21] != '+' && p[21] != '-') || off_hours > 23
+        || off_minutes > 59)
+        return 0;
+    int64_t offset = off_hours * 3600 + off_minutes * 60;
+    *seconds = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
+               - (p[21] == '-' ? -offset : offset);
+    return 1;
+}
+
+/* Reads one line [p, end) into `fields` and `seconds`; 1 when it is plain. */
+static int cut_line(const unsigned char *p, const unsigned char *end, span *fields,
+                    int64_t *seconds) {
+    /* the line end: \r\n, \n or \r (the last line may have none) */
+    if (end > p && end[-1] == '\n') end--;
+    if (end > p && end[-1] == '\r') end--;
+    memset(fields, 0, sizeof(span) * NFIELDS);
+    const unsigned char *q;
+    /* host ident user, one token each */
+    for (int i = 0; i < 3; i++) {
+        q = p;
+        while (q < end && token_byte(*q)) q++;
+        if (q == p || q >= end || *q != ' ') return 0;
+        if (i == 0) {
+            for (const unsigned char *c = p; c < q; c++)
+                if (*c == ',' || *c == '[') return 0;
+            fields[CLIENT] = (span){(const char *)p, q - p};
+        } else if (i == 2) {
+            fields[USER] = (span){(const char *)p, q - p};
+        }
+        p = q + 1;
+    }
+    /* [time] */
+    if (end - p < 29 || *p != '[' || !read_time(p + 1, seconds) || p[28] != ' ') return 0;
+    p += 29;
+    /* "METHOD /target HTTP/x" */
+    if (p >= end || *p++ != '"') return 0;
+    q = p;
+    while (q < end && ((*q | 0x20) >= 'a' && (*q | 0x20) <= 'z')) q++;
+    if (q == p || q >= end || *q != ' ') return 0;
+    fields[METHOD] = (span){(const char *)p, q - p};
+    p = q + 1;
+    q = p;
+    while (q < end && token_byte(*q)) q++;
+    if (q == p || *p != '/' || end - q < 7 || memcmp(q, " HTTP/", 6)) return 0;
+    fields[TARGET] = (span){(const char *)p, q - p};
+    p = q + 6;
+    q = p;
+    while (q < end && (is_digit(*q) || *q == '.')) q++;
+    if (q == p || q >= end || *q != '"') return 0;
+    p = q + 1;
+    /* status size */
+    if (end - p < 6 || p[0] != ' ' || !is_digit(p[1]) || !is_digit(p[2]) || !is_digit(p[3])
+        || p[4] != ' ')
+        return 0;
+    fields[STATUS] = (span){(const char *)p + 1, 3};
+    p += 5;
+    q = p;
+    if (q < end && *q == '-') {
+        q++;
+    } else {
+        while (q < end && is_digit(*q)) q++;
+        if (q == p || q - p > 18) return 0;
+    }
+    fields[SIZE] = (span){(const char *)p, q - p};
+    p = q;
+    if (p == end) return 1; /* common */
+    /* "referer" "agent", then maybe "x-forwarded-for" */
+    for (int field = REFERER; field <= XFF; field++) {
+        if (field == XFF && (end - p < 2 || p[0] != ' ' || p[1] != '"')) break;
+        if (end - p < 3 || p[0] != ' ' || p[1] != '"') return 0;
+        p += 2;
+        q = p;
+        while (q < end && quoted_byte(*q)) q++;
+        if (q >= end || *q != '"') return 0;
+        fields[field] = (span){(const char *)p, q - p};
+        p = q + 1;
+    }
+    /* then nothing, or a space and unquoted fields (timings) */
+    if (p == end) return 1;
+    if (*p != ' ') return 0;
+    for (p++; p < end; p++)
+        if (!quoted_byte(*p)) return 0;
+    return 1;
+}
+
+static PyObject *cut(PyObject *self, PyObject *args) {
+    Py_buffer offsets_view, data_view;
+    Py_ssize_t count;
+    if (!PyArg_ParseTuple(args, "y*y*n", &offsets_view, &data_view, &count)) return NULL;
+    PyObject *result = NULL, *plain = NULL, *seconds = NULL;
+    PyObject *field_offsets[NFIELDS] = {0}, *field_data[NFIELDS] = {0};
+    const int32_t *offsets = offsets_view.buf;
+    const unsigned char *data = data_view.buf;
+    if (count < 0 || offsets_view.len < (count + 1) * (Py_ssize_t)sizeof(int32_t)
+        || (count && (offsets[0] < 0 || offsets[count] > data_view.len
+                      || offsets[count] < offsets[0]))) {
+        PyErr_SetString(PyExc_ValueError, "offsets do not fit the data");
+        goto done;
+    }
+    Py_ssize_t total = count ? offsets[count] - offsets[0] : 0;
+    plain = PyBytes_FromStringAndSize(NULL, count);
+    seconds = PyBytes_FromStringAndSize(NULL, count * (Py_ssize_t)sizeof(int64_t));
+    if (!plain || !seconds) goto done;
+    for (int f = 0; f < NFIELDS; f++) {
+        field_offsets[f] = PyBytes_FromStringAndSize(NULL, (count + 1) * sizeof(int32_t));
+        field_data[f] = PyBytes_FromStringAndSize(NULL, total);
+        if (!field_offsets[f] || !field_data[f]) goto done;
+    }
+    uint8_t *is_plain = (uint8_t *)PyBytes_AS_STRING(plain);
+    int64_t *secs = (int64_t *)PyBytes_AS_STRING(seconds);
+    int32_t *out_offsets[NFIELDS];
+    char *out_data[NFIELDS];
+    int32_t used[NFIELDS] = {0};
+    for (int f = 0; f < NFIELDS; f++) {
+        out_offsets[f] = (int32_t *)PyBytes_AS_STRING(field_offsets[f]);
+        out_data[f] = PyBytes_AS_STRING(field_data[f]);
+        out_offsets[f][0] = 0;
+    }
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    span fields[NFIELDS];
+    for (Py_ssize_t i = 0; i < count; i++) {
+        int32_t start = offsets[i], stop = offsets[i + 1];
+        if (stop < start) {
+            bad = 1;
+            break;
+        }
+        int64_t second = 0;
+        is_plain[i] = (uint8_t)cut_line(data + start, data + stop, fields, &second);
+        secs[i] = second;
+        for (int f = 0; f < NFIELDS; f++) {
+            if (is_plain[i] && fields[f].length) {
+                memcpy(out_data[f] + used[f], fields[f].start, fields[f].length);
+                used[f] += (int32_t)fields[f].length;
+            }
+            out_offsets[f][i + 1] = used[f];
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "offsets go backwards");
+        goto done;
+    }
+    result = PyDict_New();
+    if (!result) goto done;
+    if (PyDict_SetItemString(result, "plain", plain) || PyDict_SetItemString(result, "sec", seconds))
+        goto fail;
+    for (int f = 0; f < NFIELDS; f++) {
+        if (_PyBytes_Resize(&field_data[f], used[f])) goto fail;
+        PyObject *pair = Py_BuildValue("(OO)", field_offsets[f], field_data[f]);
+        if (!pair || PyDict_SetItemString(result, FIELD_NAMES[f], pair)) {
+            Py_XDECREF(pair);
+            goto fail;
+        }
+        Py_DECREF(pair);
+    }
+    goto done;
+fail:
+    Py_CLEAR(result);
+done:
+    Py_XDECREF(plain);
+    Py_XDECREF(seconds);
+    for (int f = 0; f < NFIELDS; f++) {
+        Py_XDECREF(field_offsets[f]);
+        Py_XDECREF(field_data[f]);
+    }
+    PyBuffer_Release(&offsets_view);
+    PyBuffer_Release(&data_view);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"cut", cut, METH_VARARGS,
+     "cut(offsets, data, count) -> dict: per line of an Arrow string array, whether it is "
+     "a plain common/combined line (bytes of 0/1), its time in epoch seconds (int64 "
+     "bytes), and per field (offsets, data) of an Arrow string array, empty for lines "
+     "that are not plain."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_clfcut",
+                                    "Plain common/combined log lines cut natively.", -1,
+                                    methods};
+
+PyMODINIT_FUNC PyInit__clfcut(void) { return PyModule_Create(&module); }

@@ -1,0 +1,145 @@
+"""The native cut of common/combined lines (_clfcut.c) against the pure path, DuckDB's
+regex cut: the same parsed fields, requests and rejects, line by line, on generated
+lines, hostile ones included."""
+
+from __future__ import annotations
+
+import shutil
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import load, parse_file, parse_rows
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from scrapewatch.ingest.formats import clf
+
+needs_native = pytest.mark.skipif(clf._clfcut is None, reason="the native cut is not built")
+
+# Per part of a line: values that read, then values that do not (or read otherwise).
+PARTS: dict[str, tuple[list[str], list[str]]] = {
+    "host": (["203.0.113.7", "2001:db8::1", "host.example", "é.example"],
+             ["[2001:db8::1]", "10.0.0.1, 203.0.113.9 198.51.100.2", "a\tb", "-", ""]),
+    "user": (["-", "alice", "ü"], ["", "a b"]),
+    "day": (["01", "15", "28", "29", "31"], ["00", "32", "30", "1"]),
+    "month": (["Jan", "Feb", "Nov", "Dec"], ["nov", "Foo", "Fe"]),
+    "year": (["2024", "2023", "2000", "1970", "9999"], ["1900", "0999", "1000", "1969", "24"]),
+    "hour": (["00", "10", "23"], ["24", "1"]),
+    "minute": (["00", "59"], ["60"]),
+    "second": (["00", "07", "59"], ["60", "99"]),
+    "sign": (["+", "-"], ["x", ""]),
+    "offset": (["0000", "0530", "2359", "0100"], ["2400", "0060", "9999", "05", "05:30"]),
+    "method": (["GET", "POST", "get"], ["G3T", ""]),
+    "target": (["/2/tweets?ids=1,2,,3", "/2/tweets/search/recent?max_results=100",
+                "/2/tweets/search/all?max_results=1000", "/2/tweets/123", "/x?", "/",
+                "/%22q%22"],
+               ["http://api.example/2/tweets/123?a=1", "*", "/a b", '/\\"q', ""]),
+    "protocol": (["HTTP/1.1", "HTTP/2.0"], ["HTTP/", "HTTPS/1"]),
+    "request": (['"{method} {target} {protocol}"'],
+                ['"-"', '""', '"\\x16\\x03\\x01"', '"{method} {target}"',
+                 '"GET /a \\"b\\" HTTP/1.1"']),
+    "status": (["200", "404", "503"], ["2000", "20", "-"]),
+    "size": (["0", "123", "-", "123456789012345678"], ["1234567890123456789", "-5", "1-"]),
+    "tail": (["", ' "-" "python-requests/2.32"', ' "-" "-" "10.0.0.1"', ' "" ""',
+              ' "-" "-" "1.2.3.4, 5.6.7.8" 0.123 0.456', ' "-" "x" 0.1', ' "-" "x" "-"'],
+             [' "https://r.example/?q=1" "a \\"q\\" \\\\ b"', ' "-"', ' "unterminated',
+              ' "a" "b" "c" "d"', ' "-" "tab\there"', " 0.1", ' "-" "x" 0.1 "y"']),
+}
+MUTATIONS = [b'"', b"\\", b"\t", b"\0", b"\r", b" ", b"[", b"]", b",", b"\xff", b"\xc3",
+             "é".encode(), b"\n", b"-", b"9"]
+
+
+@st.composite
+def clf_lines(draw: st.DrawFn) -> bytes:
+    """One common/combined line: valid but for at most one part, and sometimes with a
+    byte put in or cut short; with its line end."""
+    bent = draw(st.sampled_from([None, *PARTS]))
+    part = {name: draw(st.sampled_from(good + bad if name == bent else good))
+            for name, (good, bad) in PARTS.items()}
+    request = part["request"].format(**part)
+    text = (f"{part['host']} - {part['user']} [{part['day']}/{part['month']}/{part['year']}:"
+            f"{part['hour']}:{part['minute']}:{part['second']} {part['sign']}{part['offset']}] "
+            f"{request} {part['status']} {part['size']}{part['tail']}")
+    line = text.encode()
+    if draw(st.integers(0, 3)) == 0:  # put in a byte, or cut it short
+        at = draw(st.integers(0, len(line)))
+        if draw(st.booleans()):
+            line = line[:at] + draw(st.sampled_from(MUTATIONS)) + line[at:]
+        else:
+            line = line[:at]
+    return line + draw(st.sampled_from([b"\n", b"\r\n"]))
+
+
+@st.composite
+def clf_files(draw: st.DrawFn) -> bytes:
+    """A file of such lines and blank ones, maybe with a BOM, maybe without a final
+    newline."""
+    lines = draw(st.lists(st.one_of(clf_lines(), st.sampled_from([b"\n", b"  \r\n", b"\r\n"])),
+                          min_size=1, max_size=30))
+    data = b"".join(lines)
+    if draw(st.booleans()):
+        data = data.rstrip(b"\r\n")
+    return (b"\xef\xbb\xbf" if draw(st.booleans()) else b"") + data
+
+
+def both_ways(path: Path, fmt: str) -> tuple[Any, Any]:
+    """(native, pure): every parsed row and the load (summary, requests, rejects)."""
+    native = parse_rows(path, fmt), load(path, fmt)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(clf, "_clfcut", None)
+        pure = parse_rows(path, fmt), load(path, fmt)
+    return native, pure
+
+
+@needs_native
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=clf_files(), fmt=st.sampled_from(["combined", "common"]))
+def test_native_cut_equals_the_regex_cut(tmp_path_factory: pytest.TempPathFactory,
+                                         data: bytes, fmt: str) -> None:
+    assume(data.strip(b"\xef\xbb\xbf"))  # an empty file has no line to compare
+    path = tmp_path_factory.mktemp("native") / "access.log"
+    path.write_bytes(data)
+    native, pure = both_ways(path, fmt)
+    assert native == pure
+
+
+@needs_native
+def test_native_cut_reads_plain_lines_and_leaves_the_rest(tmp_path: Path) -> None:
+    lines = [
+        '203.0.113.7 - alice [29/Feb/2024:23:59:59 -0130] "GET /2/tweets?ids=1,2 HTTP/1.1" '
+        '200 51 "-" "python" "10.0.0.1" 0.123',
+        '203.0.113.7 - - [29/Feb/2023:10:00:00 +0000] "GET /x HTTP/1.1" 200 5',  # no such day
+        '203.0.113.7 - - [15/Nov/2024:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "'
+        + "x" * (1 << 20) + '"',  # a 1 MB user agent
+    ]
+    path = tmp_path / "access.log"
+    path.write_text("\n".join(lines) + "\n")
+    native, pure = both_ways(path, "combined")
+    assert native == pure
+    (_, rows), (summary, requests, rejects) = native
+    assert [row["ts"].timestamp() for row in rows if row["ts"]] == [1709256599, 1731664800]
+    assert (rows[0]["client_ip"], rows[0]["user"], rows[0]["path"], rows[0]["query"],
+            rows[0]["xff"]) == ("203.0.113.7", "alice", "/2/tweets", "ids=1,2", "10.0.0.1")
+    assert [r[0] for r in requests] == [1, 3] and rejects[0][:2] == (2, "bad timestamp "
+                                                                      "29/Feb/2023:10:00:00 +0000")
+    assert summary.lines == 3
+
+
+def test_native_cut_is_built_where_a_compiler_is() -> None:
+    """`pip install .` builds the extension wherever it can; the pure path is for
+    machines without a C compiler, not a silent fallback."""
+    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    if not (shutil.which("cc") or shutil.which("gcc")) or not headers.exists():
+        pytest.skip("no C compiler or Python headers here")
+    assert clf._clfcut is not None
+
+
+def test_a_tab_in_the_host_is_no_plain_line(tmp_path: Path) -> None:
+    """The regex cut's fast shape and its exact regex agree: a tab is no separator (the
+    property test above found the fast shape reading `a<TAB>b` as a host)."""
+    path = tmp_path / "access.log"
+    path.write_text('a\tb - - [01/Jan/2024:00:00:00 +0000] "GET /x HTTP/1.1" 200 0\n')
+    [row] = parse_file(path, "combined")
+    assert row["reject_reason"] == "not a common/combined log line"
