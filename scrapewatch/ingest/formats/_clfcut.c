@@ -2,11 +2,12 @@
  *
  * cut(offsets, data, count) reads `count` lines of an Arrow string array (its int32
  * offsets and data buffers) and returns, per line, whether it has the plain shape of
- * clf.PLAIN_REGEX (and a few more checks, below), and for those lines the fields that
- * clf.parse_sql would take from it. Every other line is left to that SQL's exact regex,
- * so this file only has to be right about the lines it calls plain; when in doubt, a
- * line is not plain. Lines are read as bytes; the array is valid UTF-8 and every cut
- * falls on an ASCII byte, so every field is valid UTF-8 too.
+ * clf.PLAIN_REGEX (and a few more checks, below), and for those lines the parsed
+ * fields exactly as clf.parse_sql gives them: '-' and '' are NULL, the target split
+ * into path and query (NULL without a '?'), status and size numbers. Every other line
+ * is left to that SQL, so this file only has to be right about the lines it calls
+ * plain; when in doubt, a line is not plain. Lines are read as bytes; the array is
+ * valid UTF-8 and every cut falls on an ASCII byte, so every field is valid UTF-8 too.
  *
  * A plain line here:
  *   host ident user [dd/Mon/yyyy:HH:MM:SS +hhmm] "METHOD /target HTTP/x" status size
@@ -15,22 +16,30 @@
  * a backslash or a control byte; the host holds no ',' or '[' (a proxy list or an
  * IPv6 literal: the SQL picks the address); the target starts with '/'; the date is a
  * real one in years 1000 to 9999, the time 00:00:00 to 23:59:59 (what strptime reads
- * identically); the offset's hours are 00-23 and minutes 00-59; the size has at most
- * 18 digits (it fits a BIGINT).
+ * identically) and the instant in 1970 to 9999 (read.EARLIEST to LATEST); the offset's
+ * hours are 00-23 and minutes 00-59; the size has at most 18 digits (it fits a BIGINT).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
 
-enum { CLIENT, USER, METHOD, TARGET, STATUS, SIZE, REFERER, AGENT, XFF, NFIELDS };
-static const char *const FIELD_NAMES[NFIELDS] = {
-    "client", "user", "method", "target", "status", "size", "referer", "user_agent", "xff"};
+/* The text fields, as Arrow string arrays; and the number fields. */
+enum { CLIENT, USER, METHOD, PATH, QUERY, REFERER, AGENT, XFF, NTEXT };
+static const char *const TEXT_NAMES[NTEXT] = {
+    "client_ip", "user", "method", "path", "query", "referer", "user_agent", "xff"};
+#define LATEST 253402300799LL /* 9999-12-31T23:59:59Z */
 
 typedef struct {
     const char *start;
-    Py_ssize_t length;
+    Py_ssize_t length; /* -1: NULL */
 } span;
+
+typedef struct {
+    span text[NTEXT];
+    int64_t seconds, size; /* size -1: NULL */
+    int16_t status;
+} parsed;
 
 /* A byte that may stand in an unquoted token: not a space, quote, backslash or control. */
 static inline int token_byte(unsigned char c) {
@@ -97,13 +106,18 @@ static int read_time(const unsigned char *p, int64_t *seconds) {
     return 1;
 }
 
-/* Reads one line [p, end) into `fields` and `seconds`; 1 when it is plain. */
-static int cut_line(const unsigned char *p, const unsigned char *end, span *fields,
-                    int64_t *seconds) {
+/* A field that reads as NULL when it is '' or '-', as parse_sql's nullif does. */
+static span or_null(const unsigned char *p, Py_ssize_t length) {
+    return (span){(const char *)p, length == 0 || (length == 1 && *p == '-') ? -1 : length};
+}
+
+/* Reads one line [p, end) into `out`; 1 when it is plain. */
+static int cut_line(const unsigned char *p, const unsigned char *end, parsed *out) {
+    span *fields = out->text;
     /* the line end: \r\n, \n or \r (the last line may have none) */
     if (end > p && end[-1] == '\n') end--;
     if (end > p && end[-1] == '\r') end--;
-    memset(fields, 0, sizeof(span) * NFIELDS);
+    for (int f = 0; f < NTEXT; f++) fields[f] = (span){NULL, -1};
     const unsigned char *q;
     /* host ident user, one token each */
     for (int i = 0; i < 3; i++) {
@@ -115,12 +129,14 @@ static int cut_line(const unsigned char *p, const unsigned char *end, span *fiel
                 if (*c == ',' || *c == '[') return 0;
             fields[CLIENT] = (span){(const char *)p, q - p};
         } else if (i == 2) {
-            fields[USER] = (span){(const char *)p, q - p};
+            fields[USER] = or_null(p, q - p);
         }
         p = q + 1;
     }
     /* [time] */
-    if (end - p < 29 || *p != '[' || !read_time(p + 1, seconds) || p[28] != ' ') return 0;
+    if (end - p < 29 || *p != '[' || !read_time(p + 1, &out->seconds) || p[28] != ' '
+        || out->seconds < 0 || out->seconds > LATEST)
+        return 0;
     p += 29;
     /* "METHOD /target HTTP/x" */
     if (p >= end || *p++ != '"') return 0;
@@ -132,7 +148,13 @@ static int cut_line(const unsigned char *p, const unsigned char *end, span *fiel
     q = p;
     while (q < end && token_byte(*q)) q++;
     if (q == p || *p != '/' || end - q < 7 || memcmp(q, " HTTP/", 6)) return 0;
-    fields[TARGET] = (span){(const char *)p, q - p};
+    const unsigned char *mark = memchr(p, '?', q - p);
+    if (mark) {
+        fields[PATH] = (span){(const char *)p, mark - p};
+        fields[QUERY] = (span){(const char *)mark + 1, q - mark - 1};
+    } else {
+        fields[PATH] = (span){(const char *)p, q - p};
+    }
     p = q + 6;
     q = p;
     while (q < end && (is_digit(*q) || *q == '.')) q++;
@@ -142,16 +164,16 @@ static int cut_line(const unsigned char *p, const unsigned char *end, span *fiel
     if (end - p < 6 || p[0] != ' ' || !is_digit(p[1]) || !is_digit(p[2]) || !is_digit(p[3])
         || p[4] != ' ')
         return 0;
-    fields[STATUS] = (span){(const char *)p + 1, 3};
+    out->status = (int16_t)((p[1] - '0') * 100 + (p[2] - '0') * 10 + (p[3] - '0'));
     p += 5;
     q = p;
+    out->size = -1;
     if (q < end && *q == '-') {
         q++;
     } else {
-        while (q < end && is_digit(*q)) q++;
+        for (out->size = 0; q < end && is_digit(*q); q++) out->size = out->size * 10 + (*q - '0');
         if (q == p || q - p > 18) return 0;
     }
-    fields[SIZE] = (span){(const char *)p, q - p};
     p = q;
     if (p == end) return 1; /* common */
     /* "referer" "agent", then maybe "x-forwarded-for" */
@@ -162,7 +184,7 @@ static int cut_line(const unsigned char *p, const unsigned char *end, span *fiel
         q = p;
         while (q < end && quoted_byte(*q)) q++;
         if (q >= end || *q != '"') return 0;
-        fields[field] = (span){(const char *)p, q - p};
+        fields[field] = or_null(p, q - p);
         p = q + 1;
     }
     /* then nothing, or a space and unquoted fields (timings) */
@@ -173,12 +195,22 @@ static int cut_line(const unsigned char *p, const unsigned char *end, span *fiel
     return 1;
 }
 
+/* A new bytes object of `size` bytes, zeroed (validity bitmaps start all NULL). */
+static PyObject *zeroed(Py_ssize_t size) {
+    PyObject *bytes = PyBytes_FromStringAndSize(NULL, size);
+    if (bytes) memset(PyBytes_AS_STRING(bytes), 0, size);
+    return bytes;
+}
+
+#define SET_BIT(bitmap, i) ((bitmap)[(i) >> 3] |= (uint8_t)(1u << ((i) & 7)))
+
 static PyObject *cut(PyObject *self, PyObject *args) {
     Py_buffer offsets_view, data_view;
     Py_ssize_t count;
     if (!PyArg_ParseTuple(args, "y*y*n", &offsets_view, &data_view, &count)) return NULL;
-    PyObject *result = NULL, *plain = NULL, *seconds = NULL;
-    PyObject *field_offsets[NFIELDS] = {0}, *field_data[NFIELDS] = {0};
+    PyObject *result = NULL, *plain = NULL, *seconds = NULL, *statuses = NULL, *sizes = NULL,
+             *sizes_valid = NULL;
+    PyObject *valid[NTEXT] = {0}, *text_offsets[NTEXT] = {0}, *text_data[NTEXT] = {0};
     const int32_t *offsets = offsets_view.buf;
     const unsigned char *data = data_view.buf;
     if (count < 0 || offsets_view.len < (count + 1) * (Py_ssize_t)sizeof(int32_t)
@@ -187,41 +219,55 @@ static PyObject *cut(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "offsets do not fit the data");
         goto done;
     }
-    Py_ssize_t total = count ? offsets[count] - offsets[0] : 0;
+    Py_ssize_t total = count ? offsets[count] - offsets[0] : 0, bitmap = (count + 7) / 8;
     plain = PyBytes_FromStringAndSize(NULL, count);
     seconds = PyBytes_FromStringAndSize(NULL, count * (Py_ssize_t)sizeof(int64_t));
-    if (!plain || !seconds) goto done;
-    for (int f = 0; f < NFIELDS; f++) {
-        field_offsets[f] = PyBytes_FromStringAndSize(NULL, (count + 1) * sizeof(int32_t));
-        field_data[f] = PyBytes_FromStringAndSize(NULL, total);
-        if (!field_offsets[f] || !field_data[f]) goto done;
+    statuses = PyBytes_FromStringAndSize(NULL, count * (Py_ssize_t)sizeof(int16_t));
+    sizes = PyBytes_FromStringAndSize(NULL, count * (Py_ssize_t)sizeof(int64_t));
+    sizes_valid = zeroed(bitmap);
+    if (!plain || !seconds || !statuses || !sizes || !sizes_valid) goto done;
+    for (int f = 0; f < NTEXT; f++) {
+        valid[f] = zeroed(bitmap);
+        text_offsets[f] = PyBytes_FromStringAndSize(NULL, (count + 1) * sizeof(int32_t));
+        text_data[f] = PyBytes_FromStringAndSize(NULL, total);
+        if (!valid[f] || !text_offsets[f] || !text_data[f]) goto done;
     }
     uint8_t *is_plain = (uint8_t *)PyBytes_AS_STRING(plain);
-    int64_t *secs = (int64_t *)PyBytes_AS_STRING(seconds);
-    int32_t *out_offsets[NFIELDS];
-    char *out_data[NFIELDS];
-    int32_t used[NFIELDS] = {0};
-    for (int f = 0; f < NFIELDS; f++) {
-        out_offsets[f] = (int32_t *)PyBytes_AS_STRING(field_offsets[f]);
-        out_data[f] = PyBytes_AS_STRING(field_data[f]);
+    int64_t *out_seconds = (int64_t *)PyBytes_AS_STRING(seconds);
+    int16_t *out_status = (int16_t *)PyBytes_AS_STRING(statuses);
+    int64_t *out_size = (int64_t *)PyBytes_AS_STRING(sizes);
+    uint8_t *size_valid = (uint8_t *)PyBytes_AS_STRING(sizes_valid);
+    uint8_t *out_valid[NTEXT];
+    int32_t *out_offsets[NTEXT];
+    char *out_data[NTEXT];
+    int32_t used[NTEXT] = {0};
+    for (int f = 0; f < NTEXT; f++) {
+        out_valid[f] = (uint8_t *)PyBytes_AS_STRING(valid[f]);
+        out_offsets[f] = (int32_t *)PyBytes_AS_STRING(text_offsets[f]);
+        out_data[f] = PyBytes_AS_STRING(text_data[f]);
         out_offsets[f][0] = 0;
     }
     int bad = 0;
     Py_BEGIN_ALLOW_THREADS
-    span fields[NFIELDS];
+    parsed line;
     for (Py_ssize_t i = 0; i < count; i++) {
         int32_t start = offsets[i], stop = offsets[i + 1];
         if (stop < start) {
             bad = 1;
             break;
         }
-        int64_t second = 0;
-        is_plain[i] = (uint8_t)cut_line(data + start, data + stop, fields, &second);
-        secs[i] = second;
-        for (int f = 0; f < NFIELDS; f++) {
-            if (is_plain[i] && fields[f].length) {
-                memcpy(out_data[f] + used[f], fields[f].start, fields[f].length);
-                used[f] += (int32_t)fields[f].length;
+        memset(&line, 0, sizeof line);
+        is_plain[i] = (uint8_t)cut_line(data + start, data + stop, &line);
+        out_seconds[i] = line.seconds;
+        out_status[i] = line.status;
+        out_size[i] = line.size;
+        if (is_plain[i] && line.size >= 0) SET_BIT(size_valid, i);
+        for (int f = 0; f < NTEXT; f++) {
+            span field = line.text[f];
+            if (is_plain[i] && field.length >= 0) {
+                SET_BIT(out_valid[f], i);
+                memcpy(out_data[f] + used[f], field.start, field.length);
+                used[f] += (int32_t)field.length;
             }
             out_offsets[f][i + 1] = used[f];
         }
@@ -231,18 +277,17 @@ static PyObject *cut(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "offsets go backwards");
         goto done;
     }
-    result = PyDict_New();
+    result = Py_BuildValue("{sOsOsOs(OO)}", "plain", plain, "ts", seconds, "status", statuses,
+                           "bytes", sizes_valid, sizes);
     if (!result) goto done;
-    if (PyDict_SetItemString(result, "plain", plain) || PyDict_SetItemString(result, "sec", seconds))
-        goto fail;
-    for (int f = 0; f < NFIELDS; f++) {
-        if (_PyBytes_Resize(&field_data[f], used[f])) goto fail;
-        PyObject *pair = Py_BuildValue("(OO)", field_offsets[f], field_data[f]);
-        if (!pair || PyDict_SetItemString(result, FIELD_NAMES[f], pair)) {
-            Py_XDECREF(pair);
+    for (int f = 0; f < NTEXT; f++) {
+        if (_PyBytes_Resize(&text_data[f], used[f])) goto fail;
+        PyObject *triple = Py_BuildValue("(OOO)", valid[f], text_offsets[f], text_data[f]);
+        if (!triple || PyDict_SetItemString(result, TEXT_NAMES[f], triple)) {
+            Py_XDECREF(triple);
             goto fail;
         }
-        Py_DECREF(pair);
+        Py_DECREF(triple);
     }
     goto done;
 fail:
@@ -250,9 +295,13 @@ fail:
 done:
     Py_XDECREF(plain);
     Py_XDECREF(seconds);
-    for (int f = 0; f < NFIELDS; f++) {
-        Py_XDECREF(field_offsets[f]);
-        Py_XDECREF(field_data[f]);
+    Py_XDECREF(statuses);
+    Py_XDECREF(sizes);
+    Py_XDECREF(sizes_valid);
+    for (int f = 0; f < NTEXT; f++) {
+        Py_XDECREF(valid[f]);
+        Py_XDECREF(text_offsets[f]);
+        Py_XDECREF(text_data[f]);
     }
     PyBuffer_Release(&offsets_view);
     PyBuffer_Release(&data_view);
@@ -262,9 +311,10 @@ done:
 static PyMethodDef methods[] = {
     {"cut", cut, METH_VARARGS,
      "cut(offsets, data, count) -> dict: per line of an Arrow string array, whether it is "
-     "a plain common/combined line (bytes of 0/1), its time in epoch seconds (int64 "
-     "bytes), and per field (offsets, data) of an Arrow string array, empty for lines "
-     "that are not plain."},
+     "a plain common/combined line ('plain': bytes of 0/1), and its parsed fields, NULL "
+     "for the other lines: 'ts' (epoch seconds, int64), 'status' (int16), 'bytes' "
+     "(validity bitmap, int64) and per text field (validity bitmap, int32 offsets, data) "
+     "of an Arrow string array."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_clfcut",

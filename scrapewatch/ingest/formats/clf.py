@@ -39,8 +39,7 @@ LINE_REGEX = (r"^(\S+(?: \S+)*?) (\S+) (\S+) \[([^\]]+)\] " + _QUOTED
               + r" ([0-9]{3}|-) ([0-9]+|-)(?: " + _QUOTED + " " + _QUOTED
               + "(?: " + _QUOTED + ")?)?")
 _LINE = re.compile(LINE_REGEX)
-_NATIVE_FIELDS = ("client", "user", "method", "target", "status", "size", "referer",
-                  "user_agent", "xff")
+_NATIVE_TEXT = ("client_ip", "user", "method", "path", "query", "referer", "user_agent", "xff")
 FIELDS = ["client", "ident", "user", "ts", "request", "status", "bytes", "referer",
           "user_agent", "xff"]
 TIME_FORMAT = "%d/%b/%Y:%H:%M:%S %z"
@@ -89,101 +88,45 @@ def parse_sql(config: InputConfig, params: Params) -> str:
     faster than regex captures. Every other line goes through the exact regex.
     """
     del config  # CLF has fixed positions: no field mapping applies
-    # q[1] = 'host ident user [dd/Mon/yyyy:HH:MM:SS +hhmm] ', q[2] = 'GET /x HTTP/1.1',
-    # q[3] = ' status size', q[4] = referer, q[6] = user agent, q[8] = a quoted field
-    # after it (X-Forwarded-For)
-    source = f"""
-        SELECT line_no, line, plain, CASE WHEN plain THEN string_split(line, '"') END AS q
-        FROM (SELECT line_no, line, regexp_matches(line, {params.bind(PLAIN_REGEX)}) AS plain
-              FROM block)"""
-    ts_text = "substr(q[1], length(q[1]) - 27, 26)"
-    return _parse_sql(source, {
-        "client": "split_part(q[1], ' ', 1)",
-        "user": "split_part(q[1], ' ', 3)",
-        "ts_text": ts_text,
-        "ts": f"try_strptime({ts_text}, {params.bind(TIME_FORMAT)})",
-        "method": "split_part(q[2], ' ', 1)",
-        "raw_target": "split_part(q[2], ' ', 2)",
-        "status": "substr(q[3], 2, 3)",
-        "bytes": f"split_part(rtrim(substr(q[3], 6), {params.bind(chr(13) + chr(10))}), ' ', 1)",
-        "referer": "q[4]",
-        "user_agent": "q[6]",
-        "xff": "CASE WHEN len(q) = 9 THEN q[8] END",
-    }, params)
-
-
-def cutter(config: InputConfig) -> Cutter | None:
-    """The native block reader (see _clfcut.c), when the extension was built."""
-    del config
-    if _clfcut is None:
-        return None
-
-    def cut(lines: pa.StringArray, first_line: int) -> Cut:
-        _, offsets, data = lines.buffers()
-        count = len(lines)
-        offsets = offsets.slice(lines.offset * 4, (count + 1) * 4)
-        found = _clfcut.cut(offsets, data, count)
-        columns = {
-            "line_no": pa.array(np.arange(first_line, first_line + count, dtype=np.int64)),
-            "line": lines,
-            "fast": pa.array(np.frombuffer(found["plain"], dtype=np.bool_)),
-            "sec": pa.array(np.frombuffer(found["sec"], dtype=np.int64)),
-        }
-        for name in _NATIVE_FIELDS:
-            field_offsets, field_data = found[name]
-            columns[name] = pa.StringArray.from_buffers(
-                count, pa.py_buffer(field_offsets), pa.py_buffer(field_data))
-        return Cut([pa.table(columns)], np.arange(0))
-
-    return cut
-
-
-def cut_sql(schema: pa.Schema, config: InputConfig, params: Params) -> str:
-    """The parse query over the native cutter's `plain` table: its fields for the lines
-    it read (`fast`), the exact regex of parse_sql for the others."""
-    del schema, config
-    return _parse_sql("SELECT *, fast AS plain FROM plain", {
-        "client": "client", "user": '"user"', "ts_text": "NULL",
-        "ts": "to_timestamp(sec)", "method": "method", "raw_target": "target",
-        "status": "status", "bytes": "size", "referer": "referer",
-        "user_agent": "user_agent", "xff": "xff",
-    }, params)
-
-
-def _parse_sql(source: str, plain: dict[str, str], params: Params) -> str:
-    """The parse query over `source` rows (line_no, line, plain, and what the `plain`
-    expressions read): each field by its `plain` expression for a plain line, else by
-    the exact regex."""
-    fields = ",\n".join(
-        f'CASE WHEN plain THEN {plain[name]} ELSE f.{regex_name} END AS "{name}"'
-        for name, regex_name in (("client", "client"), ("user", "user"), ("ts_text", "ts"),
-                                 ("referer", "referer"), ("user_agent", "user_agent"),
-                                 ("xff", "xff")))
     return f"""
-    -- parse_clf: line_no, line -> parsed requests, one row per line;
+    -- parse_clf: block(line_no, line) -> parsed requests, one row per line;
     -- reject_reason is NULL for a request and says why otherwise.
-    WITH m AS (
-        SELECT *,
+    WITH s AS (
+        SELECT line_no, line, regexp_matches(line, {params.bind(PLAIN_REGEX)}) AS plain
+        FROM block
+    ), m AS (
+        -- q[1] = 'host ident user [dd/Mon/yyyy:HH:MM:SS +hhmm] ', q[2] = 'GET /x HTTP/1.1',
+        -- q[3] = ' status size', q[4] = referer, q[6] = user agent, q[8] = a quoted
+        -- field after it (X-Forwarded-For); f: the exact regex
+        SELECT line_no, line, plain,
+               CASE WHEN plain THEN string_split(line, '"') END AS q,
                CASE WHEN NOT plain
                     THEN regexp_extract(line, {params.bind(LINE_REGEX)}, {params.bind(FIELDS)})
                END AS f
-        FROM ({source})
+        FROM s
     ), fields AS (
-        SELECT line_no, line, plain, {fields},
-               CASE WHEN plain THEN {plain["method"]}
+        SELECT line_no, line, plain,
+               CASE WHEN plain THEN split_part(q[1], ' ', 1) ELSE f.client END AS client,
+               CASE WHEN plain THEN split_part(q[1], ' ', 3) ELSE f.user END AS "user",
+               CASE WHEN plain THEN substr(q[1], length(q[1]) - 27, 26) ELSE f.ts END
+                   AS ts_text,
+               CASE WHEN plain THEN split_part(q[2], ' ', 1)
                     ELSE regexp_extract(f.request, {params.bind(REQUEST_REGEX)}, 1) END
                    AS method,
-               CASE WHEN plain THEN {plain["raw_target"]}
+               CASE WHEN plain THEN split_part(q[2], ' ', 2)
                     ELSE regexp_extract(f.request, {params.bind(REQUEST_REGEX)}, 2) END
                    AS raw_target,
-               CASE WHEN plain THEN {plain["status"]} ELSE f.status END AS status,
-               CASE WHEN plain THEN {plain["bytes"]} ELSE f.bytes END AS bytes,
-               CASE WHEN plain THEN {plain["ts"]} END AS plain_ts
+               CASE WHEN plain THEN substr(q[3], 2, 3) ELSE f.status END AS status,
+               CASE WHEN plain
+                    THEN split_part(rtrim(substr(q[3], 6), {params.bind(chr(13) + chr(10))}),
+                                    ' ', 1)
+                    ELSE f.bytes END AS bytes,
+               CASE WHEN plain THEN q[4] ELSE f.referer END AS referer,
+               CASE WHEN plain THEN q[6] ELSE f.user_agent END AS user_agent,
+               CASE WHEN NOT plain THEN f.xff WHEN len(q) = 9 THEN q[8] END AS xff
         FROM m
     ), p AS (
-        SELECT *,
-               CASE WHEN plain THEN plain_ts
-                    ELSE try_strptime(ts_text, {params.bind(TIME_FORMAT)}) END AS ts,
+        SELECT *, try_strptime(ts_text, {params.bind(TIME_FORMAT)}) AS ts,
                -- a plain line's offset is valid (PLAIN_REGEX)
                CASE WHEN plain THEN '' ELSE {offset_sql('ts_text', params)} END AS offset_text
         FROM fields
@@ -220,4 +163,49 @@ def _parse_sql(source: str, plain: dict[str, str], params: Params) -> str:
            nullif(nullif(xff, '-'), '') AS xff,
            line
     FROM t
+    """
+
+
+def cutter(config: InputConfig) -> Cutter | None:
+    """The native block reader (see _clfcut.c), when the extension was built: the plain
+    lines of a block, parsed, as one `plain` table; the other lines to parse_sql."""
+    del config
+    if _clfcut is None:
+        return None
+
+    def cut(lines: pa.StringArray, first_line: int) -> Cut:
+        _, offsets, data = lines.buffers()
+        count = len(lines)
+        found = _clfcut.cut(offsets.slice(lines.offset * 4, (count + 1) * 4), data, count)
+        plain = np.frombuffer(found["plain"], dtype=np.bool_)
+        columns = {
+            "line_no": pa.array(np.arange(first_line, first_line + count, dtype=np.int64)),
+            "ts": pa.Array.from_buffers(pa.timestamp("s", "UTC"), count,
+                                        [None, pa.py_buffer(found["ts"])]),
+            "status": pa.Array.from_buffers(pa.int16(), count,
+                                            [None, pa.py_buffer(found["status"])]),
+            "bytes": pa.Array.from_buffers(pa.int64(), count,
+                                           [pa.py_buffer(b) for b in found["bytes"]]),
+            **{name: pa.Array.from_buffers(pa.string(), count,
+                                           [pa.py_buffer(b) for b in found[name]])
+               for name in _NATIVE_TEXT},
+            "line": lines,  # for a request the load rejects (no entity, say)
+        }
+        table = pa.table(columns)
+        if not plain.all():  # the others go to parse_sql
+            table = table.filter(pa.array(plain))
+        return Cut([table] if len(table) else [], np.flatnonzero(~plain))
+
+    return cut
+
+
+def cut_sql(schema: pa.Schema, config: InputConfig, params: Params) -> str:
+    """The parse query over the native cutter's `plain` table: its plain lines, parsed."""
+    del schema, config, params
+    return """
+    -- parse_clf_plain: plain(parsed fields) -> parsed requests, one row per line
+    SELECT line_no, NULL::VARCHAR AS reject_reason, ts, client_ip, "user",
+           NULL::VARCHAR AS api_key, method, path, query, status, bytes, referer,
+           user_agent, NULL::BIGINT AS posts, xff, line
+    FROM plain
     """
