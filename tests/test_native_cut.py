@@ -143,3 +143,16 @@ def test_a_tab_in_the_host_is_no_plain_line(tmp_path: Path) -> None:
     path.write_text('a\tb - - [01/Jan/2024:00:00:00 +0000] "GET /x HTTP/1.1" 200 0\n')
     [row] = parse_file(path, "combined")
     assert row["reject_reason"] == "not a common/combined log line"
+
+
+def test_version_says_whether_the_native_cut_is_built() -> None:
+    from click.testing import CliRunner
+
+    from scrapewatch.cli import cli
+
+    out = CliRunner().invoke(cli, ["--version"]).output
+    assert out.splitlines()[1] == ("native cut of common/combined lines: built"
+                                   if clf._clfcut is not None else
+                                   "native cut of common/combined lines: not built (no C "
+                                   "compiler at install time): DuckDB's regex cuts them, "
+                                   "more slowly")
