@@ -19,25 +19,32 @@ from scrapewatch.config import Policy
 if TYPE_CHECKING:
     from scrapewatch.engine import Engine
 
-# activity: activity parts ({parts}: the rows of activity_parts to read) -> posts and
-# requests of counted requests per (entity, second), for the entities whose total posts
-# reach {watch_level}: no other can reach the watchlist or the threshold, and most
-# entities are dropped here, before the costly grouping by second. Lossless for every
-# window, period and total below.
-ACTIVITY_SQL = """
+# candidate_parts: activity parts ({parts}: the rows of activity_parts to read) of the
+# entities whose total posts reach {watch_level}: no other can reach the watchlist or
+# the threshold, and most entities are dropped here, before the costly grouping by
+# second. Lossless for every window, period and total below. The only two reads of
+# every part; activity and evidence read these.
+CANDIDATE_PARTS_SQL = """
 WITH parts AS ({parts}), candidates AS (
     SELECT entity_kind, entity
     FROM parts
     GROUP BY entity_kind, entity
     HAVING sum(posts) >= {watch_level}
 )
-SELECT p.entity_kind, p.entity, p.sec,
-       CAST(sum(p.posts) AS BIGINT) AS posts,
-       CAST(sum(p.requests) AS BIGINT) AS requests,
-       CAST(sum(p.observed_posts) AS BIGINT) AS observed_posts
+SELECT p.*
 FROM parts p
 JOIN candidates c ON p.entity_kind = c.entity_kind AND p.entity = c.entity
-GROUP BY p.entity_kind, p.entity, p.sec
+"""
+
+# activity: candidate parts -> posts and requests of counted requests per (entity,
+# second).
+ACTIVITY_SQL = """
+SELECT entity_kind, entity, sec,
+       CAST(sum(posts) AS BIGINT) AS posts,
+       CAST(sum(requests) AS BIGINT) AS requests,
+       CAST(sum(observed_posts) AS BIGINT) AS observed_posts
+FROM candidate_parts
+GROUP BY entity_kind, entity, sec
 """
 ALL_PARTS = "SELECT * FROM activity_parts"
 
@@ -54,16 +61,14 @@ WHERE reject_reason IS NULL AND counted
 GROUP BY entity_kind, entity, sec, file_id
 """
 
-# evidence: of the candidates' activity parts, per (entity, second, file) the first and
-# last line, requests and posts; built after `activity`, for its entities.
+# evidence: candidate parts -> per (entity, second, file) the first and last line,
+# requests and posts.
 EVIDENCE_SQL = """
-SELECT p.entity_kind, p.entity, p.sec, p.file_id, min(p.first_line) AS first_line,
-       max(p.last_line) AS last_line, CAST(sum(p.requests) AS BIGINT) AS requests,
-       CAST(sum(p.posts) AS BIGINT) AS posts
-FROM ({parts}) p
-JOIN (SELECT DISTINCT entity_kind, entity FROM activity) c
-    ON p.entity_kind = c.entity_kind AND p.entity = c.entity
-GROUP BY p.entity_kind, p.entity, p.sec, p.file_id
+SELECT entity_kind, entity, sec, file_id, min(first_line) AS first_line,
+       max(last_line) AS last_line, CAST(sum(requests) AS BIGINT) AS requests,
+       CAST(sum(posts) AS BIGINT) AS posts
+FROM candidate_parts
+GROUP BY entity_kind, entity, sec, file_id
 """
 
 
@@ -118,8 +123,9 @@ def entity_windows(engine: Engine, policy: Policy, parts: str = ALL_PARTS) -> No
     `windows`: the window figures of every entity whose peak reaches the watch level,
     flagged (over the threshold) or watched."""
     level = watch_level(policy)
-    engine.create("activity", ACTIVITY_SQL.format(parts=parts, watch_level=level))
-    engine.create("evidence", EVIDENCE_SQL.format(parts=parts))
+    engine.create("candidate_parts", CANDIDATE_PARTS_SQL.format(parts=parts, watch_level=level))
     engine.parts_read()
+    engine.create("activity", ACTIVITY_SQL)
+    engine.create("evidence", EVIDENCE_SQL)
     engine.create("windows", ENTITY_WINDOWS_SQL.format(watch_level=level,
                                                        threshold=int(policy.threshold_posts)))
