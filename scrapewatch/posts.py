@@ -173,8 +173,13 @@ def _count_items_sql(value: str) -> str:
 def _param_value_sql(name: str) -> str:
     """The raw value of the first query parameter named by SQL `name` (NULL when absent
     or empty). String search, not a regex capture: what follows the first '&name='
-    in '&' || query, up to the next '&'."""
-    return f"nullif(split_part(split_part('&' || query, '&' || {name} || '=', 2), '&', 1), '')"
+    in '&' || query, up to the next '&'.
+
+    string_split()[n], not split_part: DuckDB expands split_part(s, ...) into an
+    expression naming `s` twice, which inside posts' CASE is computed twice, so two
+    nested calls cut the query four times (five times slower on long `ids=` lists)."""
+    return (f"nullif(string_split(string_split('&' || query, '&' || {name} || '=')[2], '&')[1],"
+            " '')")
 
 
 def check_rules(con: duckdb.DuckDBPyConnection, rules: tuple[PostsRule, ...]) -> None:

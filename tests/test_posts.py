@@ -14,6 +14,7 @@ from scrapewatch.pipeline import connect
 from scrapewatch.posts import (
     BUILTIN_RULES,
     PostsRule,
+    _param_value_sql,
     check_rules,
     counted_sql,
     parse_status_set,
@@ -90,6 +91,31 @@ def test_list_items_counted_by_commas_equal_each_item_trimmed(
     got = posts_of([("/2/tweets", f"{before}ids={value}{after}", None)
                     for value, before, after in queries])
     assert got == [count_items(value) for value, _, _ in queries]
+
+
+def param_value(query: str | None, name: str | None) -> str | None:
+    """The reference: the first `name=` value of `query`, None when absent or empty."""
+    if query is None or name is None:
+        return None
+    text = "&" + query
+    found = text.find(f"&{name}=")
+    if found < 0:
+        return None
+    return text[found + len(name) + 2:].split("&")[0] or None
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(
+    st.none() | st.lists(st.sampled_from(["n", "a", "=", "&", "1", ",", "n.b", "%2C", "é"]),
+                         max_size=10).map("".join),
+    st.none() | st.sampled_from(["n", "a", "n.b", "=", "&"])), min_size=1, max_size=40))
+def test_a_parameter_value_is_what_follows_the_first_name_up_to_the_next_ampersand(
+        pairs: list[tuple[str | None, str | None]]) -> None:
+    con = connect()
+    con.register("r", pa.table({"query": pa.array([q for q, _ in pairs], pa.string()),
+                                "name": pa.array([n for _, n in pairs], pa.string())}))
+    got = [row[0] for row in run(con, f"SELECT {_param_value_sql('name')} FROM r")]
+    assert got == [param_value(query, name) for query, name in pairs]
 
 
 def test_observed_posts_win_over_rules() -> None:
