@@ -3,6 +3,8 @@ every format."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +14,8 @@ from helpers import load, parse_file
 from scrapewatch.config import load_config
 from scrapewatch.errors import FormatError
 from scrapewatch.ingest.formats import FORMATS, sniff_format
+from scrapewatch.ingest.read import SNIFF_LINES, choose_format
+from scrapewatch.ingest.sources import LogSource
 
 DATA = Path(__file__).parent / "data"
 T = datetime(2025, 3, 4, 10, 0, 0, tzinfo=UTC)
@@ -133,6 +137,37 @@ def test_sniffing() -> None:
     assert sniff_format([]) is None
     assert set(FORMATS) == {"vhost_combined", "combined", "common", "alb", "elb", "cloudfront",
                             "w3c", "iis", "jsonl", "csv", "tsv", "parquet"}
+
+
+def test_the_first_sniff_lines_non_blank_lines_of_the_first_block_are_sniffed(
+        tmp_path: Path) -> None:
+    def chosen(lines: list[str]) -> str:
+        path = tmp_path / "access.log"
+        path.write_text("".join(lines))
+        with LogSource.open(path) as source:
+            return choose_format(source, next(source.blocks()), "auto").name
+
+    blank = ["\n", " \t\r\n", "\u3000\n", "\x0b\x1c\n"] * 150  # past a first look
+    json, other = '{"a": 1}\n', "hello\n"
+    assert chosen(blank + [json, *blank[:3]] * SNIFF_LINES + [other] * 100) == "jsonl"
+    with pytest.raises(FormatError, match="not a log format"):  # 26 of 50 fit nothing
+        chosen(blank + [other] * 26 + [json] * (SNIFF_LINES - 26) + [json] * 100)
+    assert chosen(blank) == next(iter(FORMATS))  # blank lines only: any format skips them
+
+
+def test_choosing_a_format_does_not_import_pandas(tmp_path: Path) -> None:
+    # pyarrow.compute's first call imports pandas when it is installed (0.16 s)
+    path = tmp_path / "access.log"
+    path.write_text("\n" + (DATA / "combined/ipv6_clients.log").read_text())
+    code = ("import sys; from pathlib import Path; "
+            "from scrapewatch.ingest.read import choose_format; "
+            "from scrapewatch.ingest.sources import LogSource; "
+            f"source = LogSource.open(Path({str(path)!r})); "
+            "print(choose_format(source, next(source.blocks()), 'auto').name, "
+            "'pandas' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split() == ["combined", "False"]
 
 
 def test_unknown_content_is_a_clear_error(tmp_path: Path) -> None:

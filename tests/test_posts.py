@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scrapewatch.errors import ConfigError
 from scrapewatch.pipeline import connect
 from scrapewatch.posts import (
     BUILTIN_RULES,
     PostsRule,
+    _param_value_sql,
     check_rules,
     counted_sql,
     parse_status_set,
@@ -50,6 +55,67 @@ def test_builtin_rules() -> None:
         ("/static/app.js", None, None),
         (None, None, None),                                      # no request line at all
     ]) == [100, 10, 100, 500, 10, 3, 4, 2, 0, 1, 5, 200, 20, 2, 0, 0, 0]
+
+
+# what DuckDB's trim() trims: the Unicode space separators (Zs), not tabs or newlines
+SPACES = " \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
+         "\u202f\u205f\u3000"
+LIST_VALUES = st.lists(st.sampled_from([",", ",", "1", "23", "1719231901806862961", " ", "%2C",
+                                        "%2c", "%2", "C", "\t", "\n", "\u00a0", "\u3000", "\u2009",
+                                        "\u200b", "é", "="]), max_size=12).map("".join)
+
+
+def count_items(value: str) -> int:
+    """The reference: items of the first `ids=` value, encoded commas decoded, that
+    are not blank once trimmed as DuckDB trims."""
+    return sum(1 for v in value.replace("%2C", ",").replace("%2c", ",").split(",")
+               if v.strip(SPACES) != "")
+
+
+def test_trim_trims_the_unicode_space_separators() -> None:
+    assert "".join(c for c in map(chr, range(1, 0x3001)) if unicodedata.category(c) == "Zs"
+                   ) == SPACES
+    con = connect()
+    for char in ("\t", "\n", "\u200b", "x", *SPACES):
+        [(trimmed,)] = run(con, "SELECT trim($c) = ''", {"c": char})
+        assert trimmed is (char in SPACES), repr(char)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(LIST_VALUES, st.sampled_from(["", "a=1&", "idsx=2&"]),
+                          st.sampled_from(["", "&ids=5,6", "&expansions=x,y"])),
+                min_size=1, max_size=40))
+def test_list_items_counted_by_commas_equal_each_item_trimmed(
+        queries: list[tuple[str, str, str]]) -> None:
+    # rows that take the comma count and rows that split, side by side in one query
+    got = posts_of([("/2/tweets", f"{before}ids={value}{after}", None)
+                    for value, before, after in queries])
+    assert got == [count_items(value) for value, _, _ in queries]
+
+
+def param_value(query: str | None, name: str | None) -> str | None:
+    """The reference: the first `name=` value of `query`, None when absent or empty."""
+    if query is None or name is None:
+        return None
+    text = "&" + query
+    found = text.find(f"&{name}=")
+    if found < 0:
+        return None
+    return text[found + len(name) + 2:].split("&")[0] or None
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(
+    st.none() | st.lists(st.sampled_from(["n", "a", "=", "&", "1", ",", "n.b", "%2C", "é"]),
+                         max_size=10).map("".join),
+    st.none() | st.sampled_from(["n", "a", "n.b", "=", "&"])), min_size=1, max_size=40))
+def test_a_parameter_value_is_what_follows_the_first_name_up_to_the_next_ampersand(
+        pairs: list[tuple[str | None, str | None]]) -> None:
+    con = connect()
+    con.register("r", pa.table({"query": pa.array([q for q, _ in pairs], pa.string()),
+                                "name": pa.array([n for _, n in pairs], pa.string())}))
+    got = [row[0] for row in run(con, f"SELECT {_param_value_sql('name')} FROM r")]
+    assert got == [param_value(query, name) for query, name in pairs]
 
 
 def test_observed_posts_win_over_rules() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import os
@@ -149,6 +150,33 @@ def test_compressed_inputs_are_read_by_content_and_hashed_raw(tmp_path: Path,
         assert (lines, source.compression) == (1000, compress)
         assert source.sha256() == hashlib.sha256(path.read_bytes()).hexdigest()
         assert source.bytes_read == path.stat().st_size
+
+
+@pytest.mark.parametrize("compress", ["none", "gzip"])
+@pytest.mark.parametrize(("skip", "limit"), [(0, None), (0, 40 * len(LINE) + 3),
+                                             (10 * len(LINE) + 3, 40 * len(LINE) + 3)],
+                         ids=["whole", "limit", "skip-limit"])
+def test_file_hash_is_of_the_raw_file_content_hash_of_the_content_read(
+        tmp_path: Path, compress: str, skip: int, limit: int | None) -> None:
+    # an uncompressed file is hashed once, as content; its file hash goes on from there
+    content = codecs.BOM_UTF8 + (LINE * 100).encode()  # the BOM counts as content
+    path = tmp_path / "access"
+    path.write_bytes(gzip.compress(content) if compress == "gzip" else content)
+    with LogSource.open(path) as source:
+        lines = [line for block in source.blocks(1000, skip=skip, limit=limit)
+                 for line in block.to_pylist()]
+        assert "".join(lines).encode() == content[max(skip, 3):limit]
+        assert source.content_sha256() == hashlib.sha256(content[:limit]).hexdigest()
+        assert source.sha256() == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert source.sha256() == hashlib.sha256(path.read_bytes()).hexdigest()  # again
+        assert source.content_sha256() == hashlib.sha256(content[:limit]).hexdigest()
+    with LogSource.open(path) as source:  # as a store compares a grown file's start
+        source.read_content(skip + 5, keep=False)
+        assert source.content_sha256() == hashlib.sha256(content[:skip + 5]).hexdigest()
+        assert source.sha256() == hashlib.sha256(path.read_bytes()).hexdigest()
+    with LogSource.open(path, hashing=False) as source:  # nothing computed
+        assert sum(len(block) for block in source.blocks(1000, skip=skip, limit=limit))
+        assert source.content_sha256() == source.sha256() == hashlib.sha256().hexdigest()
 
 
 def test_blocks_cut_only_at_newlines(tmp_path: Path) -> None:

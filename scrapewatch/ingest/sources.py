@@ -229,7 +229,8 @@ def _kind(mode: int) -> str:
 
 
 class _HashingReader(io.RawIOBase):
-    """A raw file that hashes and counts every byte read through it."""
+    """A raw file that counts every byte read through it and, while `hashing`, hashes
+    it."""
 
     def __init__(self, raw: IO[bytes], hashing: bool = True) -> None:
         self.raw = raw
@@ -266,6 +267,7 @@ class LogSource:
     magic: bytes = b""  # the file's first four bytes, as read
     content_bytes: int = 0  # decompressed bytes read so far
     _content_hash: Any = field(default_factory=hashlib.sha256)
+    hashing: bool = True  # False: no hash computed at all
 
     @classmethod
     def open(cls, path: Path, *, hashing: bool = True) -> LogSource:
@@ -293,11 +295,15 @@ class LogSource:
         handle.seek(0)
         raw = _HashingReader(handle, hashing)
         if magic[:2] == b"\x1f\x8b":
-            return cls(path, size, raw, gzip.GzipFile(fileobj=raw, mode="rb"), "gzip", magic)
+            return cls(path, size, raw, gzip.GzipFile(fileobj=raw, mode="rb"), "gzip", magic,
+                       hashing=hashing)
         if magic == b"\x28\xb5\x2f\xfd":
             stream = pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "zstd")
-            return cls(path, size, raw, stream, "zstd", magic)
-        return cls(path, size, raw, raw, "none", magic)
+            return cls(path, size, raw, stream, "zstd", magic, hashing=hashing)
+        # uncompressed, the raw bytes read are the content bytes: hashed once, as content
+        # (`sha256` goes on from the content's hash)
+        raw.hashing = False
+        return cls(path, size, raw, raw, "none", magic, hashing=hashing)
 
     @property
     def bytes_read(self) -> int:
@@ -306,6 +312,11 @@ class LogSource:
 
     def sha256(self) -> str:
         """The SHA-256 of the whole raw file; call after the blocks are consumed."""
+        if self.hashing and not self._raw.hashing:
+            # uncompressed: the raw bytes read so far are the content read so far, which
+            # was hashed; the rest of the file (past a limit) is hashed on from there
+            self._raw.sha256 = self._content_hash.copy()
+            self._raw.hashing = True
         self._raw.drain()
         return self._raw.sha256.hexdigest()
 
@@ -367,7 +378,7 @@ class LogSource:
             return b""
         data = self._read(size)
         self.content_bytes += len(data)
-        if self._raw.hashing:
+        if self.hashing:
             self._content_hash.update(data)
         return data
 
