@@ -23,17 +23,16 @@ if TYPE_CHECKING:
 # entities whose total posts reach {watch_level}: no other can reach the watchlist or
 # the threshold, and most entities are dropped here, before the costly grouping by
 # second. Lossless for every window, period and total below. The only two reads of
-# every part; activity and evidence read these.
+# every part; activity and evidence read these. ({parts} is written twice, not as a
+# CTE: DuckDB would copy a CTE read twice, every part of it.)
 CANDIDATE_PARTS_SQL = """
-WITH parts AS ({parts}), candidates AS (
-    SELECT entity_kind, entity
-    FROM parts
-    GROUP BY entity_kind, entity
-    HAVING sum(posts) >= {watch_level}
-)
 SELECT p.*
-FROM parts p
-JOIN candidates c ON p.entity_kind = c.entity_kind AND p.entity = c.entity
+FROM ({parts}) p
+JOIN (SELECT entity_kind, entity
+      FROM ({parts})
+      GROUP BY entity_kind, entity
+      HAVING sum(posts) >= {watch_level}) c
+    ON p.entity_kind = c.entity_kind AND p.entity = c.entity
 """
 
 # activity: candidate parts -> posts and requests of counted requests per (entity,
