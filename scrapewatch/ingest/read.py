@@ -9,10 +9,14 @@ never neither.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from queue import SimpleQueue
 
 import duckdb
 import numpy as np
@@ -34,6 +38,7 @@ SNIFF_LINES = 50
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 BATCH_ROWS = 16_384
+LOADERS = 2  # blocks DuckDB loads at once, one thread each (see _Loaders)
 
 # (raw bytes read so far in this file, lines so far, the file's format)
 Progress = Callable[[int, int, str], None]
@@ -90,14 +95,23 @@ def load_file(con: duckdb.DuckDBPyConnection, source: LogSource, *, file_id: int
                                      before)
         queries = _Queries(fmt, config)
         totals = _Totals()
-        for parts, directives in prefetch(pieces):
-            totals.lines += directives
-            totals.skipped += directives
+
+        def load_block(cursor: duckdb.DuckDBPyConnection, parts: list[tuple[str, pa.Table]],
+                       directives: int) -> _Totals:
+            block = _Totals(lines=directives, skipped=directives)
             for relation, table in parts:
-                _load_part(con, relation, table, queries.get(relation, table.schema),
-                           file_id=file_id, keep_requests=keep_requests, totals=totals)
+                _load_part(cursor, relation, table, queries.get(relation, table.schema),
+                           file_id=file_id, keep_requests=keep_requests, totals=block)
+            return block
+
+        def loaded(block: _Totals) -> None:
+            totals.add(block)
             if progress:
                 progress(source.bytes_read, totals.lines, fmt.name)
+
+        with _Loaders(con, loaded) as loaders:
+            for parts, directives in prefetch(pieces):
+                loaders.submit(functools.partial(load_block, parts=parts, directives=directives))
     content = source.content_sha256(), source.content_bytes  # before sha256() drains the file
     return FileLoad(fmt.name, totals.lines, totals.lines - totals.rejected - totals.skipped,
                     totals.rejected, source.sha256(), totals.first_request, totals.last_request,
@@ -113,6 +127,72 @@ class _Totals:
     skipped: int = 0  # blank lines and format directives: neither requests nor rejects
     first_request: int | None = None
     last_request: int | None = None
+
+    def add(self, other: _Totals) -> None:
+        """Count `other`'s lines too."""
+        self.lines += other.lines
+        self.rejected += other.rejected
+        self.skipped += other.skipped
+        if other.first_request is None or other.last_request is None:
+            return
+        if self.first_request is None or self.last_request is None:
+            self.first_request, self.last_request = other.first_request, other.last_request
+        else:
+            self.first_request = min(self.first_request, other.first_request)
+            self.last_request = max(self.last_request, other.last_request)
+
+
+class _Loaders:
+    """LOADERS DuckDB cursors that load blocks side by side, one DuckDB thread each.
+
+    A block is too small for DuckDB's threads to share well (it is slower on two than
+    on one, here), so the cores load different blocks instead. Each cursor has its own
+    temp tables (`parsed`) and registered tables; their rows all go to the same
+    tables. `done` gets each block's counts, in the order the blocks were given. The
+    threads setting is the database's: it is put back on leaving.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection,
+                 done: Callable[[_Totals], None]) -> None:
+        self.con, self.done = con, done
+        self.pool = ThreadPoolExecutor(LOADERS, thread_name_prefix="scrapewatch-loader")
+        self.cursors: SimpleQueue[duckdb.DuckDBPyConnection] = SimpleQueue()
+        self.pending: deque[Future[_Totals]] = deque()
+
+    def __enter__(self) -> _Loaders:
+        (self.threads,) = run(self.con, "SELECT current_setting('threads')")[0]
+        run(self.con, "SET threads = 1")
+        for _ in range(LOADERS):
+            cursor = self.con.cursor()
+            run(cursor, "SET TimeZone = 'UTC'")
+            self.cursors.put(cursor)
+        return self
+
+    def submit(self, work: Callable[[duckdb.DuckDBPyConnection], _Totals]) -> None:
+        """Run `work` on a free cursor, once fewer than LOADERS blocks are in hand."""
+        while len(self.pending) >= LOADERS:
+            self.done(self.pending.popleft().result())
+
+        def on_a_cursor() -> _Totals:
+            cursor = self.cursors.get()
+            try:
+                return work(cursor)
+            finally:
+                self.cursors.put(cursor)
+
+        self.pending.append(self.pool.submit(on_a_cursor))
+
+    def __exit__(self, kind: object, *exc: object) -> None:
+        try:
+            while self.pending:  # after an error, only waited for
+                block = self.pending.popleft().result()
+                if kind is None:
+                    self.done(block)
+        finally:
+            self.pool.shutdown(cancel_futures=True)
+            while not self.cursors.empty():
+                self.cursors.get().close()
+            run(self.con, f"SET threads = {int(self.threads)}")
 
 
 class _Queries:
@@ -184,12 +264,7 @@ def _load_part(con: duckdb.DuckDBPyConnection, relation: str, table: pa.Table,
     totals.skipped += blank
     if rejected:
         run(con, _INSERT_REJECTS, {"file_id": file_id})
-        totals.rejected += rejected
-    if low is not None:
-        totals.first_request = low if totals.first_request is None else min(
-            low, totals.first_request)
-        totals.last_request = high if totals.last_request is None else max(
-            high, totals.last_request)
+    totals.add(_Totals(rejected=rejected, first_request=low, last_request=high))
 
 
 def choose_format(source: LogSource, first: pa.StringArray, name: str) -> LogFormat:
