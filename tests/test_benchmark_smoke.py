@@ -27,3 +27,16 @@ def test_harness_on_one_million_lines(tmp_path: Path) -> None:
     expected = json.loads(next(tmp_path.glob("*.expected.json")).read_text())
     assert expected["lines"] == 1_000_000 and len(expected["violators"]) >= 2
     assert log["expected_total_damages_usd"] == expected["total_damages_usd"]
+
+
+def test_stages_times_every_load_statement() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.stages", "scan", "sample_logs", "-q"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    counted = [line.split(maxsplit=3) for line in done.stderr.splitlines()]
+    stages = {parts[3]: int(parts[2]) for parts in counted
+              if len(parts) == 4 and parts[1] == "s" and parts[2].isdigit()}
+    # one of each per part of a block: 3 files, one of whose lines may go to the regex
+    # query apart from the plain lines the native cut read
+    assert stages["load_block"] == stages["INSERT INTO activity_parts"] in (3, 4)
+    assert "the whole run" in done.stderr and "reader thread" in done.stderr
