@@ -156,3 +156,30 @@ def test_version_says_whether_the_native_cut_is_built() -> None:
                                    "native cut of common/combined lines: not built (no C "
                                    "compiler at install time): DuckDB's regex cuts them, "
                                    "more slowly")
+
+
+def test_a_block_that_fails_stops_the_load_and_restores_threads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks load side by side on cursors (read._Loaders): the first error is the one
+    raised, and the connection keeps its threads setting."""
+    from scrapewatch.config import load_config
+    from scrapewatch.ingest import read
+    from scrapewatch.ingest.sources import LogSource
+    from scrapewatch.pipeline import connect
+    from scrapewatch.sql import run
+
+    path = tmp_path / "access.log"
+    path.write_text((clf.COMBINED_EXAMPLE + "\n") * 400_000)  # 3 blocks
+    calls = []
+
+    def failing(*args: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        raise RuntimeError("block failed")
+
+    monkeypatch.setattr(read, "_load_part", failing)
+    con = connect()
+    before = run(con, "SELECT current_setting('threads')")
+    with LogSource.open(path) as source, pytest.raises(RuntimeError, match="block failed"):
+        read.load_file(con, source, file_id=0, format_name="auto", config=load_config())
+    assert run(con, "SELECT current_setting('threads')") == before
+    assert 1 <= len(calls) <= read.LOADERS  # no block started after the failure was seen

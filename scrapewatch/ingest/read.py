@@ -184,11 +184,10 @@ class _Loaders:
 
     def __exit__(self, kind: object, *exc: object) -> None:
         try:
-            while self.pending:  # after an error, only waited for
-                block = self.pending.popleft().result()
-                if kind is None:
-                    self.done(block)
+            while kind is None and self.pending:
+                self.done(self.pending.popleft().result())
         finally:
+            # after an error, the blocks being loaded end and the others never start
             self.pool.shutdown(cancel_futures=True)
             while not self.cursors.empty():
                 self.cursors.get().close()
