@@ -11,7 +11,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
 SAMPLE_LOGS = ROOT / "sample_logs"
 sys.path.insert(0, str(Path(__file__).parent))  # the oracle and helpers modules
-sys.path.insert(1, str(ROOT))  # benchmarks.generate, which is not installed
+# benchmarks.generate, which is not installed; last, so that `scrapewatch` is the
+# installed package (with its native extension, which `pip install .` builds)
+sys.path.append(str(ROOT))
 
 
 def pytest_configure(config: pytest.Config) -> None:
