@@ -171,8 +171,9 @@ static int cut_line(const unsigned char *p, const unsigned char *end, parsed *ou
     if (q < end && *q == '-') {
         q++;
     } else {
-        for (out->size = 0; q < end && is_digit(*q); q++) out->size = out->size * 10 + (*q - '0');
+        while (q < end && is_digit(*q)) q++;
         if (q == p || q - p > 18) return 0;
+        for (out->size = 0; p < q; p++) out->size = out->size * 10 + (*p - '0');
     }
     p = q;
     if (p == end) return 1; /* common */
