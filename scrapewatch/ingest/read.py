@@ -89,7 +89,7 @@ def load_file(con: duckdb.DuckDBPyConnection, source: LogSource, *, file_id: int
             fmt = choose_format(source, first, format_name)
             # a format with a header reads it again from the part before `skip`
             before: Iterable[pa.StringArray] = (
-                stack.enter_context(LogSource.open(source.path)).blocks(limit=skip)
+                stack.enter_context(LogSource.open(source.path, hashing=False)).blocks(limit=skip)
                 if skip and fmt.header else ())
             pieces = prepared_blocks(fmt, itertools.chain([first], blocks), config, first_line,
                                      before)
