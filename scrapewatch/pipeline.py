@@ -35,7 +35,7 @@ from scrapewatch.report.files import out_folder, write_out_dir, write_rejects
 from scrapewatch.report.findings import Found, find
 from scrapewatch.report.model import FileSummary, Report
 from scrapewatch.report.privacy import pseudonymised, redacted
-from scrapewatch.schema import TABLES_SQL
+from scrapewatch.schema import FILE_TABLES, TABLES_SQL
 from scrapewatch.sql import run
 
 
@@ -199,16 +199,19 @@ def finish(report: Report, out: Path | None, rejects: Iterator[tuple[str, int, s
 
 
 def detect(engine: Engine, db: duckdb.DuckDBPyConnection, config: Config,
-           parts: str = ALL_PARTS, *, files: str = "files", quote: bool = True) -> Found:
+           parts: str = ALL_PARTS, *, files: str = "files", offsets: str = "line_offsets",
+           quote: bool = True) -> Found:
     """Detection over the activity parts `parts` selects (see `entity_windows`), with
     the evidence of each charged period from the engine's `files` table (its edge lines
-    quoted unless the report is to be pseudonymised); `db` is a local DuckDB connection
-    where the flagged entities are priced (see report.findings)."""
+    quoted unless the report is to be pseudonymised, helped by `db`'s `offsets`
+    table); `db` is a local DuckDB connection where the flagged entities are priced
+    (see report.findings)."""
     members: dict[str, list[str]] = {}
     if config.entity.organisations:
         parts, members = _merge_organisations(engine, Path(config.entity.organisations), parts)
     entity_windows(engine, config.policy, parts)
-    return find(engine, db, config, members=members, files=files, quote=quote)
+    return find(engine, db, config, members=members, files=files, offsets=offsets,
+                quote=quote)
 
 
 def _merge_organisations(engine: Engine, mapping: Path, parts: str
@@ -248,7 +251,7 @@ def _load_all(con: duckdb.DuckDBPyConnection, files: Sequence[Path], config: Con
         # empty files all share one hash and count nothing: none is a copy of another
         earlier = first.setdefault(content, summary.path) if loaded.lines else summary.path
         if earlier != summary.path:
-            for table in ("activity_parts", "rejects", "requests"):
+            for table in FILE_TABLES:
                 run(con, f"DELETE FROM {table} WHERE file_id = $id", {"id": index})
             copies.append(DuplicateInput(summary.path, earlier, "same content"))
             continue

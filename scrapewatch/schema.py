@@ -34,6 +34,13 @@ CREATE TABLE IF NOT EXISTS activity_parts (
     observed_posts BIGINT, file_id INTEGER, first_line BIGINT, last_line BIGINT);
 CREATE TABLE IF NOT EXISTS rejects (
     file_id INTEGER, line_no BIGINT, reason VARCHAR, text VARCHAR);
+-- Where some lines of an uncompressed file start (its content byte offset): quoting a
+-- line later reads from the nearest one before it, not from the file's start.
+CREATE TABLE IF NOT EXISTS line_offsets (
+    file_id INTEGER, line_no BIGINT, "offset" BIGINT);
 """
+
+# The tables that hold rows of each file loaded, by file_id.
+FILE_TABLES = ("activity_parts", "rejects", "requests", "line_offsets")
 
 REJECT_TEXT_CHARS = 500  # a rejected line is kept cut to this length

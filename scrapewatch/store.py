@@ -57,7 +57,7 @@ from scrapewatch.posts import check_rules
 from scrapewatch.report.escape import for_terminal
 from scrapewatch.report.model import FileSummary, Report, batched
 from scrapewatch.report.privacy import pseudonym
-from scrapewatch.schema import TABLES_SQL
+from scrapewatch.schema import FILE_TABLES, TABLES_SQL
 from scrapewatch.sql import insert_arrow, run
 
 if TYPE_CHECKING:
@@ -492,10 +492,10 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, path: Path, run_id: int, config
         run(con, "BEGIN TRANSACTION")
         try:
             if part.replaces is not None:  # the part this one reads again goes
-                for table in ("activity_parts", "rejects", "requests", "files", "manifest"):
+                for table in (*FILE_TABLES, "files", "manifest"):
                     run(con, f"DELETE FROM store.{table} WHERE file_id = $id",
                         {"id": part.replaces})
-            for table in ("activity_parts", "rejects", "requests"):
+            for table in FILE_TABLES:
                 run(con, f"INSERT INTO store.{table} SELECT * FROM {table}")
             _record(con, file_id, run_id, path, source.size, part, loaded)
             # the store's settings are those of its first file
@@ -507,7 +507,7 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, path: Path, run_id: int, config
                 run(con, "ROLLBACK")
             raise
     finally:
-        for table in ("activity_parts", "rejects", "requests"):
+        for table in FILE_TABLES:
             run(con, f"DELETE FROM {table}")
     action, reason = (
         ("grew", part.reason or f"new lines from line {part.first_line}")
@@ -600,7 +600,8 @@ def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime |
     if spark is None:
         engine = DuckDBEngine(con)
         with con.cursor() as db:
-            detected = detect(engine, db, config, parts, files="store.files", quote=not redact)
+            detected = detect(engine, db, config, parts, files="store.files",
+                              offsets="store.line_offsets", quote=not redact)
         engine.release()
     else:
         from scrapewatch.spark.scan import detect_store_parts

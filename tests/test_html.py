@@ -183,6 +183,36 @@ def test_edge_lines_are_found_across_chunks(tmp_path: Path, monkeypatch: pytest.
     for name, data in (("a.log", text.encode()), ("a.log.gz", gzip.compress(text.encode()))):
         (tmp_path / name).write_bytes(data)
         with LogSource.open(tmp_path / name, hashing=False) as source:
-            found = dict(evidence._lines_at(source, np.array([1, 9, 39, 40])))
+            found = dict(evidence._lines_at(source, np.array([1, 9, 39, 40]), NO_MARKS,
+                                            NO_MARKS))
         assert found == {1: "line 1 x", 9: "line 9 xxxx", 39: "line 39 xxxx",
                          40: "last, no newline"}, name
+
+
+NO_MARKS = np.zeros(0, np.int64)
+
+
+def test_edge_lines_are_read_from_the_marks_before_them(tmp_path: Path) -> None:
+    from scrapewatch.ingest import sources
+    from scrapewatch.ingest.sources import LogSource
+    from scrapewatch.report import evidence
+
+    path = tmp_path / "a.log"
+    path.write_text("".join(f"line {n} {'x' * (n % 50)}\n" for n in range(1, 200_001))
+                    + "last, no newline")
+    with LogSource.open(path) as source:
+        for _ in source.blocks():
+            pass
+    marked = np.concatenate([numbers for numbers, _ in source.marks]) + 1
+    offsets = np.concatenate([at for _, at in source.marks])
+    assert len(marked) == 200_001 // sources.MARK_EVERY + 1
+    wanted = np.array([1, 2, 2048, 2049, 2050, 99_999, 150_000, 200_000, 200_001])
+    with LogSource.open(path, hashing=False) as source:
+        jumped = list(evidence._lines_at(source, wanted, marked, offsets))
+        read = source.bytes_read
+    with LogSource.open(path, hashing=False) as source:
+        assert jumped == list(evidence._lines_at(source, wanted, NO_MARKS, NO_MARKS))
+    assert dict(jumped)[150_000] == "line 150000 " and dict(jumped)[200_001] == \
+        "last, no newline"
+    # one chunk from the start and one from each of three marks, of a 7.4 MB file
+    assert read <= 4 * evidence.CHUNK_BYTES < path.stat().st_size

@@ -12,7 +12,10 @@ import pyarrow as pa
 import pytest
 from helpers import load
 
+from scrapewatch.config import load_config
 from scrapewatch.errors import EmptyInputError, InputError
+from scrapewatch.ingest import sources
+from scrapewatch.ingest.read import load_file
 from scrapewatch.ingest.sources import (
     DuplicateInput,
     LogSource,
@@ -21,6 +24,8 @@ from scrapewatch.ingest.sources import (
     lines_array,
     list_inputs,
 )
+from scrapewatch.pipeline import connect
+from scrapewatch.sql import run
 
 LINE = '192.0.2.1 - - [04/Mar/2025:10:00:00 +0000] "GET /2/tweets/1 HTTP/1.1" 200 1 "-" "-"\n'
 
@@ -234,3 +239,58 @@ def test_a_glob_walks_the_directories_it_matches(tmp_path: Path) -> None:
     (tmp_path / "logs/old/b.log").unlink()
     with pytest.raises(EmptyInputError, match=r"^no input: .*/logs/o\* holds no log file; "):
         files_of(tmp_path / "logs/o*")
+
+
+@pytest.mark.parametrize("skip", [0, 1000])
+def test_marks_give_the_content_offset_of_their_lines(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, skip: int) -> None:
+    # block starts and every 7th line after them; a BOM; a block whose invalid UTF-8 is
+    # made visible (longer than the file's bytes: only its first line is marked)
+    monkeypatch.setattr(sources, "MARK_EVERY", 7)
+    lines = [f"{n:04d} {'x' * (n % 13)}\n".encode() for n in range(300)]
+    lines[150] = b"bad \xff byte\n"
+    content = codecs.BOM_UTF8 + b"".join(lines)
+    path = tmp_path / "a.log"
+    path.write_bytes(content)
+    skip = skip and content.index(b"\n", skip) + 1
+    with LogSource.open(path) as source:
+        blocks = list(source.blocks(500, skip=skip))
+    read = [line for block in blocks for line in block.to_pylist()]
+    marked = [(int(n), int(at)) for numbers, offsets in source.marks
+              for n, at in zip(numbers, offsets, strict=True)]
+    assert source.lines_read == len(read) and marked[0] == (0, max(skip, 3))
+    for number, at in marked:
+        assert content[at:].startswith(read[number].encode()), (number, at)
+    # within blocks every 7th line; the block holding the bad byte only at its start
+    bad = next(i for i, line in enumerate(read) if line.startswith("bad"))
+    starts, count = [], 0
+    for block in blocks:
+        starts.append(count)
+        count += len(block)
+    holder = max(s for s in starts if s <= bad)
+    assert [n for n, _ in marked if holder <= n < holder + 7] == [holder]
+    assert len(marked) > len(blocks) + 20
+
+
+def test_a_compressed_read_has_no_marks(tmp_path: Path) -> None:
+    path = tmp_path / "a.log.gz"
+    path.write_bytes(gzip.compress((LINE * 5000).encode()))
+    with LogSource.open(path) as source:
+        assert sum(len(block) for block in source.blocks(1000)) == 5000
+    assert source.marks == [] and source.lines_read == 5000
+    with LogSource.open(path, hashing=False) as source, pytest.raises(ValueError):
+        source.seek_content(100)
+
+
+def test_a_load_notes_where_its_lines_start(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # lines 11 to 40 of a file, as a store reads a grown file's new part
+    monkeypatch.setattr(sources, "MARK_EVERY", 5)
+    path = tmp_path / "a.log"
+    path.write_text(LINE * 40)
+    con = connect()
+    with LogSource.open(path) as source:
+        load_file(con, source, file_id=3, format_name="auto", config=load_config(),
+                  first_line=11, skip=10 * len(LINE))
+    assert run(con, 'SELECT file_id, line_no, "offset" FROM line_offsets ORDER BY 2') == [
+        (3, 11 + 5 * k, (10 + 5 * k) * len(LINE)) for k in range(6)]

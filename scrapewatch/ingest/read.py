@@ -30,7 +30,7 @@ from scrapewatch.ingest.formats import FORMATS, LogFormat, get_format, sniff_for
 from scrapewatch.ingest.sources import LogSource, prefetch
 from scrapewatch.posts import counted_sql, posts_sql
 from scrapewatch.schema import BLANK_LINE, REJECT_TEXT_CHARS
-from scrapewatch.sql import Params, run
+from scrapewatch.sql import Params, insert_arrow, run
 
 SNIFF_LINES = 50
 # Requests must fall in these years, which every report format can write (no year 0 or
@@ -112,6 +112,11 @@ def load_file(con: duckdb.DuckDBPyConnection, source: LogSource, *, file_id: int
         with _Loaders(con, loaded) as loaders:
             for parts, directives in prefetch(pieces):
                 loaders.submit(functools.partial(load_block, parts=parts, directives=directives))
+        if source.marks:
+            numbers = np.concatenate([lines for lines, _ in source.marks]) + first_line
+            insert_arrow(con, "line_offsets", pa.table({
+                "file_id": np.full(len(numbers), file_id, np.int32), "line_no": numbers,
+                "offset": np.concatenate([offsets for _, offsets in source.marks])}))
     content = source.content_sha256(), source.content_bytes  # before sha256() drains the file
     return FileLoad(fmt.name, totals.lines, totals.lines - totals.rejected - totals.skipped,
                     totals.rejected, source.sha256(), totals.first_request, totals.last_request,

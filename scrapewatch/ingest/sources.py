@@ -31,6 +31,7 @@ from scrapewatch.errors import EmptyInputError, InputError
 T = TypeVar("T")
 BLOCK_BYTES = 16 << 20
 MAX_LINE_BYTES = 64 << 20  # a longer "line" is not a log line: stop rather than hold it all
+MARK_EVERY = 2048  # lines between two marks of where a line starts (see LogSource.marks)
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -268,6 +269,12 @@ class LogSource:
     content_bytes: int = 0  # decompressed bytes read so far
     _content_hash: Any = field(default_factory=hashlib.sha256)
     hashing: bool = True  # False: no hash computed at all
+    # Of an uncompressed file, where some lines of the read start: (line of the read,
+    # 0-based; content offset) per block's first line and every MARK_EVERY-th line
+    # after it. A later read seeks to the mark before a line rather than read from the
+    # start (see `seek_content`).
+    marks: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    lines_read: int = 0  # lines yielded by `blocks` so far
 
     @classmethod
     def open(cls, path: Path, *, hashing: bool = True) -> LogSource:
@@ -333,8 +340,11 @@ class LogSource:
         try:
             return bytes(self._stream.read(size))
         except (EOFError, OSError, zlib.error, pa.ArrowException) as exc:
-            raise InputError(f"{self.path}: the {self.compression} stream is truncated or "
-                             f"corrupt ({exc}); recompress or remove the file") from exc
+            raise self._corrupt(exc) from exc
+
+    def _corrupt(self, exc: BaseException) -> InputError:
+        return InputError(f"{self.path}: the {self.compression} stream is truncated or "
+                          f"corrupt ({exc}); recompress or remove the file")
 
     def blocks(self, block_bytes: int = BLOCK_BYTES, *, skip: int = 0,
                limit: int | None = None) -> Iterator[pa.StringArray]:
@@ -344,6 +354,8 @@ class LogSource:
         byte `skip` (the start of a line) up to byte `limit` are yielded; the skipped
         bytes are read and hashed all the same (see `content_sha256`).
 
+        Each block is read straight into a buffer of Arrow's memory pool, which its
+        lines then point into: one copy of the bytes, in memory the pool reuses.
         Invalid UTF-8 is kept visible as `\\xHH` escapes (as nginx writes them) rather
         than dropped, so such lines still parse or are rejected with their text. A
         UTF-8 byte order mark (Windows tools write one) is dropped.
@@ -351,24 +363,67 @@ class LogSource:
         while skip > self.content_bytes:
             if not self._content(min(block_bytes, skip - self.content_bytes), limit):
                 return
-        carry = b""
-        chunk = self._content(block_bytes, limit)
-        if skip == 0 and chunk.startswith(codecs.BOM_UTF8):
-            chunk = chunk[len(codecs.BOM_UTF8):]
-        while chunk:
-            data = carry + chunk
-            chunk = self._content(block_bytes, limit)
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:
-                if len(data) > MAX_LINE_BYTES:
+        carry, start = b"", 0
+        while True:
+            base = self.content_bytes - len(carry)  # the content offset of the buffer
+            buffer = pa.allocate_buffer(len(carry) + block_bytes)
+            view = memoryview(buffer).cast("B")
+            view[:len(carry)] = carry
+            read = self._content_into(view[len(carry):], limit)
+            filled = len(carry) + read
+            if skip == 0 and self.content_bytes == read and \
+                    view[:filled][:len(codecs.BOM_UTF8)].tobytes() == codecs.BOM_UTF8:
+                start = len(codecs.BOM_UTF8)  # the file's first block
+            if read < block_bytes:  # the end of the content: every line, the last too
+                if filled > start:
+                    yield self._marked(buffer.slice(start, filled - start), base + start)
+                return
+            cut = _after_last_newline(view[:filled])
+            if cut <= start:
+                if filled > MAX_LINE_BYTES:
                     raise InputError(f"{self.path}: a line is longer than "
                                      f"{MAX_LINE_BYTES >> 20} MiB; is this a log file?")
-                carry = data
-                continue
-            carry = data[cut:]
-            yield lines_array(data[:cut])
-        if carry:
-            yield lines_array(carry)
+                carry = view[start:filled].tobytes()
+            else:
+                carry = view[cut:filled].tobytes()
+                yield self._marked(buffer.slice(start, cut - start), base + start)
+            start = 0
+
+    def _marked(self, data: pa.Buffer, offset: int) -> pa.StringArray:
+        """The lines of `data`, which starts at content `offset`, noted in `marks`."""
+        lines = lines_array(data)
+        if self.compression == "none":
+            picks = np.arange(0, len(lines), MARK_EVERY)
+            if block_data(lines).size != data.size:
+                picks = picks[:1]  # invalid UTF-8 made visible: only the first is the file's
+            starts = np.frombuffer(lines.buffers()[1], np.int32)[picks]
+            self.marks.append((self.lines_read + picks, offset + starts.astype(np.int64)))
+        self.lines_read += len(lines)
+        return lines
+
+    def seek_content(self, offset: int) -> None:
+        """Go to content byte `offset` of an uncompressed file read without hashing
+        (a file read again to quote lines)."""
+        if self.compression != "none" or self.hashing:
+            raise ValueError(f"{self.path}: only an uncompressed file read again seeks")
+        self._raw.raw.seek(offset)
+        self.content_bytes = offset
+
+    def _content_into(self, view: memoryview, limit: int | None) -> int:
+        """Fill `view` with the next content bytes, none past `limit`; hashed and
+        counted. Fewer than asked only at the end of the content."""
+        if limit is not None:
+            view = view[:max(0, limit - self.content_bytes)]
+        filled = 0
+        try:
+            while filled < len(view) and (count := self._stream.readinto(view[filled:])):
+                filled += count
+        except (EOFError, OSError, zlib.error, pa.ArrowException) as exc:
+            raise self._corrupt(exc) from exc
+        self.content_bytes += filled
+        if self.hashing:
+            self._content_hash.update(view[:filled])
+        return filled
 
     def _content(self, size: int, limit: int | None) -> bytes:
         """Up to `size` more content bytes, none past `limit`; hashed and counted."""
@@ -408,7 +463,18 @@ def holds_content(path: Path) -> bool:
         return True
 
 
-def lines_array(data: bytes) -> pa.StringArray:
+def _after_last_newline(data: memoryview) -> int:
+    """The index after the last newline in `data`; 0 when it has none. Lines are short,
+    so the end is looked at first."""
+    tail = max(0, len(data) - (1 << 16))
+    at = data[tail:].tobytes().rfind(b"\n")
+    if at >= 0:
+        return tail + at + 1
+    newlines = np.flatnonzero(np.frombuffer(data[:tail], dtype=np.uint8) == 10)
+    return int(newlines[-1]) + 1 if newlines.size else 0
+
+
+def lines_array(data: bytes | pa.Buffer) -> pa.StringArray:
     """Cut `data` after each newline into an Arrow string array, without copying lines."""
     newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
     ends = newlines + 1
@@ -419,7 +485,8 @@ def lines_array(data: bytes) -> pa.StringArray:
     try:
         array.validate(full=True)
     except pa.ArrowInvalid:
-        return lines_array(data.decode("utf-8", "backslashreplace").encode("utf-8"))
+        text = data.to_pybytes() if isinstance(data, pa.Buffer) else data
+        return lines_array(text.decode("utf-8", "backslashreplace").encode("utf-8"))
     return array
 
 

@@ -3,8 +3,9 @@ and last line of each in the period, and those lines themselves.
 
 The line ranges come from the activity (every part keeps its file and line range); the
 lines are read again from the files, in one pass per file, stopping after the last one
-wanted. A file that cannot be read again (moved since a store ingested it) keeps its
-line ranges without samples.
+wanted. In an uncompressed file the pass jumps to the nearest line whose offset the
+load noted (`line_offsets`) before each line wanted. A file that cannot be read again
+(moved since a store ingested it) keeps its line ranges without samples.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from scrapewatch.ingest.sources import LogSource
 from scrapewatch.schema import REJECT_TEXT_CHARS
 from scrapewatch.sql import insert_arrow, run
 
-CHUNK_BYTES = 16 << 20
+CHUNK_BYTES = 1 << 20
 SAMPLES_SCHEMA = pa.schema([("path", pa.string()), ("line", pa.int64()), ("text", pa.string())])
 
 # period_files: charged periods (sw_charged: position, period, start, end) and the
@@ -49,16 +50,29 @@ SELECT DISTINCT line FROM (
 ORDER BY line
 """
 
+# line_marks: the lines of the file $path whose content offset the load noted, in order.
+_LINE_MARKS_SQL = """
+SELECT o.line_no, o."offset" FROM {offsets} o JOIN sw_files f USING (file_id)
+WHERE f.path = $path ORDER BY o.line_no
+"""
 
-def quote_edge_lines(db: duckdb.DuckDBPyConnection) -> None:
+
+def quote_edge_lines(db: duckdb.DuckDBPyConnection, offsets: str) -> None:
     """Fill `sw_samples` (path, line, text) with the text of every charged period's
-    first and last line in each of its files (see PERIOD_FILES_SQL)."""
+    first and last line in each of its files (see PERIOD_FILES_SQL), reading from the
+    marks in the `offsets` table (of schema.line_offsets) where it has some."""
     run(db, "CREATE OR REPLACE TEMP TABLE sw_samples (path VARCHAR, line BIGINT, text VARCHAR)")
     for (path,) in run(db, "SELECT DISTINCT path FROM sw_period_files ORDER BY path"):
         numbers = db.execute(_WANTED_LINES_SQL, {"path": path}).fetchnumpy()["line"]
+        marks = db.execute(_LINE_MARKS_SQL.format(offsets=offsets), {"path": path}).fetchnumpy()
         try:
             with LogSource.open(Path(path), hashing=False) as source:
-                for batch in _batched(path, _lines_at(source, np.asarray(numbers, np.int64))):
+                if source.compression != "none":
+                    marks = {"line_no": [], "offset": []}  # no seeking in a compressed stream
+                lines = _lines_at(source, np.asarray(numbers, np.int64),
+                                  np.asarray(marks["line_no"], np.int64),
+                                  np.asarray(marks["offset"], np.int64))
+                for batch in _batched(path, lines):
                     insert_arrow(db, "sw_samples", batch)
         except (InputError, OSError):
             continue  # the line ranges stand without samples
@@ -79,12 +93,21 @@ def _batched(path: str, lines: Iterator[tuple[int, str]], size: int = 65_536
         yield pa.table([[path] * len(numbers), numbers, texts], schema=SAMPLES_SCHEMA)
 
 
-def _lines_at(source: LogSource, numbers: np.ndarray) -> Iterator[tuple[int, str]]:
+def _lines_at(source: LogSource, numbers: np.ndarray, marked: np.ndarray,
+              offsets: np.ndarray) -> Iterator[tuple[int, str]]:
     """The lines numbered `numbers` (1-based, of the content, sorted), cut to a readable
     length: newlines are counted in whole chunks, and only the lines wanted are
-    decoded."""
+    decoded. Line `marked[i]` starts at content byte `offsets[i]` (sorted by line):
+    before each line wanted, the read jumps to the last mark at or before it when
+    that is ahead of where it is."""
     at, first, carry = 0, 1, b""
-    while at < len(numbers) and (chunk := source.read_content(CHUNK_BYTES)):
+    while at < len(numbers):
+        mark = int(np.searchsorted(marked, numbers[at], side="right")) - 1
+        if mark >= 0 and marked[mark] > first:
+            source.seek_content(int(offsets[mark]))
+            first, carry = int(marked[mark]), b""
+        if not (chunk := source.read_content(CHUNK_BYTES)):
+            break
         data = carry + chunk
         ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
         stop = int(np.searchsorted(numbers, first + len(ends), side="left"))

@@ -153,12 +153,12 @@ class Found:
 
 
 def find(engine: Engine, db: duckdb.DuckDBPyConnection, config: Config, *,
-         members: dict[str, list[str]], files: str, quote: bool) -> Found:
+         members: dict[str, list[str]], files: str, offsets: str, quote: bool) -> Found:
     """Price the entities over the threshold among the engine's `windows` (see
     detect.windows.entity_windows), join their evidence from the engine's `files` table
-    named `files` (quoting each period's edge lines with `quote`), and keep the
-    findings on disk. `db` is a local DuckDB connection for the work; `members` lists
-    each organisation's members."""
+    named `files` (quoting each period's edge lines with `quote`, helped by `db`'s
+    table `offsets`), and keep the findings on disk. `db` is a local DuckDB connection
+    for the work; `members` lists each organisation's members."""
     threshold = int(config.policy.threshold_posts)
     run(db, _TABLES_SQL)
     _copy_windows(engine, db, AllowList.parse(config.entity.allow))
@@ -174,7 +174,7 @@ def find(engine: Engine, db: duckdb.DuckDBPyConnection, config: Config, *,
     totals = _price(db, config)
     run(db, PERIOD_FILES_SQL)
     if quote:
-        quote_edge_lines(db)
+        quote_edge_lines(db, offsets)
     else:
         run(db, "CREATE OR REPLACE TEMP TABLE sw_samples "
                 "(path VARCHAR, line BIGINT, text VARCHAR)")
