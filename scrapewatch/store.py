@@ -58,7 +58,7 @@ from scrapewatch.report.escape import for_terminal
 from scrapewatch.report.model import FileSummary, Report, batched
 from scrapewatch.report.privacy import pseudonym
 from scrapewatch.schema import FILE_TABLES, TABLES_SQL
-from scrapewatch.sql import insert_arrow, run
+from scrapewatch.sql import WORK, cursor, insert_arrow, run
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -157,7 +157,7 @@ def open_store(path: Path, *, wait_s: float = 0, memory_limit: str | None = None
                              "ingest` made, or a new path")
         run(con, "USE store")
         run(con, STORE_SQL)
-        run(con, "USE memory")
+        run(con, f"USE {WORK}")
         yield con
     except duckdb.Error as exc:
         failure = engine_error(exc, store=path)
@@ -599,7 +599,7 @@ def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime |
     parts = f"SELECT * FROM store.activity_parts WHERE sec >= {low} AND sec < {high}"
     if spark is None:
         engine = DuckDBEngine(con)
-        with con.cursor() as db:
+        with cursor(con) as db:
             detected = detect(engine, db, config, parts, files="store.files",
                               offsets="store.line_offsets", quote=not redact)
         engine.release()
