@@ -55,7 +55,7 @@ def parse_rows(path: Path, fmt: str = "auto", config: Config | None = None
         chosen = choose_format(source, blocks[0], fmt)
     rows: list[dict[str, Any]] = []
     for parts, _ in prepared_blocks(chosen, iter(blocks), config):
-        for relation, table in parts:
+        for relation, table, _ in parts:
             params = Params()
             if relation == "block":
                 query = chosen.parse_sql(config.input, params)
@@ -65,6 +65,8 @@ def parse_rows(path: Path, fmt: str = "auto", config: Config | None = None
             con.register(relation, table)
             result = con.execute(query, params.values)
             names = [d[0] for d in result.description]
-            rows += [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+            rows += [{name: value for name, value in zip(names, row, strict=True)
+                      if name != "pair"}  # the native cut's numbering of (path, query)
+                     for row in result.fetchall()]
             con.unregister(relation)
     return chosen.name, sorted(rows, key=lambda row: row["line_no"])

@@ -419,7 +419,7 @@ def test_parquet_reads_only_the_columns_it_needs(tmp_path: Path) -> None:
     assert [r[:6] for r in requests] == [(1, 1731664800, "client_ip", "192.0.2.1", None, 500),
                                          (2, 1731664801, "client_ip", "192.0.2.2", None, 0)]
     assert [r[:2] for r in rejects] == [(3, "no timestamp field")]
-    [([(_, table)], _)] = list(tables.parquet_batches(path, load_config().input))
+    [([(_, table, _)], _)] = list(tables.parquet_batches(path, load_config().input))
     assert table.column_names == ["line_no", "line", "c0", "c1", "c2", "c3"]  # no payload
 
 

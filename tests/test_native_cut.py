@@ -178,8 +178,40 @@ def test_a_block_that_fails_stops_the_load_and_restores_threads(
 
     monkeypatch.setattr(read, "_load_part", failing)
     con = connect()
-    before = run(con, "SELECT current_setting('threads')")
+    settings = ("SELECT current_setting('threads'), "
+                "current_setting('disabled_compression_methods')")
+    before = run(con, settings)
     with LogSource.open(path) as source, pytest.raises(RuntimeError, match="block failed"):
         read.load_file(con, source, file_id=0, format_name="auto", config=load_config())
-    assert run(con, "SELECT current_setting('threads')") == before
+    assert run(con, settings) == before
     assert 1 <= len(calls) <= read.LOADERS  # no block started after the failure was seen
+
+
+@needs_native
+def test_the_native_cut_numbers_each_distinct_path_and_query() -> None:
+    import numpy as np
+
+    from scrapewatch.ingest.sources import lines_array
+
+    def line(target: str) -> str:
+        return f'192.0.2.1 - - [01/Mar/2025:10:00:00 +0000] "GET {target} HTTP/1.1" 200 1\n'
+
+    # "/a?" has an empty query, not none (NULL) as "/a"; "/b?x=1" shares only the query
+    targets = ["/a?x=1", "/a?x=1", "/a", "/b?x=1", None, "/a?x=1", "/a?", "/a?x=2"]
+    lines = lines_array("".join(line(t) if t else "junk\n" for t in targets).encode())
+    _, offsets, data = lines.buffers()
+    found = clf._clfcut.cut(offsets, data, len(lines))
+    assert np.frombuffer(found["pair"], np.int32).tolist() == [0, 0, 1, 2, -1, 0, 3, 4]
+    assert np.frombuffer(found["pair_first"], np.int32).tolist() == [0, 2, 3, 6, 7]
+    # many lines, many pairs: numbered in order of first sight, as np.unique finds them
+    rng = np.random.default_rng(7)
+    drawn = rng.integers(0, 5000, 120_000)
+    lines = lines_array("".join(line(f"/p{n % 70}?q={n // 70}") for n in drawn).encode())
+    _, offsets, data = lines.buffers()
+    found = clf._clfcut.cut(offsets, data, len(lines))
+    _, first, inverse = np.unique(drawn, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # pair numbers follow first sight
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    assert np.frombuffer(found["pair"], np.int32).tolist() == rank[inverse].tolist()
+    assert np.frombuffer(found["pair_first"], np.int32).tolist() == first[order].tolist()

@@ -27,6 +27,7 @@ from scrapewatch.detect.windows import PARTS_OF_REQUESTS_SQL
 from scrapewatch.entities import client_ip_sql, entity_sql
 from scrapewatch.errors import FormatError
 from scrapewatch.ingest.formats import FORMATS, LogFormat, get_format, sniff_format
+from scrapewatch.ingest.formats.base import Part, Pieces
 from scrapewatch.ingest.sources import LogSource, prefetch
 from scrapewatch.posts import counted_sql, posts_sql
 from scrapewatch.schema import BLANK_LINE, REJECT_TEXT_CHARS
@@ -43,8 +44,6 @@ _COSTLY_COMPRESSION = "fsst,dict_fsst,zstd"  # not while loading (see _Loaders)
 
 # (raw bytes read so far in this file, lines so far, the file's format)
 Progress = Callable[[int, int, str], None]
-# Per block: the (relation, table) pairs to load and the number of directive lines.
-Pieces = Iterator[tuple[list[tuple[str, pa.Table]], int]]
 
 
 @dataclass(frozen=True)
@@ -97,11 +96,11 @@ def load_file(con: duckdb.DuckDBPyConnection, source: LogSource, *, file_id: int
         queries = _Queries(fmt, config)
         totals = _Totals()
 
-        def load_block(cursor: duckdb.DuckDBPyConnection, parts: list[tuple[str, pa.Table]],
+        def load_block(cursor: duckdb.DuckDBPyConnection, parts: list[Part],
                        directives: int) -> _Totals:
             block = _Totals(lines=directives, skipped=directives)
-            for relation, table in parts:
-                _load_part(cursor, relation, table, queries.get(relation, table.schema),
+            for part in parts:
+                _load_part(cursor, part, queries.get(part[0], part[1].schema),
                            file_id=file_id, keep_requests=keep_requests, totals=block)
             return block
 
@@ -226,7 +225,8 @@ class _Queries:
             else:
                 assert self.fmt.cut_sql is not None
                 parse = self.fmt.cut_sql(schema, self.config.input, params)
-            self.built[key] = (_load_sql(parse, self.config, params), params.values)
+            self.built[key] = (_load_sql(parse, self.config, params,
+                                         by_pair="pair" in schema.names), params.values)
         return self.built[key]
 
 
@@ -242,32 +242,37 @@ def prepared_blocks(fmt: LogFormat, blocks: Iterator[pa.StringArray], config: Co
         if cut_block is not None:
             cut_block(lines, 0)
     for lines in blocks:
-        parts: list[tuple[str, pa.Table]] = []
+        parts: list[Part] = []
         rest, directives = None, 0
         if cut_block is not None and (cut := cut_block(lines, first_line)):
-            parts.extend(("plain", table) for table in cut.tables if table.num_rows)
+            parts.extend(("plain", table, cut.pairs) for table in cut.tables if table.num_rows)
             rest, directives = cut.rest, cut.directives
         numbers = np.arange(first_line, first_line + len(lines), dtype=np.int64)
         if rest is None:
-            parts.append(("block", pa.table({"line_no": numbers, "line": lines})))
+            parts.append(("block", pa.table({"line_no": numbers, "line": lines}), None))
         elif len(rest):
             parts.append(("block", pa.table({"line_no": numbers[rest],
-                                             "line": lines.take(rest)})))
+                                             "line": lines.take(rest)}), None))
         first_line += len(lines)
-        yield ([(name, pa.Table.from_batches(t.to_batches(max_chunksize=BATCH_ROWS), t.schema))
-                for name, t in parts], directives)
+        yield ([(name, pa.Table.from_batches(t.to_batches(max_chunksize=BATCH_ROWS), t.schema),
+                 pairs) for name, t, pairs in parts], directives)
 
 
-def _load_part(con: duckdb.DuckDBPyConnection, relation: str, table: pa.Table,
+def _load_part(con: duckdb.DuckDBPyConnection, part: Part,
                query: tuple[str, dict[str, object]], *, file_id: int, keep_requests: bool,
                totals: _Totals) -> None:
     """Parse one table of a block and add it to activity_parts, rejects (and requests)."""
+    relation, table, pairs = part
     totals.lines += table.num_rows
     con.register(relation, table)
+    if pairs is not None:
+        con.register("pairs", pairs)
     try:
         run(con, *query)
     finally:
         con.unregister(relation)
+        if pairs is not None:
+            con.unregister("pairs")
     run(con, _INSERT_ACTIVITY, {"file_id": file_id})
     if keep_requests:
         run(con, _INSERT_REQUESTS, {"file_id": file_id})
@@ -317,13 +322,27 @@ def _unknown_hint(lines: list[str]) -> str:
     return "give --format if it is one of them"
 
 
-def _load_sql(parse: str, config: Config, params: Params) -> str:
-    """Run `parse` and decide each request's entity, posts and whether it counts."""
+def _load_sql(parse: str, config: Config, params: Params, *, by_pair: bool = False) -> str:
+    """Run `parse` and decide each request's entity, posts and whether it counts.
+
+    `by_pair`: `parse` gives each request's `pair`, which numbers its (path, query) in
+    the table `pairs` (see Cut.pairs). The posts a rule gives are then worked out once
+    per pair, not once per request (the regexes were most of a block's load: 38 to 21
+    ms a block of 82,000 API requests with 3,000 pairs), and looked up by number.
+    """
     kind, entity = entity_sql(config.entity, params)
     client = client_ip_sql(config.entity, params)
     if client is not None:  # the client behind trusted proxies replaces the peer
         parse = f"SELECT * REPLACE ({client} AS client_ip) FROM ({parse})"
     rule, posts = posts_sql(config.posts.rules, config.posts.default, params)
+    if by_pair:
+        estimates = f"""
+            SELECT list(estimate ORDER BY n) AS sw_estimates
+            FROM (SELECT n, {posts} AS estimate
+                  FROM (SELECT n, path, query, NULL::BIGINT AS posts, {rule} AS rule
+                        FROM pairs))"""
+        parse = f"SELECT * FROM ({parse}) CROSS JOIN ({estimates})"
+        rule, posts = "NULL", "coalesce(posts, sw_estimates[pair + 1])"
     counted = counted_sql(config.policy.count_statuses, params)
     effective = params.bind(config.policy.effective_from)
     first, last = params.bind(EARLIEST), params.bind(LATEST)

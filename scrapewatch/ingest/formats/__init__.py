@@ -6,7 +6,7 @@ A format turns a relation `block(line_no BIGINT, line VARCHAR)` into parsed requ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import pyarrow as pa
 from scrapewatch.config import InputConfig
 from scrapewatch.errors import ConfigError, FormatError
 from scrapewatch.ingest.formats import clf, custom, jsonl, regex, tables, w3c
-from scrapewatch.ingest.formats.base import Cutter
+from scrapewatch.ingest.formats.base import Cutter, Pieces
 from scrapewatch.sql import Params
 
 
@@ -39,7 +39,7 @@ class LogFormat:
         magic: For a binary format, the first bytes of its files, which tell it
             instead of sniffing lines ...
         batches: ... and how its files are read: (path, config) -> per batch, the
-            `plain` tables to load and 0 (the `Pieces` of `ingest.read`).
+            `plain` tables to load and 0.
     """
 
     name: str
@@ -51,8 +51,7 @@ class LogFormat:
     cut_sql: Callable[[pa.Schema, InputConfig, Params], str] | None = None
     header: bool = False
     magic: bytes | None = None
-    batches: Callable[[Path, InputConfig], Iterator[tuple[list[tuple[str, pa.Table]], int]]] \
-        | None = None
+    batches: Callable[[Path, InputConfig], Pieces] | None = None
 
 
 # In order of preference when two formats fit a file's first lines equally well: the

@@ -204,13 +204,70 @@ static PyObject *zeroed(Py_ssize_t size) {
 }
 
 #define SET_BIT(bitmap, i) ((bitmap)[(i) >> 3] |= (uint8_t)(1u << ((i) & 7)))
+#define GET_BIT(bitmap, i) (((bitmap)[(i) >> 3] >> ((i) & 7)) & 1)
+
+/* A text field of the cut's output: its validity, offsets and data. */
+typedef struct {
+    const uint8_t *valid;
+    const int32_t *offsets;
+    const char *data;
+} column;
+
+static uint64_t hash_field(uint64_t h, column c, Py_ssize_t i) {
+    h = (h ^ GET_BIT(c.valid, i)) * 0x100000001b3ULL;
+    for (int32_t k = c.offsets[i]; k < c.offsets[i + 1]; k++)
+        h = (h ^ (unsigned char)c.data[k]) * 0x100000001b3ULL;
+    return (h ^ 0xff) * 0x100000001b3ULL; /* ends the field: "ab","c" is not "a","bc" */
+}
+
+static int same_field(column c, Py_ssize_t i, Py_ssize_t j) {
+    int32_t length = c.offsets[i + 1] - c.offsets[i];
+    return GET_BIT(c.valid, i) == GET_BIT(c.valid, j)
+           && length == c.offsets[j + 1] - c.offsets[j]
+           && !memcmp(c.data + c.offsets[i], c.data + c.offsets[j], length);
+}
+
+/* Number the distinct (path, query) of the plain lines in order of first sight: pair[i]
+ * (-1 for a line not plain), and first[n] the line where pair n is first seen. Posts
+ * depend on the path and query alone, so SQL works them out once per pair. Returns the
+ * number of pairs, or -1 when out of memory. */
+static Py_ssize_t number_pairs(Py_ssize_t count, const uint8_t *is_plain, column path,
+                               column query, int32_t *pair, int32_t *first) {
+    size_t slots = 16;
+    while (slots < 2 * (size_t)count) slots *= 2;
+    int32_t *table = PyMem_RawMalloc(slots * sizeof(int32_t)); /* a pair's number, or -1 */
+    if (!table) return -1;
+    memset(table, 0xff, slots * sizeof(int32_t));
+    Py_ssize_t pairs = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        pair[i] = -1;
+        if (!is_plain[i]) continue;
+        size_t slot = hash_field(hash_field(0xcbf29ce484222325ULL, path, i), query, i);
+        for (;; slot++) {
+            slot &= slots - 1;
+            int32_t n = table[slot];
+            if (n < 0) {
+                table[slot] = (int32_t)pairs;
+                first[pairs] = (int32_t)i;
+                pair[i] = (int32_t)pairs++;
+                break;
+            }
+            if (same_field(path, first[n], i) && same_field(query, first[n], i)) {
+                pair[i] = n;
+                break;
+            }
+        }
+    }
+    PyMem_RawFree(table);
+    return pairs;
+}
 
 static PyObject *cut(PyObject *self, PyObject *args) {
     Py_buffer offsets_view, data_view;
     Py_ssize_t count;
     if (!PyArg_ParseTuple(args, "y*y*n", &offsets_view, &data_view, &count)) return NULL;
     PyObject *result = NULL, *plain = NULL, *seconds = NULL, *statuses = NULL, *sizes = NULL,
-             *sizes_valid = NULL;
+             *sizes_valid = NULL, *pairs = NULL, *firsts = NULL;
     PyObject *valid[NTEXT] = {0}, *text_offsets[NTEXT] = {0}, *text_data[NTEXT] = {0};
     const int32_t *offsets = offsets_view.buf;
     const unsigned char *data = data_view.buf;
@@ -226,7 +283,10 @@ static PyObject *cut(PyObject *self, PyObject *args) {
     statuses = PyBytes_FromStringAndSize(NULL, count * (Py_ssize_t)sizeof(int16_t));
     sizes = PyBytes_FromStringAndSize(NULL, count * (Py_ssize_t)sizeof(int64_t));
     sizes_valid = zeroed(bitmap);
-    if (!plain || !seconds || !statuses || !sizes || !sizes_valid) goto done;
+    pairs = PyBytes_FromStringAndSize(NULL, count * (Py_ssize_t)sizeof(int32_t));
+    firsts = PyBytes_FromStringAndSize(NULL, count * (Py_ssize_t)sizeof(int32_t));
+    if (!plain || !seconds || !statuses || !sizes || !sizes_valid || !pairs || !firsts)
+        goto done;
     for (int f = 0; f < NTEXT; f++) {
         valid[f] = zeroed(bitmap);
         text_offsets[f] = PyBytes_FromStringAndSize(NULL, (count + 1) * sizeof(int32_t));
@@ -249,6 +309,7 @@ static PyObject *cut(PyObject *self, PyObject *args) {
         out_offsets[f][0] = 0;
     }
     int bad = 0;
+    Py_ssize_t pair_count = 0;
     Py_BEGIN_ALLOW_THREADS
     parsed line;
     for (Py_ssize_t i = 0; i < count; i++) {
@@ -273,13 +334,26 @@ static PyObject *cut(PyObject *self, PyObject *args) {
             out_offsets[f][i + 1] = used[f];
         }
     }
+    if (!bad) {
+        column path = {out_valid[PATH], out_offsets[PATH], out_data[PATH]};
+        column query = {out_valid[QUERY], out_offsets[QUERY], out_data[QUERY]};
+        pair_count = number_pairs(count, is_plain, path, query,
+                                  (int32_t *)PyBytes_AS_STRING(pairs),
+                                  (int32_t *)PyBytes_AS_STRING(firsts));
+    }
     Py_END_ALLOW_THREADS
     if (bad) {
         PyErr_SetString(PyExc_ValueError, "offsets go backwards");
         goto done;
     }
-    result = Py_BuildValue("{sOsOsOs(OO)}", "plain", plain, "ts", seconds, "status", statuses,
-                           "bytes", sizes_valid, sizes);
+    if (pair_count < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (_PyBytes_Resize(&firsts, pair_count * (Py_ssize_t)sizeof(int32_t))) goto done;
+    result = Py_BuildValue("{sOsOsOs(OO)sOsO}", "plain", plain, "ts", seconds, "status",
+                           statuses, "bytes", sizes_valid, sizes, "pair", pairs, "pair_first",
+                           firsts);
     if (!result) goto done;
     for (int f = 0; f < NTEXT; f++) {
         if (_PyBytes_Resize(&text_data[f], used[f])) goto fail;
@@ -299,6 +373,8 @@ done:
     Py_XDECREF(statuses);
     Py_XDECREF(sizes);
     Py_XDECREF(sizes_valid);
+    Py_XDECREF(pairs);
+    Py_XDECREF(firsts);
     for (int f = 0; f < NTEXT; f++) {
         Py_XDECREF(valid[f]);
         Py_XDECREF(text_offsets[f]);
@@ -315,7 +391,9 @@ static PyMethodDef methods[] = {
      "a plain common/combined line ('plain': bytes of 0/1), and its parsed fields, NULL "
      "for the other lines: 'ts' (epoch seconds, int64), 'status' (int16), 'bytes' "
      "(validity bitmap, int64) and per text field (validity bitmap, int32 offsets, data) "
-     "of an Arrow string array."},
+     "of an Arrow string array; 'pair' (int32, -1 for a line not plain) numbers the "
+     "distinct (path, query) of the plain lines, first seen at lines 'pair_first' "
+     "(int32)."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_clfcut",

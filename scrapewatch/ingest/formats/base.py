@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +11,12 @@ import pyarrow as pa
 from scrapewatch.config import FIELD_NAMES
 from scrapewatch.schema import BLANK_LINE
 from scrapewatch.sql import Params
+
+# One table of a block to load: the relation it is (`block` or `plain`), the table, and
+# the (path, query) pairs its `pair` column numbers, if it has one (see Cut.pairs).
+Part = tuple[str, pa.Table, pa.Table | None]
+# Per block: the parts to load and the number of directive lines.
+Pieces = Iterator[tuple[list[Part], int]]
 
 
 @dataclass(frozen=True)
@@ -23,11 +29,15 @@ class Cut:
         rest: Positions (0-based, in the block) of the lines for the per-line query.
         directives: How many lines were format metadata (W3C `#Fields:` and such):
             read, but neither requests nor rejects.
+        pairs: For tables with a `pair` column (int32): the distinct (path, query)
+            it numbers, as columns n (the number), path and query. Posts depend on
+            those alone, so the load works them out once per pair.
     """
 
     tables: list[pa.Table]
     rest: np.ndarray
     directives: int = 0
+    pairs: pa.Table | None = None
 
 
 # Reads a file's blocks in order (it may keep state from one block to the next, such

@@ -190,11 +190,16 @@ def cutter(config: InputConfig) -> Cutter | None:
                                            [pa.py_buffer(b) for b in found[name]])
                for name in _NATIVE_TEXT},
             "line": lines,  # for a request the load rejects (no entity, say)
+            "pair": pa.Array.from_buffers(pa.int32(), count, [None, pa.py_buffer(found["pair"])]),
         }
         table = pa.table(columns)
+        first = np.frombuffer(found["pair_first"], dtype=np.int32)
+        pairs = pa.table({"n": np.arange(len(first), dtype=np.int32),
+                          "path": columns["path"].take(first),
+                          "query": columns["query"].take(first)})
         if not plain.all():  # the others go to parse_sql
             table = table.filter(pa.array(plain))
-        return Cut([table] if len(table) else [], np.flatnonzero(~plain))
+        return Cut([table] if len(table) else [], np.flatnonzero(~plain), pairs=pairs)
 
     return cut
 
@@ -206,6 +211,6 @@ def cut_sql(schema: pa.Schema, config: InputConfig, params: Params) -> str:
     -- parse_clf_plain: plain(parsed fields) -> parsed requests, one row per line
     SELECT line_no, NULL::VARCHAR AS reject_reason, ts, client_ip, "user",
            NULL::VARCHAR AS api_key, method, path, query, status, bytes, referer,
-           user_agent, NULL::BIGINT AS posts, xff, line
+           user_agent, NULL::BIGINT AS posts, xff, line, pair
     FROM plain
     """

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from scrapewatch.config import InputConfig
-from scrapewatch.ingest.formats.base import Cut, Cutter, requests_sql, unread_sql
+from scrapewatch.ingest.formats.base import Cut, Cutter, Pieces, requests_sql, unread_sql
 from scrapewatch.ingest.formats.jsonl import ALIASES, block_sql
 from scrapewatch.schema import BLANK_LINE
 from scrapewatch.sql import Params
@@ -152,8 +151,7 @@ def delimited_sql(schema: pa.Schema, config: InputConfig, params: Params) -> str
     return requests_sql(f"SELECT line_no, line, {tokens} AS v FROM plain", f, unparsed, params)
 
 
-def parquet_batches(path: Path, config: InputConfig
-                    ) -> Iterator[tuple[list[tuple[str, pa.Table]], int]]:  # read.Pieces
+def parquet_batches(path: Path, config: InputConfig) -> Pieces:
     """A Parquet file as `plain` tables of row batches, only the columns fields need,
     renamed c0, c1, ... as `jsonl.block_sql` reads them."""
     file = pq.ParquetFile(path)
@@ -170,7 +168,7 @@ def parquet_batches(path: Path, config: InputConfig
                           **{f"c{i}": batch.column(column)
                              for i, column in enumerate(found.values())}})
         first += batch.num_rows
-        yield [("plain", table.replace_schema_metadata({"keys": json.dumps(keys)}))], 0
+        yield [("plain", table.replace_schema_metadata({"keys": json.dumps(keys)}), None)], 0
 
 
 parquet_sql = block_sql
