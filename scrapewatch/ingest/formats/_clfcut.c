@@ -213,11 +213,22 @@ typedef struct {
     const char *data;
 } column;
 
+/* Mixes the field's validity and bytes into `h`, 8 bytes at a time (ids= lists run to
+ * kilobytes). Equal fields hash equal; same_field tells the rest apart. */
 static uint64_t hash_field(uint64_t h, column c, Py_ssize_t i) {
-    h = (h ^ GET_BIT(c.valid, i)) * 0x100000001b3ULL;
-    for (int32_t k = c.offsets[i]; k < c.offsets[i + 1]; k++)
-        h = (h ^ (unsigned char)c.data[k]) * 0x100000001b3ULL;
-    return (h ^ 0xff) * 0x100000001b3ULL; /* ends the field: "ab","c" is not "a","bc" */
+    const unsigned char *p = (const unsigned char *)c.data + c.offsets[i];
+    int32_t left = c.offsets[i + 1] - c.offsets[i];
+    h = (h ^ (uint64_t)(GET_BIT(c.valid, i) + 2 * (uint64_t)left)) * 0x9e3779b97f4a7c15ULL;
+    for (; left >= 8; p += 8, left -= 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+        h = (h ^ word) * 0x9e3779b97f4a7c15ULL;
+        h ^= h >> 29;
+    }
+    uint64_t tail = 0;
+    memcpy(&tail, p, (size_t)left);
+    h = (h ^ tail) * 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 32);
 }
 
 static int same_field(column c, Py_ssize_t i, Py_ssize_t j) {
