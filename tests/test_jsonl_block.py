@@ -155,3 +155,20 @@ def test_an_object_split_over_lines_is_not_read_at_once() -> None:
     per_line, block = parse_both(text)
     assert block is None
     assert [r["reject_reason"] for r in per_line] == ["invalid JSON", "invalid JSON", None]
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.text(alphabet="{}\r\n \t\u00a0xa", max_size=8), min_size=1,
+                      max_size=6), start=st.integers(0, 3))
+def test_braced_lines_are_found_as_trimming_finds_them(lines: list[str], start: int) -> None:
+    """The block reader's quick look at each line's first and last bytes agrees with
+    trimming every line, whatever the white space and line ends."""
+    import pyarrow.compute as pc
+
+    block = lines_array("".join(lines).encode()).slice(start)
+    if not len(block):
+        return
+    trimmed = pc.utf8_trim_whitespace(block)
+    expected = (pc.all(pc.starts_with(trimmed, pattern="{")).as_py()
+                and pc.all(pc.ends_with(trimmed, pattern="}")).as_py())
+    assert jsonl._braced(block) == expected

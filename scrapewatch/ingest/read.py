@@ -362,7 +362,9 @@ def _load_sql(parse: str, config: Config, params: Params, *, by_pair: bool = Fal
                         END) AS reject_reason,
                line AS raw_line
         FROM (SELECT *, epoch_us(ts) // 1000000 AS sec, {kind} AS entity_kind,
-                     {entity} AS entity, {rule} AS rule
+                     {entity} AS entity,
+                     -- a logged posts field wins: no rule's regexes for that request
+                     CASE WHEN posts IS NULL THEN {rule} END AS rule
               FROM ({parse})))
     """
 

@@ -129,9 +129,7 @@ def read_block(lines: pa.StringArray, first_line: int, config: InputConfig) -> C
     # Arrow reads '{..}{..}' as two rows, a blank line as none, and may join an object
     # split over lines: with every line one '{...}', as many rows as lines means one
     # object per line
-    trimmed = pc.utf8_trim_whitespace(lines)
-    if not (pc.all(pc.starts_with(trimmed, pattern="{")).as_py()
-            and pc.all(pc.ends_with(trimmed, pattern="}")).as_py()):
+    if not _braced(lines):
         return None
     try:
         table = pajson.read_json(pa.BufferReader(block_data(lines)))
@@ -152,6 +150,25 @@ def read_block(lines: pa.StringArray, first_line: int, config: InputConfig) -> C
                        **{n: table.column(c) for n, c in zip(renamed, columns, strict=True)}})
     return Cut([values.replace_schema_metadata({"keys": json.dumps(columns)})],
                np.zeros(0, dtype=np.int64))
+
+
+def _braced(lines: pa.StringArray) -> bool:
+    """Whether every line, white space trimmed, starts with '{' and ends with '}'.
+    Looked up first in the bytes at each line's ends, where nothing is to trim in
+    the lines a JSON logger writes; only otherwise trimmed (a copy of the block)."""
+    offsets = np.frombuffer(lines.buffers()[1], np.int32)[lines.offset:lines.offset
+                                                          + len(lines) + 1]
+    data = np.frombuffer(lines.buffers()[2], np.uint8)
+    starts, ends = offsets[:-1], offsets[1:]
+    if len(lines) and (ends - starts >= 4).all():  # '{}' and "\r\n" at most
+        last = ends - 1
+        last -= data[last] == ord("\n")  # the newline blocks keep, after a CR maybe
+        last -= data[last] == ord("\r")
+        if (data[starts] == ord("{")).all() and (data[last] == ord("}")).all():
+            return True
+    trimmed = pc.utf8_trim_whitespace(lines)
+    return bool(pc.all(pc.starts_with(trimmed, pattern="{")).as_py()
+                and pc.all(pc.ends_with(trimmed, pattern="}")).as_py())
 
 
 def cutter(config: InputConfig) -> Cutter:
