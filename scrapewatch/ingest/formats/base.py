@@ -88,8 +88,11 @@ def bad_offset_sql(offset: str, params: Params) -> str:
             f"{params.bind(VALID_OFFSET_REGEX)}))")
 
 
+_NUMBER = r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?"  # an epoch time's text
+
+
 def requests_sql(source: str, f: dict[str, str], unparsed: str, params: Params, *,
-                 time_format: str | None = None) -> str:
+                 time_format: str | None = None, typed_ts: str | None = None) -> str:
     """From `source` rows and per-field text expressions `f`, the parsed requests.
 
     `unparsed` is the reject reason of a row that the format could not read at all
@@ -97,12 +100,18 @@ def requests_sql(source: str, f: dict[str, str], unparsed: str, params: Params, 
     or CLF `dd/Mon/yyyy:HH:MM:SS +hhmm` (or `time_format`, a strptime pattern); a
     time without an offset is UTC, one with an offset outside VALID_OFFSET_REGEX a
     reject. A path may be a whole request line (`GET /x HTTP/1.1`) or an absolute URL.
+    `typed_ts`, when the source holds the time as a TIMESTAMP already (`f['ts']` is
+    its text, which has no offset): that, not the text parsed again.
     """
-    number = params.bind(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
     request_line = params.bind(r"^[A-Za-z]+ (\S.*?)(?: HTTP/[0-9.]+)?$")
     custom_time = (f"try_strptime(ts_text, {params.bind(time_format)})" if time_format
                    else "NULL::TIMESTAMPTZ")
     origin = params.bind(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?]*")
+    parsed_time = f"CAST({typed_ts} AS TIMESTAMPTZ)" if typed_ts else f"""
+        CASE WHEN regexp_full_match(ts_text, {params.bind(_NUMBER)})
+             THEN {epoch_sql('ts_text')}
+             ELSE coalesce(TRY_CAST(ts_text AS TIMESTAMPTZ),
+                           try_strptime(ts_text, '%d/%b/%Y:%H:%M:%S %z')) END"""
     return f"""
     -- parse: source rows -> parsed requests, one row per line;
     -- reject_reason is NULL for a request and says why otherwise.
@@ -115,13 +124,8 @@ def requests_sql(source: str, f: dict[str, str], unparsed: str, params: Params, 
         FROM j
     ), t AS (
         SELECT *,
-               coalesce({custom_time},
-                        CASE WHEN regexp_full_match(ts_text, {number})
-                             THEN {epoch_sql('ts_text')}
-                             ELSE coalesce(TRY_CAST(ts_text AS TIMESTAMPTZ),
-                                           try_strptime(ts_text, '%d/%b/%Y:%H:%M:%S %z')) END)
-                   AS ts,
-               {offset_sql('ts_text', params)} AS offset_text,
+               coalesce({custom_time}, {parsed_time}) AS ts,
+               {"''" if typed_ts else offset_sql('ts_text', params)} AS offset_text,
                -- the target of a request line (GET /x HTTP/1.1), without scheme://host
                CASE WHEN starts_with(target_text, '/') AND NOT contains(target_text, ' ')
                     THEN target_text

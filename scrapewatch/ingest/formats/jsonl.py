@@ -185,8 +185,13 @@ def block_sql(schema: pa.Schema, config: InputConfig, params: Params) -> str:
         slots = [f"nullif(nullif(CAST({column[name]} AS VARCHAR), ''), '-')"
                  for name in names if name in column]
         f[field] = f"coalesce({', '.join(slots)})" if slots else "NULL::VARCHAR"
+    # times Arrow read as timestamps (every column the time may come from): as they are,
+    # rather than printed and parsed again (a third of a block's load query)
+    times = [column[name] for name in _keys(config)["ts"] if name in column]
+    typed = times and all(pa.types.is_timestamp(schema.field(c).type) for c in times)
     source = "SELECT * FROM plain"
-    return requests_sql(source, f, "NULL", params)
+    return requests_sql(source, f, "NULL", params,
+                        typed_ts=f"coalesce({', '.join(times)})" if typed else None)
 
 
 def _plain_type(kind: pa.DataType, text: bool) -> bool:
