@@ -35,7 +35,7 @@ from scrapewatch.report.files import out_folder, write_out_dir, write_rejects
 from scrapewatch.report.findings import Found, find
 from scrapewatch.report.model import FileSummary, Report
 from scrapewatch.report.privacy import pseudonymised, redacted
-from scrapewatch.schema import FILE_TABLES, TABLES_SQL
+from scrapewatch.schema import FILE_TABLES, WORK_TABLES_SQL
 from scrapewatch.sql import WORK, cursor, run
 
 
@@ -60,8 +60,9 @@ def connect(*, memory_limit: str | None = None, temp_directory: str | None = Non
     tables in the database WORK (see `sql.cursor` for more connections to it).
 
     WORK is in memory and compressed: a scan's activity parts (about one per request
-    in API traffic) take a third of the room, so that far fewer of them spill to disk
-    past the memory limit (see read._Loaders for the compression methods while loading).
+    in API traffic) take a quarter of the room, so that far fewer of them spill to disk
+    past the memory limit (see WORK_TABLES_SQL, and read._Loaders for the compression
+    methods while loading).
     """
     settings: dict[str, str | bool | int | float | list[str]] = {
         "preserve_insertion_order": False,
@@ -71,7 +72,7 @@ def connect(*, memory_limit: str | None = None, temp_directory: str | None = Non
     run(con, "SET TimeZone = 'UTC'")
     run(con, f"ATTACH ':memory:' AS {WORK} (COMPRESS)")
     run(con, f"USE {WORK}")
-    run(con, TABLES_SQL)
+    run(con, WORK_TABLES_SQL)
     create_macros(con)
     return con
 

@@ -40,7 +40,7 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 BATCH_ROWS = 16_384
 LOADERS = 2  # blocks DuckDB loads at once, one thread each (see _Loaders)
-_COSTLY_COMPRESSION = "fsst,dict_fsst,zstd"  # not while loading (see _Loaders)
+_COSTLY_COMPRESSION = "fsst,zstd"  # not while loading (see _Loaders)
 
 # (raw bytes read so far in this file, lines so far, the file's format)
 Progress = Callable[[int, int, str], None]
@@ -156,9 +156,9 @@ class _Loaders:
     tables. `done` gets each block's counts, in the order the blocks were given.
 
     While loading, the compressed tables (see pipeline.connect) use only the methods
-    that cost little to choose and apply (dictionary, bit packing, RLE...): FSST and
-    ZSTD, tried on every string column, made a 10M-line load 40 % slower. Both
-    settings are the database's: they are put back on leaving.
+    that cost little to choose and apply (bit packing, RLE, the dictionary the work
+    tables ask for...): FSST and ZSTD, tried on every string column, made a 10M-line
+    load 40 % slower. Both settings are the database's: they are put back on leaving.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection,
