@@ -80,7 +80,7 @@ def _redraw(text: str) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="scrapewatch", message=(
-    "%(prog)s, version %(version)s\nnative cut of common/combined lines: " + (
+    "%(prog)s, version %(version)s\nnative cut of common/combined/vhost_combined lines: " + (
         "built" if clf._clfcut is not None else
         "not built (no C compiler at install time): DuckDB's regex cuts them, more slowly")))
 @click.option("--debug", is_flag=True, help="Show a traceback on errors.")

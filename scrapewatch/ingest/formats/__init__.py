@@ -60,7 +60,7 @@ FORMATS: dict[str, LogFormat] = {
     "vhost_combined": LogFormat(
         "vhost_combined", "Apache vhost_combined: the virtual host (and port) before combined",
         regex.VHOST_COMBINED_EXAMPLE, regex.VHOST_COMBINED.parse_sql,
-        regex.VHOST_COMBINED.sniff),
+        regex.VHOST_COMBINED.sniff, clf.vhost_cutter, clf.cut_sql),
     "combined": LogFormat(
         "combined", "nginx/Apache combined: common plus quoted referer and user agent",
         clf.COMBINED_EXAMPLE, clf.parse_sql, clf.sniff_combined, clf.cutter, clf.cut_sql),

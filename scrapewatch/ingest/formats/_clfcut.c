@@ -1,4 +1,4 @@
-/* The fields of plain common/combined log lines, cut at native speed.
+/* The fields of plain common/combined (and vhost_combined) log lines, cut natively.
  *
  * cut(offsets, data, count) reads `count` lines of an Arrow string array (its int32
  * offsets and data buffers) and returns, per line, whether it has the plain shape of
@@ -111,23 +111,35 @@ static span or_null(const unsigned char *p, Py_ssize_t length) {
     return (span){(const char *)p, length == 0 || (length == 1 && *p == '-') ? -1 : length};
 }
 
-/* Reads one line [p, end) into `out`; 1 when it is plain. */
-static int cut_line(const unsigned char *p, const unsigned char *end, parsed *out) {
+/* Reads one line [p, end) into `out`; 1 when it is plain. With `vhost`, the line is
+ * Apache's vhost_combined (regex.VHOST_COMBINED, read by base.requests_sql): a virtual
+ * host token first, and, for what that SQL reads otherwise, a host '-' as NULL, no host
+ * of digits, dots and a ':' (it drops a port: sw_without_port), sizes of at most 15
+ * digits (it reads them as a double) and no x-forwarded-for field (it has none). */
+static int cut_line(const unsigned char *p, const unsigned char *end, parsed *out,
+                    int vhost) {
     span *fields = out->text;
     /* the line end: \r\n, \n or \r (the last line may have none) */
     if (end > p && end[-1] == '\n') end--;
     if (end > p && end[-1] == '\r') end--;
     for (int f = 0; f < NTEXT; f++) fields[f] = (span){NULL, -1};
     const unsigned char *q;
-    /* host ident user, one token each */
-    for (int i = 0; i < 3; i++) {
+    /* (vhost) host ident user, one token each */
+    for (int i = vhost ? -1 : 0; i < 3; i++) {
         q = p;
         while (q < end && token_byte(*q)) q++;
         if (q == p || q >= end || *q != ' ') return 0;
-        if (i == 0) {
-            for (const unsigned char *c = p; c < q; c++)
+        if (i <= 0) {
+            int colon = 0, numeric = 1;
+            for (const unsigned char *c = p; c < q; c++) {
                 if (*c == ',' || *c == '[') return 0;
-            fields[CLIENT] = (span){(const char *)p, q - p};
+                colon |= *c == ':';
+                numeric &= is_digit(*c) || *c == '.' || *c == ':';
+            }
+            if (vhost && i == 0 && colon && numeric) return 0;
+        }
+        if (i == 0) {
+            fields[CLIENT] = vhost ? or_null(p, q - p) : (span){(const char *)p, q - p};
         } else if (i == 2) {
             fields[USER] = or_null(p, q - p);
         }
@@ -172,7 +184,7 @@ static int cut_line(const unsigned char *p, const unsigned char *end, parsed *ou
         q++;
     } else {
         while (q < end && is_digit(*q)) q++;
-        if (q == p || q - p > 18) return 0;
+        if (q == p || q - p > (vhost ? 15 : 18)) return 0;
         for (out->size = 0; p < q; p++) out->size = out->size * 10 + (*p - '0');
     }
     p = q;
@@ -188,6 +200,7 @@ static int cut_line(const unsigned char *p, const unsigned char *end, parsed *ou
         fields[field] = or_null(p, q - p);
         p = q + 1;
     }
+    if (vhost) fields[XFF] = (span){NULL, -1};
     /* then nothing, or a space and unquoted fields (timings) */
     if (p == end) return 1;
     if (*p != ' ') return 0;
@@ -276,7 +289,9 @@ static Py_ssize_t number_pairs(Py_ssize_t count, const uint8_t *is_plain, column
 static PyObject *cut(PyObject *self, PyObject *args) {
     Py_buffer offsets_view, data_view;
     Py_ssize_t count;
-    if (!PyArg_ParseTuple(args, "y*y*n", &offsets_view, &data_view, &count)) return NULL;
+    int vhost = 0;
+    if (!PyArg_ParseTuple(args, "y*y*n|p", &offsets_view, &data_view, &count, &vhost))
+        return NULL;
     PyObject *result = NULL, *plain = NULL, *seconds = NULL, *statuses = NULL, *sizes = NULL,
              *sizes_valid = NULL, *pairs = NULL, *firsts = NULL;
     PyObject *valid[NTEXT] = {0}, *text_offsets[NTEXT] = {0}, *text_data[NTEXT] = {0};
@@ -330,7 +345,7 @@ static PyObject *cut(PyObject *self, PyObject *args) {
             break;
         }
         memset(&line, 0, sizeof line);
-        is_plain[i] = (uint8_t)cut_line(data + start, data + stop, &line);
+        is_plain[i] = (uint8_t)cut_line(data + start, data + stop, &line, vhost);
         out_seconds[i] = line.seconds;
         out_status[i] = line.status;
         out_size[i] = line.size;
@@ -398,8 +413,9 @@ done:
 
 static PyMethodDef methods[] = {
     {"cut", cut, METH_VARARGS,
-     "cut(offsets, data, count) -> dict: per line of an Arrow string array, whether it is "
-     "a plain common/combined line ('plain': bytes of 0/1), and its parsed fields, NULL "
+     "cut(offsets, data, count, vhost=False) -> dict: per line of an Arrow string array, "
+     "whether it is a plain common/combined line (with vhost, vhost_combined) ('plain': "
+     "bytes of 0/1), and its parsed fields, NULL "
      "for the other lines: 'ts' (epoch seconds, int64), 'status' (int16), 'bytes' "
      "(validity bitmap, int64) and per text field (validity bitmap, int32 offsets, data) "
      "of an Arrow string array; 'pair' (int32, -1 for a line not plain) numbers the "

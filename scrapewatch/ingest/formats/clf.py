@@ -170,13 +170,25 @@ def cutter(config: InputConfig) -> Cutter | None:
     """The native block reader (see _clfcut.c), when the extension was built: the plain
     lines of a block, parsed, as one `plain` table; the other lines to parse_sql."""
     del config
+    return _native_cutter(vhost=False)
+
+
+def vhost_cutter(config: InputConfig) -> Cutter | None:
+    """The native block reader of vhost_combined lines: what `cutter` reads after the
+    virtual host; the other lines to regex.VHOST_COMBINED's query."""
+    del config
+    return _native_cutter(vhost=True)
+
+
+def _native_cutter(*, vhost: bool) -> Cutter | None:
     if _clfcut is None:
         return None
 
     def cut(lines: pa.StringArray, first_line: int) -> Cut:
         _, offsets, data = lines.buffers()
         count = len(lines)
-        found = _clfcut.cut(offsets.slice(lines.offset * 4, (count + 1) * 4), data, count)
+        found = _clfcut.cut(offsets.slice(lines.offset * 4, (count + 1) * 4), data, count,
+                            vhost)
         plain = np.frombuffer(found["plain"], dtype=np.bool_)
         columns = {
             "line_no": pa.array(np.arange(first_line, first_line + count, dtype=np.int64)),
