@@ -294,3 +294,20 @@ def test_a_load_notes_where_its_lines_start(tmp_path: Path,
                   first_line=11, skip=10 * len(LINE))
     assert run(con, 'SELECT file_id, line_no, "offset" FROM line_offsets ORDER BY 2') == [
         (3, 11 + 5 * k, (10 + 5 * k) * len(LINE)) for k in range(6)]
+
+
+@pytest.mark.parametrize("text", ["x" * 3000, "x" * 1010, "ok\n" + "x" * 1010,
+                                  "x" * 3000 + "\nok\n"],
+                         ids=["long", "last-read", "last-line", "first-line"])
+def test_a_line_past_the_limit_stops_the_read_wherever_it_is(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    # the last line too, found past the limit only by the file's last read
+    monkeypatch.setattr(sources, "MAX_LINE_BYTES", 1000)
+    path = tmp_path / "a.log"
+    path.write_text(text)
+    with LogSource.open(path) as source, pytest.raises(InputError, match="longer than"):
+        list(source.blocks(256))
+    path.write_text(text.replace("x" * 3000, "x" * 900).replace("x" * 1010, "x" * 900))
+    with LogSource.open(path) as source:
+        assert "".join(line for block in source.blocks(256) for line in block.to_pylist()) \
+            == path.read_text()

@@ -374,15 +374,15 @@ class LogSource:
             if skip == 0 and self.content_bytes == read and \
                     view[:filled][:len(codecs.BOM_UTF8)].tobytes() == codecs.BOM_UTF8:
                 start = len(codecs.BOM_UTF8)  # the file's first block
+            cut = _after_last_newline(view[:filled])
+            if filled - max(cut, start) > MAX_LINE_BYTES:  # the last line, whole or not
+                raise InputError(f"{self.path}: a line is longer than "
+                                 f"{MAX_LINE_BYTES >> 20} MiB; is this a log file?")
             if read < block_bytes:  # the end of the content: every line, the last too
                 if filled > start:
                     yield self._marked(buffer.slice(start, filled - start), base + start)
                 return
-            cut = _after_last_newline(view[:filled])
             if cut <= start:
-                if filled > MAX_LINE_BYTES:
-                    raise InputError(f"{self.path}: a line is longer than "
-                                     f"{MAX_LINE_BYTES >> 20} MiB; is this a log file?")
                 carry = view[start:filled].tobytes()
             else:
                 carry = view[cut:filled].tobytes()
