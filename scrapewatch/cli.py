@@ -22,7 +22,7 @@ from typing import Any, NoReturn, TextIO, TypeVar, cast
 import click
 
 from scrapewatch import __version__
-from scrapewatch.ingest.formats import clf
+from scrapewatch.ingest.formats import native
 
 
 class ExitCode(IntEnum):
@@ -80,9 +80,10 @@ def _redraw(text: str) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="scrapewatch", message=(
-    "%(prog)s, version %(version)s\nnative cut of common/combined/vhost_combined lines: " + (
-        "built" if clf._clfcut is not None else
-        "not built (no C compiler at install time): DuckDB's regex cuts them, more slowly")))
+    "%(prog)s, version %(version)s\nnative cut of common, combined, vhost_combined, ALB "
+    "and ELB lines and split of CSV, TSV and CloudFront lines: " + (
+        "built" if native.built() else
+        "not built (no C compiler at install time): DuckDB cuts them, more slowly")))
 @click.option("--debug", is_flag=True, help="Show a traceback on errors.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:

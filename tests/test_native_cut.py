@@ -1,6 +1,6 @@
-"""The native cut of common/combined/vhost_combined lines (_clfcut.c) against the pure
-path, DuckDB's regex cut: the same parsed fields, requests and rejects, line by line, on
-generated lines, hostile ones included."""
+"""The native cut of the line formats and split of the delimited ones (_linecut.c)
+against the pure path, DuckDB's regexes and splits: the same parsed fields, requests
+and rejects, line by line, on generated lines, hostile ones included."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from helpers import load, parse_file, parse_rows
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from scrapewatch.ingest.formats import clf
+from scrapewatch.ingest.formats import clf, native
 
-needs_native = pytest.mark.skipif(clf._clfcut is None, reason="the native cut is not built")
+needs_native = pytest.mark.skipif(not native.built(), reason="the native cut is not built")
 
 # Per part of a line: values that read, then values that do not (or read otherwise).
 PARTS: dict[str, tuple[list[str], list[str]]] = {
@@ -75,14 +75,72 @@ def clf_lines(draw: st.DrawFn, vhost: bool = False) -> bytes:
     return line + draw(st.sampled_from([b"\n", b"\r\n"]))
 
 
+# The same for AWS ALB and classic ELB lines (regex.ALB, regex.ELB).
+AWS_PARTS: dict[str, tuple[list[str], list[str]]] = {
+    "type": (["https", "http", "h2", "grpcs", "wss"], ["ftp", "HTTP", ""]),
+    "time": (["2024-11-15T10:00:00.186641Z", "2024-02-29T23:59:59Z", "1970-01-01T00:00:00.5Z",
+              "9999-12-31T23:59:59.999999Z", "2024-11-15T10:00:00.1234567Z"],
+             ["2024-02-30T10:00:00Z", "2024-11-15T24:00:00Z", "2024-11-15T10:00:00",
+              "2024-11-15T10:00:00+01:00", "1969-12-31T23:59:59Z", "2024-11-15T10:00:60Z",
+              "2024-11-15T10:00:00.Z", "0999-01-01T00:00:00Z", "2024-11-15 10:00:00Z"]),
+    "elb": (["app/my-lb/50dc6c495c0c9188", "my-lb"], ["", "a\tb"]),
+    "client": (["203.0.113.7:2817", "2001:db8::1:443", "198.51.100.2", "host.example:80",
+                "é.example:1", "2001:db8::1"],
+               ["-", "-:80", "[2001:db8::1]:443", "::1", "1.2.3.4:5:6", ":80", "10.0.0.1,x:1",
+                "2001:1::2:80", "1.2.3.4:"]),
+    "target": (["10.0.0.1:80", "-"], ['"', ""]),
+    "timing": (["0.000", "0.001048", "-1"], ["", "a b"]),
+    "status": (["200", "404", "503"], ["-", "20", "2000", "2x0"]),
+    "size": (["0", "34", "-", "123456789012345"],
+             ["1234567890123456", "12345678901234567", "1-", "-5", "", "x"]),
+    "method": (["GET", "POST", "get"], ["-", "G3T", ""]),
+    "url": (["https://api.example.com:443/2/tweets/search/recent?max_results=100",
+             "http://api.example.com:80/2/tweets/1460323737035677698", "/2/tweets?ids=1,2,,3",
+             "https://h/", "h2c+x.y-z://h/x?", "https://h:443//a?b?c", "/x?"],
+            ["-", "https://host:443", "https://host?x=1", "*", "/a b", '/a"b', "1ab://h/x",
+             "https:/h/x", "", "/a\\b"]),
+    "protocol": (["HTTP/1.1", "HTTP/2.0", "-"], ["", 'HT"TP', "a b"]),
+    "agent": (["curl/8.5.0", "-", "", "Mozilla/5.0 (X11; Linux x86_64)"],
+              ['a\\"b', "tab\there", "q\\q"]),
+    "alb_tail": ([' ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 - "Root=1-5" "-" "-" 0 '
+                  '2024-11-15T10:00:00.000000Z "forward"', ""], [' "x', "garbage", "\t"]),
+    "elb_tail": (["", ' "curl/8.5.0" - -', ' "-" ECDHE-RSA TLSv1.2', " - -"],
+                 [' "unterminated', ' "a\\"b" - -', '"x"']),
+}
+
+
 @st.composite
-def clf_files(draw: st.DrawFn, vhost: bool = False) -> bytes:
+def aws_lines(draw: st.DrawFn, alb: bool) -> bytes:
+    """One ALB (or classic ELB) line, valid but for at most one part, maybe with a byte
+    put in or cut short; with its line end."""
+    bent = draw(st.sampled_from([None, *AWS_PARTS]))
+    part = {name: draw(st.sampled_from(good + bad if name == bent else good))
+            for name, (good, bad) in AWS_PARTS.items()}
+    timings = " ".join([part["timing"]] * 3)
+    text = (f"{part['time']} {part['elb']} {part['client']} {part['target']} {timings} "
+            f"{part['status']} {part['status']} {part['size']} {part['size']} "
+            f'"{part["method"]} {part["url"]} {part["protocol"]}"')
+    if alb:
+        text = f'{part["type"]} {text} "{part["agent"]}"{part["alb_tail"]}'
+    else:
+        text += part["elb_tail"]
+    line = text.encode()
+    if draw(st.integers(0, 3)) == 0:
+        at = draw(st.integers(0, len(line)))
+        if draw(st.booleans()):
+            line = line[:at] + draw(st.sampled_from(MUTATIONS)) + line[at:]
+        else:
+            line = line[:at]
+    return line + draw(st.sampled_from([b"\n", b"\r\n"]))
+
+
+@st.composite
+def files_of(draw: st.DrawFn, lines: st.SearchStrategy[bytes]) -> bytes:
     """A file of such lines and blank ones, maybe with a BOM, maybe without a final
     newline."""
-    lines = draw(st.lists(st.one_of(clf_lines(vhost), st.sampled_from([b"\n", b"  \r\n",
-                                                                       b"\r\n"])),
+    drawn = draw(st.lists(st.one_of(lines, st.sampled_from([b"\n", b"  \r\n", b"\r\n"])),
                           min_size=1, max_size=30))
-    data = b"".join(lines)
+    data = b"".join(drawn)
     if draw(st.booleans()):
         data = data.rstrip(b"\r\n")
     return (b"\xef\xbb\xbf" if draw(st.booleans()) else b"") + data
@@ -90,16 +148,16 @@ def clf_files(draw: st.DrawFn, vhost: bool = False) -> bytes:
 
 def both_ways(path: Path, fmt: str) -> tuple[Any, Any]:
     """(native, pure): every parsed row and the load (summary, requests, rejects)."""
-    native = parse_rows(path, fmt), load(path, fmt)
+    cut = parse_rows(path, fmt), load(path, fmt)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(clf, "_clfcut", None)
+        patch.setattr(native, "_linecut", None)
         pure = parse_rows(path, fmt), load(path, fmt)
-    return native, pure
+    return cut, pure
 
 
 @needs_native
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=clf_files(), fmt=st.sampled_from(["combined", "common"]))
+@given(data=files_of(clf_lines()), fmt=st.sampled_from(["combined", "common"]))
 def test_native_cut_equals_the_regex_cut(tmp_path_factory: pytest.TempPathFactory,
                                          data: bytes, fmt: str) -> None:
     assume(data.strip(b"\xef\xbb\xbf"))  # an empty file has no line to compare
@@ -111,7 +169,7 @@ def test_native_cut_equals_the_regex_cut(tmp_path_factory: pytest.TempPathFactor
 
 @needs_native
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=clf_files(vhost=True))
+@given(data=files_of(clf_lines(vhost=True)))
 def test_native_cut_equals_the_regex_of_vhost_combined(
         tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
     """vhost_combined's rest is combined, but read by the generic request SQL: the
@@ -121,6 +179,23 @@ def test_native_cut_equals_the_regex_of_vhost_combined(
     path.write_bytes(data)
     native, pure = both_ways(path, "vhost_combined")
     assert native == pure
+
+
+@needs_native
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.one_of(files_of(aws_lines(alb=True)).map(lambda d: ("alb", d)),
+                      files_of(aws_lines(alb=False)).map(lambda d: ("elb", d))))
+def test_native_cut_equals_the_regex_of_alb_and_elb(
+        tmp_path_factory: pytest.TempPathFactory, data: tuple[str, bytes]) -> None:
+    """ALB and ELB lines are read by a regex and the generic request SQL: the native
+    cut gives what they give (ports and scheme://host dropped, fractions of a second
+    kept, sizes as doubles)."""
+    fmt, text = data
+    assume(text.strip(b"\xef\xbb\xbf"))
+    path = tmp_path_factory.mktemp("native") / "access.log"
+    path.write_bytes(text)
+    native_cut, pure = both_ways(path, fmt)
+    assert native_cut == pure
 
 
 @needs_native
@@ -151,7 +226,7 @@ def test_native_cut_is_built_where_a_compiler_is() -> None:
     headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
     if not (shutil.which("cc") or shutil.which("gcc")) or not headers.exists():
         pytest.skip("no C compiler or Python headers here")
-    assert clf._clfcut is not None
+    assert native.built()
 
 
 def test_a_tab_in_the_host_is_no_plain_line(tmp_path: Path) -> None:
@@ -169,10 +244,11 @@ def test_version_says_whether_the_native_cut_is_built() -> None:
     from scrapewatch.cli import cli
 
     out = CliRunner().invoke(cli, ["--version"]).output
-    head = "native cut of common/combined/vhost_combined lines: "
+    head = ("native cut of common, combined, vhost_combined, ALB and ELB lines and split of "
+            "CSV, TSV and CloudFront lines: ")
     assert out.splitlines()[1] == head + (
-        "built" if clf._clfcut is not None else
-        "not built (no C compiler at install time): DuckDB's regex cuts them, more slowly")
+        "built" if native.built() else
+        "not built (no C compiler at install time): DuckDB cuts them, more slowly")
 
 
 def test_a_block_that_fails_stops_the_load_and_restores_threads(
@@ -217,7 +293,7 @@ def test_the_native_cut_numbers_each_distinct_path_and_query() -> None:
     targets = ["/a?x=1", "/a?x=1", "/a", "/b?x=1", None, "/a?x=1", "/a?", "/a?x=2"]
     lines = lines_array("".join(line(t) if t else "junk\n" for t in targets).encode())
     _, offsets, data = lines.buffers()
-    found = clf._clfcut.cut(offsets, data, len(lines))
+    found = native._linecut.cut(offsets, data, len(lines))
     assert np.frombuffer(found["pair"], np.int32).tolist() == [0, 0, 1, 2, -1, 0, 3, 4]
     assert np.frombuffer(found["pair_first"], np.int32).tolist() == [0, 2, 3, 6, 7]
     # many lines, many pairs: numbered in order of first sight, as np.unique finds them
@@ -225,10 +301,62 @@ def test_the_native_cut_numbers_each_distinct_path_and_query() -> None:
     drawn = rng.integers(0, 5000, 120_000)
     lines = lines_array("".join(line(f"/p{n % 70}?q={n // 70}") for n in drawn).encode())
     _, offsets, data = lines.buffers()
-    found = clf._clfcut.cut(offsets, data, len(lines))
+    found = native._linecut.cut(offsets, data, len(lines))
     _, first, inverse = np.unique(drawn, return_index=True, return_inverse=True)
     order = np.argsort(first)  # pair numbers follow first sight
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
     assert np.frombuffer(found["pair"], np.int32).tolist() == rank[inverse].tolist()
     assert np.frombuffer(found["pair_first"], np.int32).tolist() == first[order].tolist()
+
+
+# Values of delimited lines (CSV, TSV, CloudFront), quoted or not, hostile ones included.
+VALUES = ["2024-11-15T10:00:00Z", "2024-11-15 10:00:00", "203.0.113.7", "k-1", "-", "",
+          "/2/tweets/search/recent", "max_results=100", "ids=1,2,,3", "200", '"quoted"',
+          '"with, comma"', '"with\ttab"', '"a ""quote"" inside"', '"unclosed', 'mid"quote',
+          '"closed"then', '""', '"', " ", "\t", "é", "\x00", "%20a%22b"]
+
+
+@st.composite
+def delimited_files(draw: st.DrawFn, delimiter: str, header: str) -> bytes:
+    """A header, then lines of drawn values (maybe one too few or many), blank lines
+    and line ends of every kind, maybe no final newline."""
+    width = header.count(delimiter) + 1
+    lines = [header]
+    for _ in range(draw(st.integers(1, 12))):
+        if draw(st.integers(0, 5)) == 0:
+            lines.append(draw(st.sampled_from(["", "  ", "\t", "\r"])))
+            continue
+        count = width + draw(st.sampled_from([0, 0, 0, -1, 1]))
+        lines.append(delimiter.join(draw(st.sampled_from(VALUES)) for _ in range(count)))
+    ends = [draw(st.sampled_from(["\n", "\r\n"])) for _ in lines]
+    data = "".join(line + end for line, end in zip(lines, ends, strict=True))
+    return (data.rstrip("\r\n") if draw(st.booleans()) else data).encode()
+
+
+CLOUDFRONT_HEADER = "#Version: 1.0\n#Fields: " + " ".join([
+    "date", "time", "x-edge-location", "sc-bytes", "c-ip", "cs-method", "cs(Host)",
+    "cs-uri-stem", "sc-status", "cs(Referer)", "cs(User-Agent)", "cs-uri-query"]) + "\n"
+
+
+@needs_native
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.one_of(
+    delimited_files(",", "timestamp,client_ip,api_key,path,query,status").map(
+        lambda d: ("csv", d)),
+    delimited_files("\t", "timestamp\tclient_ip\tpath\tstatus").map(lambda d: ("tsv", d)),
+    # one column: a blank line is one value too, but stays a blank line
+    delimited_files(",", "timestamp").map(lambda d: ("csv", d)),
+    delimited_files("\t", "2024-11-15\t10:00:00\tLAX1\t1\t203.0.113.7\tGET\th\t/x\t200\t-\t"
+                          "ua\tq=1").map(lambda d: ("cloudfront",
+                                                     CLOUDFRONT_HEADER.encode() + d))))
+def test_native_split_equals_the_sql_split(tmp_path_factory: pytest.TempPathFactory,
+                                           data: tuple[str, bytes]) -> None:
+    """CSV, TSV and CloudFront lines split natively (_linecut.split) give what the SQL's
+    split gives: quoted values with delimiters and "" inside, unclosed quotes, a quote
+    mid-value, too few or many values, blank lines."""
+    fmt, text = data
+    path = tmp_path_factory.mktemp("split") / f"access.{fmt}"
+    path.write_bytes(text)
+    native_cut, pure = both_ways(path, fmt)
+    assert native_cut == pure

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from scrapewatch.config import InputConfig
 from scrapewatch.errors import ConfigError, FormatError
-from scrapewatch.ingest.formats import clf, custom, jsonl, regex, tables, w3c
+from scrapewatch.ingest.formats import clf, custom, jsonl, native, regex, tables, w3c
 from scrapewatch.ingest.formats.base import Cutter, Pieces
 from scrapewatch.sql import Params
 
@@ -60,19 +60,23 @@ FORMATS: dict[str, LogFormat] = {
     "vhost_combined": LogFormat(
         "vhost_combined", "Apache vhost_combined: the virtual host (and port) before combined",
         regex.VHOST_COMBINED_EXAMPLE, regex.VHOST_COMBINED.parse_sql,
-        regex.VHOST_COMBINED.sniff, clf.vhost_cutter, clf.cut_sql),
+        regex.VHOST_COMBINED.sniff, native.cutter(native.VHOST), native.cut_sql),
     "combined": LogFormat(
         "combined", "nginx/Apache combined: common plus quoted referer and user agent",
-        clf.COMBINED_EXAMPLE, clf.parse_sql, clf.sniff_combined, clf.cutter, clf.cut_sql),
+        clf.COMBINED_EXAMPLE, clf.parse_sql, clf.sniff_combined, native.cutter(native.CLF),
+        native.cut_sql),
     "common": LogFormat(
         "common", "nginx/Apache Common Log Format (CLF)",
-        clf.COMMON_EXAMPLE, clf.parse_sql, clf.sniff_common, clf.cutter, clf.cut_sql),
+        clf.COMMON_EXAMPLE, clf.parse_sql, clf.sniff_common, native.cutter(native.CLF),
+        native.cut_sql),
     "alb": LogFormat(
         "alb", "AWS Application Load Balancer access log",
-        regex.ALB_EXAMPLE, regex.ALB.parse_sql, regex.ALB.sniff),
+        regex.ALB_EXAMPLE, regex.ALB.parse_sql, regex.ALB.sniff, native.cutter(native.ALB),
+        native.cut_sql),
     "elb": LogFormat(
         "elb", "AWS classic Elastic Load Balancer access log",
-        regex.ELB_EXAMPLE, regex.ELB.parse_sql, regex.ELB.sniff),
+        regex.ELB_EXAMPLE, regex.ELB.parse_sql, regex.ELB.sniff, native.cutter(native.ELB),
+        native.cut_sql),
     "cloudfront": LogFormat(
         "cloudfront", "Amazon CloudFront standard log: tab-separated W3C with #Fields",
         w3c.CLOUDFRONT_EXAMPLE, w3c.parse_sql, w3c.sniff_cloudfront, w3c.cutter, w3c.block_sql,

@@ -167,12 +167,18 @@ def requests_sql(source: str, f: dict[str, str], unparsed: str, params: Params, 
 
 
 
+def blank_sql(text: str, params: Params) -> str:
+    """Whether `text` is a blank line: nothing but spaces, tabs and line ends. Its first
+    character is looked at first: trim copies the whole line (1.3 µs a 700-byte line)."""
+    return (f"(ascii({text}) IN (0, 9, 10, 13, 32) "
+            f"AND trim({text}, {params.bind(' ' + chr(9) + chr(13) + chr(10))}) = '')")
+
+
 def unread_sql(reason: str, params: Params) -> str:
     """The parse query over `block` for lines a format cannot read where they are (data
     before a header): rejects with `reason`, but for blank lines."""
-    blank = params.bind(" \t" + chr(13) + chr(10))
     return requests_sql(
         "SELECT line_no, line FROM block",
         dict.fromkeys(FIELD_NAMES, "NULL::VARCHAR"),
-        f"""CASE WHEN trim(line, {blank}) = '' THEN {params.bind(BLANK_LINE)}
+        f"""CASE WHEN {blank_sql('line', params)} THEN {params.bind(BLANK_LINE)}
                  ELSE {params.bind(reason)} END""", params)

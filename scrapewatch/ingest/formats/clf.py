@@ -12,22 +12,12 @@ field: the peer that connected, the one address a client cannot forge.
 
 from __future__ import annotations
 
-import importlib
 import re
-from typing import Any
-
-import numpy as np
-import pyarrow as pa
 
 from scrapewatch.config import InputConfig
-from scrapewatch.ingest.formats.base import Cut, Cutter, bad_offset_sql, offset_sql
+from scrapewatch.ingest.formats.base import bad_offset_sql, offset_sql
 from scrapewatch.schema import BLANK_LINE
 from scrapewatch.sql import Params
-
-try:  # the native cut (_clfcut.c), which `pip install .` builds where a C compiler is
-    _clfcut: Any = importlib.import_module("scrapewatch.ingest.formats._clfcut")
-except ImportError:  # built without one: the regex of parse_sql cuts every line
-    _clfcut = None
 
 COMMON_EXAMPLE = ('203.0.113.7 - - [15/Nov/2024:10:00:00 +0000] '
                   '"GET /2/tweets/search/recent?max_results=100 HTTP/1.1" 200 5123')
@@ -39,7 +29,6 @@ LINE_REGEX = (r"^(\S+(?: \S+)*?) (\S+) (\S+) \[([^\]]+)\] " + _QUOTED
               + r" ([0-9]{3}|-) ([0-9]+|-)(?: " + _QUOTED + " " + _QUOTED
               + "(?: " + _QUOTED + ")?)?")
 _LINE = re.compile(LINE_REGEX)
-_NATIVE_TEXT = ("client_ip", "user", "method", "path", "query", "referer", "user_agent", "xff")
 FIELDS = ["client", "ident", "user", "ts", "request", "status", "bytes", "referer",
           "user_agent", "xff"]
 TIME_FORMAT = "%d/%b/%Y:%H:%M:%S %z"
@@ -163,66 +152,4 @@ def parse_sql(config: InputConfig, params: Params) -> str:
            nullif(nullif(xff, '-'), '') AS xff,
            line
     FROM t
-    """
-
-
-def cutter(config: InputConfig) -> Cutter | None:
-    """The native block reader (see _clfcut.c), when the extension was built: the plain
-    lines of a block, parsed, as one `plain` table; the other lines to parse_sql."""
-    del config
-    return _native_cutter(vhost=False)
-
-
-def vhost_cutter(config: InputConfig) -> Cutter | None:
-    """The native block reader of vhost_combined lines: what `cutter` reads after the
-    virtual host; the other lines to regex.VHOST_COMBINED's query."""
-    del config
-    return _native_cutter(vhost=True)
-
-
-def _native_cutter(*, vhost: bool) -> Cutter | None:
-    if _clfcut is None:
-        return None
-
-    def cut(lines: pa.StringArray, first_line: int) -> Cut:
-        _, offsets, data = lines.buffers()
-        count = len(lines)
-        found = _clfcut.cut(offsets.slice(lines.offset * 4, (count + 1) * 4), data, count,
-                            vhost)
-        plain = np.frombuffer(found["plain"], dtype=np.bool_)
-        columns = {
-            "line_no": pa.array(np.arange(first_line, first_line + count, dtype=np.int64)),
-            "ts": pa.Array.from_buffers(pa.timestamp("s", "UTC"), count,
-                                        [None, pa.py_buffer(found["ts"])]),
-            "status": pa.Array.from_buffers(pa.int16(), count,
-                                            [None, pa.py_buffer(found["status"])]),
-            "bytes": pa.Array.from_buffers(pa.int64(), count,
-                                           [pa.py_buffer(b) for b in found["bytes"]]),
-            **{name: pa.Array.from_buffers(pa.string(), count,
-                                           [pa.py_buffer(b) for b in found[name]])
-               for name in _NATIVE_TEXT},
-            "line": lines,  # for a request the load rejects (no entity, say)
-            "pair": pa.Array.from_buffers(pa.int32(), count, [None, pa.py_buffer(found["pair"])]),
-        }
-        table = pa.table(columns)
-        first = np.frombuffer(found["pair_first"], dtype=np.int32)
-        pairs = pa.table({"n": np.arange(len(first), dtype=np.int32),
-                          "path": columns["path"].take(first),
-                          "query": columns["query"].take(first)})
-        if not plain.all():  # the others go to parse_sql
-            table = table.filter(pa.array(plain))
-        return Cut([table] if len(table) else [], np.flatnonzero(~plain), pairs=pairs)
-
-    return cut
-
-
-def cut_sql(schema: pa.Schema, config: InputConfig, params: Params) -> str:
-    """The parse query over the native cutter's `plain` table: its plain lines, parsed."""
-    del schema, config, params
-    return """
-    -- parse_clf_plain: plain(parsed fields) -> parsed requests, one row per line
-    SELECT line_no, NULL::VARCHAR AS reject_reason, ts, client_ip, "user",
-           NULL::VARCHAR AS api_key, method, path, query, status, bytes, referer,
-           user_agent, NULL::BIGINT AS posts, xff, line, pair
-    FROM plain
     """

@@ -3,8 +3,9 @@
 Columns are matched to request fields by the `[input.fields]` mapping, else by the
 common names JSON lines use (`jsonl.ALIASES`), in any letter case. CSV and TSV take
 their header from the first non-blank line; a record must sit on one line (values may
-be quoted, "" for a quote inside). Parquet is read by Arrow in row batches, only the
-columns a field needs; its row numbers stand for line numbers.
+be quoted, "" for a quote inside); the native extension splits the plain records
+(native.split_tables), the SQL the rest. Parquet is read by Arrow in row batches, only
+the columns a field needs; its row numbers stand for line numbers.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from scrapewatch.config import InputConfig
-from scrapewatch.ingest.formats.base import Cut, Cutter, Pieces, requests_sql, unread_sql
+from scrapewatch.ingest.formats import native
+from scrapewatch.ingest.formats.base import (
+    Cut,
+    Cutter,
+    Pieces,
+    blank_sql,
+    requests_sql,
+    unread_sql,
+)
 from scrapewatch.ingest.formats.jsonl import ALIASES, block_sql
 from scrapewatch.schema import BLANK_LINE
 from scrapewatch.sql import Params
@@ -95,19 +104,19 @@ def parse_sql(config: InputConfig, params: Params) -> str:
 
 def csv_cutter(config: InputConfig) -> Cutter:
     """A CSV file's block reader, which keeps the header from block to block."""
-    return _Header(",").cut
+    return _Header(",", config).cut
 
 
 def tsv_cutter(config: InputConfig) -> Cutter:
     """A TSV file's block reader, which keeps the header from block to block."""
-    return _Header("\t").cut
+    return _Header("\t", config).cut
 
 
 class _Header:
     """The header line, once read."""
 
-    def __init__(self, delimiter: str) -> None:
-        self.delimiter = delimiter
+    def __init__(self, delimiter: str, config: InputConfig) -> None:
+        self.delimiter, self.config = delimiter, config
         self.names: list[str] | None = None
 
     def cut(self, lines: pa.StringArray, first_line: int) -> Cut:
@@ -125,29 +134,35 @@ class _Header:
                                                         first_line + len(lines))),
                           "line": lines.slice(start)})
         metadata = {"names": json.dumps(self.names), "delimiter": self.delimiter}
-        return Cut([table.replace_schema_metadata(metadata)],
-                   np.arange(0, max(start - directives, 0)), directives)
+        # the values fields are read from, split natively where the extension is built
+        wanted = sorted({self.names.index(column)
+                         for column in columns_for(self.names, self.config).values()})
+        tables = native.split_tables(table.replace_schema_metadata(metadata), self.delimiter,
+                                     quoting=True, expected=len(self.names), wanted=wanted)
+        return Cut(tables, np.arange(0, max(start - directives, 0)), directives)
 
 
 def delimited_sql(schema: pa.Schema, config: InputConfig, params: Params) -> str:
     """The parse query over `plain`: records under one header (schema metadata)."""
     names = json.loads(schema.metadata[b"names"])
     delimiter = schema.metadata[b"delimiter"].decode()
+    split = b"split" in schema.metadata  # split natively: v<n> columns, each line plain
+    f = dict.fromkeys(ALIASES, "NULL::VARCHAR")
+    for field, column in columns_for(names, config).items():
+        v = f"v{names.index(column) + 1}" if split else f"v[{names.index(column) + 1}]"
+        v = (f"CASE WHEN starts_with({v}, '\"') AND ends_with({v}, '\"') AND strlen({v}) > 1 "
+             f"THEN replace({v}[2:-2], '\"\"', '\"') ELSE {v} END")
+        f[field] = f"nullif(nullif({v}, ''), '-')"
+    if split:
+        return requests_sql("SELECT * FROM plain", f, "NULL::VARCHAR", params)
+    unparsed = f"""CASE WHEN {blank_sql('line', params)} THEN {params.bind(BLANK_LINE)}
+                        WHEN len(v) <> {len(names)}
+                            THEN len(v) || ' fields; the header has {len(names)}' END"""
     text = f"rtrim(line, {params.bind(chr(13) + chr(10))})"
     token = params.bind(_token_regex(delimiter))
     tokens = (f"CASE WHEN contains(line, '\"') "
               f"THEN regexp_extract_all({params.bind(delimiter)} || {text}, {token}, 1) "
               f"ELSE string_split({text}, {params.bind(delimiter)}) END")
-    f = dict.fromkeys(ALIASES, "NULL::VARCHAR")
-    for field, column in columns_for(names, config).items():
-        v = f"v[{names.index(column) + 1}]"
-        v = (f"CASE WHEN starts_with({v}, '\"') AND ends_with({v}, '\"') AND strlen({v}) > 1 "
-             f"THEN replace({v}[2:-2], '\"\"', '\"') ELSE {v} END")
-        f[field] = f"nullif(nullif({v}, ''), '-')"
-    blank = params.bind(" \t" + chr(13) + chr(10))
-    unparsed = f"""CASE WHEN trim(line, {blank}) = '' THEN {params.bind(BLANK_LINE)}
-                        WHEN len(v) <> {len(names)}
-                            THEN len(v) || ' fields; the header has {len(names)}' END"""
     return requests_sql(f"SELECT line_no, line, {tokens} AS v FROM plain", f, unparsed, params)
 
 

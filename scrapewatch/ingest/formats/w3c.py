@@ -6,8 +6,9 @@ middle of a file); `#GMT-Offset:` gives the offset of the times that follow; the
 (`#Version`, `#Software`, `#Remark`) are read and skipped, but for `#Date:`, whose
 day stands in for a missing `date` field (IIS 4 logs only the time). W3C values are
 separated by spaces and may be quoted ("" for a quote inside); CloudFront's by tabs,
-URL-encoded. Times are UTC unless a `#GMT-Offset:` says otherwise; a `#GMT-Offset:`
-that is no valid offset (base.VALID_OFFSET_REGEX) makes the lines under it rejects.
+URL-encoded (split natively where the extension is built: native.split_tables). Times
+are UTC unless a `#GMT-Offset:` says otherwise; a `#GMT-Offset:` that is no valid
+offset (base.VALID_OFFSET_REGEX) makes the lines under it rejects.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from scrapewatch.config import InputConfig
+from scrapewatch.ingest.formats import native
 from scrapewatch.ingest.formats.base import (
     VALID_OFFSET_REGEX,
     Cut,
     Cutter,
+    blank_sql,
     requests_sql,
     unread_sql,
 )
@@ -120,7 +123,7 @@ class _Directives:
             if self.fields is None:
                 rest.append(np.arange(at + 1, end))
             elif end > at + 1:
-                tables.append(self._table(lines, first_line, at + 1, end))
+                tables.extend(self._tables(lines, first_line, at + 1, end))
         return Cut(tables, np.concatenate(rest) if rest else np.arange(0),
                    directives=len(directives))
 
@@ -134,11 +137,28 @@ class _Directives:
             day = directive[len("#Date:"):].split()[:1]
             self.date = day[0] if day and _DATE.match(day[0]) else ""
 
-    def _table(self, lines: pa.StringArray, first_line: int, start: int, end: int) -> pa.Table:
+    def _tables(self, lines: pa.StringArray, first_line: int, start: int,
+                end: int) -> list[pa.Table]:
+        assert self.fields is not None
         table = pa.table({"line_no": pa.array(np.arange(first_line + start, first_line + end)),
                           "line": lines.slice(start, end - start)})
-        return table.replace_schema_metadata({"fields": json.dumps(self.fields),
-                                              "offset": self.offset, "date": self.date})
+        table = table.replace_schema_metadata({"fields": json.dumps(self.fields),
+                                               "offset": self.offset, "date": self.date})
+        if "x-edge-location" not in self.fields:
+            return [table]
+        # CloudFront's tab-separated lines, split natively where the extension is built
+        return native.split_tables(table, "\t", quoting=False, expected=-1,
+                                   wanted=sorted(set(_positions(self.fields).values())))
+
+
+def _positions(fields: list[str]) -> dict[str, int]:
+    """Request field (and date, time) -> the position of the W3C field it is read from."""
+    found = {}
+    for field, names in W3C_FIELDS.items():
+        present = [name for name in names if name in fields]
+        if present:
+            found[field] = fields.index(present[0])
+    return found
 
 
 def block_sql(schema: pa.Schema, config: InputConfig, params: Params) -> str:
@@ -148,19 +168,23 @@ def block_sql(schema: pa.Schema, config: InputConfig, params: Params) -> str:
     offset = schema.metadata[b"offset"].decode()
     day = schema.metadata[b"date"].decode() or None
     cloudfront = "x-edge-location" in fields
-    if cloudfront:  # tab-separated, URL-encoded, never quoted
-        tokens = f"string_split(rtrim(line, {params.bind(chr(13) + chr(10))}), chr(9))"
+    split = b"split" in schema.metadata  # split natively: v<n> columns, no blank line
+    positions = _positions(fields)
+    if split:
+        source = "SELECT * FROM plain"
+    elif cloudfront:  # tab-separated, URL-encoded, never quoted
+        source = (f"SELECT line_no, line, string_split(rtrim(line, "
+                  f"{params.bind(chr(13) + chr(10))}), chr(9)) AS v FROM plain")
     else:  # quoted values or a run of spaces need the tokenising regex; most lines do not
-        tokens = (f"CASE WHEN contains(line, '\"') OR contains(line, '  ') "
+        source = (f"SELECT line_no, line, CASE WHEN contains(line, '\"') OR contains(line, '  ') "
                   f"THEN regexp_extract_all(ltrim(line), {params.bind(_TOKEN)}, 1) "
                   f"ELSE string_split(rtrim(line, {params.bind(' ' + chr(13) + chr(10))}), ' ') "
-                  f"END")
+                  f"END AS v FROM plain")
 
     def value(field: str) -> str:
-        names = [n for n in W3C_FIELDS[field] if n in fields]
-        if not names:
+        if field not in positions:
             return "NULL::VARCHAR"
-        v = f"v[{fields.index(names[0]) + 1}]"
+        v = f"v{positions[field] + 1}" if split else f"v[{positions[field] + 1}]"
         if not cloudfront:
             v = (f"CASE WHEN starts_with({v}, '\"') AND ends_with({v}, '\"') AND strlen({v}) > 1 "
                  f"THEN replace({v}[2:-2], '\"\"', '\"') ELSE {v} END")
@@ -173,7 +197,6 @@ def block_sql(schema: pa.Schema, config: InputConfig, params: Params) -> str:
     f["ts"] = (f"(coalesce({value('date')}, {params.bind(day)}) || ' ' || {value('time')} "
                f"|| {params.bind(offset if good_offset else '')})")
     f.update(api_key="NULL::VARCHAR", posts="NULL::VARCHAR")
-    blank = params.bind(" \t" + chr(13) + chr(10))
     # CloudFront's tab-separated values cannot shift (it has shipped rows one field short
     # and one long); space-separated W3C values can, so their count must match #Fields
     count = "" if cloudfront else (
@@ -181,6 +204,6 @@ def block_sql(schema: pa.Schema, config: InputConfig, params: Params) -> str:
     if offset and not good_offset:  # every data line under it is a reject
         count = f"ELSE {params.bind(f'bad UTC offset {offset[:16]} in #GMT-Offset:')}"
     return requests_sql(
-        f"SELECT line_no, line, {tokens} AS v FROM plain", f,
-        f"CASE WHEN trim(line, {blank}) = '' THEN {params.bind(BLANK_LINE)} {count} END",
+        source, f,
+        f"CASE WHEN {blank_sql('line', params)} THEN {params.bind(BLANK_LINE)} {count} END",
         params)

@@ -1,0 +1,123 @@
+"""The native cut of the line formats (_linecut.c): common, combined, vhost_combined,
+AWS ALB and classic ELB lines of the plain shape, parsed in C on the reader thread into
+Arrow arrays. The other lines of a block go to the format's per-line SQL, which is also
+what reads every line where the extension was not built (no C compiler at install)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from scrapewatch.config import InputConfig
+from scrapewatch.ingest.formats.base import Cut, Cutter
+from scrapewatch.sql import Params
+
+try:  # built by `pip install .` where a C compiler is
+    _linecut: Any = importlib.import_module("scrapewatch.ingest.formats._linecut")
+except ImportError:
+    _linecut = None
+
+# What _linecut.cut reads (its mode)
+CLF, VHOST, ALB, ELB = range(4)
+_TEXT = ("client_ip", "user", "method", "path", "query", "referer", "user_agent", "xff")
+
+
+def built() -> bool:
+    """Whether the extension was built."""
+    return _linecut is not None
+
+
+def cutter(mode: int) -> Callable[[InputConfig], Cutter | None]:
+    """A format's cutter (see LogFormat.cutter) that reads lines of `mode` natively:
+    the plain lines of a block, parsed, as one `plain` table (read by cut_sql)."""
+
+    def make(config: InputConfig) -> Cutter | None:
+        del config  # fixed fields: no mapping applies
+        return None if _linecut is None else _cut_block(mode)
+
+    return make
+
+
+def _cut_block(mode: int) -> Cutter:
+    def cut(lines: pa.StringArray, first_line: int) -> Cut:
+        _, offsets, data = lines.buffers()
+        count = len(lines)
+        found = _linecut.cut(offsets.slice(lines.offset * 4, (count + 1) * 4), data, count,
+                             mode)
+        plain = np.frombuffer(found["plain"], dtype=np.bool_)
+        columns = {
+            "line_no": pa.array(np.arange(first_line, first_line + count, dtype=np.int64)),
+            "ts": pa.Array.from_buffers(pa.timestamp("us", "UTC"), count,
+                                        [None, pa.py_buffer(found["ts"])]),
+            "status": pa.Array.from_buffers(pa.int16(), count,
+                                            [None, pa.py_buffer(found["status"])]),
+            "bytes": pa.Array.from_buffers(pa.int64(), count,
+                                           [pa.py_buffer(b) for b in found["bytes"]]),
+            **{name: pa.Array.from_buffers(pa.string(), count,
+                                           [pa.py_buffer(b) for b in found[name]])
+               for name in _TEXT},
+            "line": lines,  # for a request the load rejects (no entity, say)
+            "pair": pa.Array.from_buffers(pa.int32(), count, [None, pa.py_buffer(found["pair"])]),
+        }
+        table = pa.table(columns)
+        first = np.frombuffer(found["pair_first"], dtype=np.int32)
+        pairs = pa.table({"n": np.arange(len(first), dtype=np.int32),
+                          "path": columns["path"].take(first),
+                          "query": columns["query"].take(first)})
+        if not plain.all():  # the others go to the format's parse_sql
+            table = table.filter(pa.array(plain))
+        return Cut([table] if len(table) else [], np.flatnonzero(~plain), pairs=pairs)
+
+    return cut
+
+
+def split(lines: pa.StringArray, delimiter: str, *, quoting: bool, expected: int,
+          wanted: list[int]) -> tuple[np.ndarray, list[pa.StringArray]] | None:
+    """The lines of a delimited format split natively (see _linecut.split), or None
+    where the extension was not built: which lines are plain, and the values at the
+    `wanted` positions (0-based, quotes kept) of those lines, NULL for the others."""
+    if _linecut is None:
+        return None
+    _, offsets, data = lines.buffers()
+    count = len(lines)
+    found = _linecut.split(offsets.slice(lines.offset * 4, (count + 1) * 4), data, count,
+                           delimiter, quoting, expected, np.array(wanted, np.int32).tobytes())
+    values = [pa.Array.from_buffers(pa.string(), count, [pa.py_buffer(b) for b in buffers])
+              for buffers in found["values"]]
+    return np.frombuffer(found["plain"], dtype=np.bool_), values
+
+
+def split_tables(table: pa.Table, delimiter: str, *, quoting: bool, expected: int,
+                 wanted: list[int]) -> list[pa.Table]:
+    """`table` (line_no, line) as the table of its plain lines, split, with a column
+    `v<n>` for each wanted position n - 1 (as a format's SQL writes v[n]), and the
+    table of the other lines as they were; both keep `table`'s schema metadata. As it
+    was where the extension was not built."""
+    cut = split(table["line"].combine_chunks(), delimiter, quoting=quoting,
+                expected=expected, wanted=wanted)
+    if cut is None:
+        return [table]
+    plain, values = cut
+    names = [*table.column_names, *(f"v{position + 1}" for position in wanted)]
+    metadata = {**(table.schema.metadata or {}), b"split": b"1"}
+    tables = [pa.Table.from_arrays([*table.columns, *values], names=names)
+              .filter(pa.array(plain)).replace_schema_metadata(metadata)]
+    if not plain.all():
+        tables.append(table.filter(pa.array(~plain)))
+    return [t for t in tables if t.num_rows]
+
+
+def cut_sql(schema: pa.Schema, config: InputConfig, params: Params) -> str:
+    """The parse query over the native cutter's `plain` table: its plain lines, parsed."""
+    del schema, config, params
+    return """
+    -- parse_native: plain(parsed fields) -> parsed requests, one row per line
+    SELECT line_no, NULL::VARCHAR AS reject_reason, ts, client_ip, "user",
+           NULL::VARCHAR AS api_key, method, path, query, status, bytes, referer,
+           user_agent, NULL::BIGINT AS posts, xff, line, pair
+    FROM plain
+    """
