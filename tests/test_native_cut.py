@@ -54,6 +54,17 @@ MUTATIONS = [b'"', b"\\", b"\t", b"\0", b"\r", b" ", b"[", b"]", b",", b"\xff", 
              "é".encode(), b"\n", b"-", b"9"]
 
 
+def bent_line(draw: st.DrawFn, line: bytes) -> bytes:
+    """`line`, sometimes with a byte put in or cut short, and its line end."""
+    if draw(st.integers(0, 3)) == 0:
+        at = draw(st.integers(0, len(line)))
+        if draw(st.booleans()):
+            line = line[:at] + draw(st.sampled_from(MUTATIONS)) + line[at:]
+        else:
+            line = line[:at]
+    return line + draw(st.sampled_from([b"\n", b"\r\n"]))
+
+
 @st.composite
 def clf_lines(draw: st.DrawFn, vhost: bool = False) -> bytes:
     """One common/combined line (with `vhost`, vhost_combined): valid but for at most
@@ -66,13 +77,7 @@ def clf_lines(draw: st.DrawFn, vhost: bool = False) -> bytes:
             f"{part['hour']}:{part['minute']}:{part['second']} {part['sign']}{part['offset']}] "
             f"{request} {part['status']} {part['size']}{part['tail']}")
     line = (f"{part['vhost']} {text}" if vhost else text).encode()
-    if draw(st.integers(0, 3)) == 0:  # put in a byte, or cut it short
-        at = draw(st.integers(0, len(line)))
-        if draw(st.booleans()):
-            line = line[:at] + draw(st.sampled_from(MUTATIONS)) + line[at:]
-        else:
-            line = line[:at]
-    return line + draw(st.sampled_from([b"\n", b"\r\n"]))
+    return bent_line(draw, line)
 
 
 # The same for AWS ALB and classic ELB lines (regex.ALB, regex.ELB).
@@ -125,13 +130,7 @@ def aws_lines(draw: st.DrawFn, alb: bool) -> bytes:
     else:
         text += part["elb_tail"]
     line = text.encode()
-    if draw(st.integers(0, 3)) == 0:
-        at = draw(st.integers(0, len(line)))
-        if draw(st.booleans()):
-            line = line[:at] + draw(st.sampled_from(MUTATIONS)) + line[at:]
-        else:
-            line = line[:at]
-    return line + draw(st.sampled_from([b"\n", b"\r\n"]))
+    return bent_line(draw, line)
 
 
 @st.composite

@@ -115,6 +115,13 @@ static span or_null(const unsigned char *p, Py_ssize_t length) {
     return (span){(const char *)p, length == 0 || (length == 1 && *p == '-') ? -1 : length};
 }
 
+/* The target [p, end) as its path and query (NULL without a '?'). */
+static void split_target(const unsigned char *p, const unsigned char *end, span *fields) {
+    const unsigned char *mark = memchr(p, '?', end - p);
+    fields[PATH] = (span){(const char *)p, (mark ? mark : end) - p};
+    if (mark) fields[QUERY] = (span){(const char *)mark + 1, end - mark - 1};
+}
+
 /* Reads one line [p, end) into `out`; 1 when it is plain. With `vhost`, the line is
  * Apache's vhost_combined (regex.VHOST_COMBINED, read by base.requests_sql): a virtual
  * host token first, and, for what that SQL reads otherwise, a host '-' as NULL, no host
@@ -166,13 +173,7 @@ static int cut_line(const unsigned char *p, const unsigned char *end, parsed *ou
     q = p;
     while (q < end && token_byte(*q)) q++;
     if (q == p || *p != '/' || end - q < 7 || memcmp(q, " HTTP/", 6)) return 0;
-    const unsigned char *mark = memchr(p, '?', q - p);
-    if (mark) {
-        fields[PATH] = (span){(const char *)p, mark - p};
-        fields[QUERY] = (span){(const char *)mark + 1, q - mark - 1};
-    } else {
-        fields[PATH] = (span){(const char *)p, q - p};
-    }
+    split_target(p, q, fields);
     p = q + 6;
     q = p;
     while (q < end && (is_digit(*q) || *q == '.')) q++;
@@ -275,13 +276,7 @@ static int read_aws_request(const unsigned char *p, const unsigned char *end, sp
         if (c == q || *c != '/') return 0;
         p = c;
     }
-    const unsigned char *mark = memchr(p, '?', q - p);
-    if (mark) {
-        fields[PATH] = (span){(const char *)p, mark - p};
-        fields[QUERY] = (span){(const char *)mark + 1, q - mark - 1};
-    } else {
-        fields[PATH] = (span){(const char *)p, q - p};
-    }
+    split_target(p, q, fields);
     return 1;
 }
 
@@ -444,6 +439,19 @@ static Py_ssize_t number_pairs(Py_ssize_t count, const uint8_t *is_plain, column
     return pairs;
 }
 
+/* Whether `count` lines' int32 offsets fit the data buffer (ValueError when not). */
+static int offsets_fit(const Py_buffer *offsets_view, const Py_buffer *data_view,
+                       Py_ssize_t count) {
+    const int32_t *offsets = offsets_view->buf;
+    if (count < 0 || offsets_view->len < (count + 1) * (Py_ssize_t)sizeof(int32_t)
+        || (count && (offsets[0] < 0 || offsets[count] > data_view->len
+                      || offsets[count] < offsets[0]))) {
+        PyErr_SetString(PyExc_ValueError, "offsets do not fit the data");
+        return 0;
+    }
+    return 1;
+}
+
 static PyObject *cut(PyObject *self, PyObject *args) {
     Py_buffer offsets_view, data_view;
     Py_ssize_t count;
@@ -460,12 +468,7 @@ static PyObject *cut(PyObject *self, PyObject *args) {
                                           "(vhost_combined), 2 (ALB) or 3 (ELB)");
         goto done;
     }
-    if (count < 0 || offsets_view.len < (count + 1) * (Py_ssize_t)sizeof(int32_t)
-        || (count && (offsets[0] < 0 || offsets[count] > data_view.len
-                      || offsets[count] < offsets[0]))) {
-        PyErr_SetString(PyExc_ValueError, "offsets do not fit the data");
-        goto done;
-    }
+    if (!offsets_fit(&offsets_view, &data_view, count)) goto done;
     Py_ssize_t total = count ? offsets[count] - offsets[0] : 0, bitmap = (count + 7) / 8;
     plain = PyBytes_FromStringAndSize(NULL, count);
     micros = PyBytes_FromStringAndSize(NULL, count * (Py_ssize_t)sizeof(int64_t));
@@ -635,12 +638,7 @@ static PyObject *split(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "at most 64 values, split at an ASCII delimiter");
         goto done;
     }
-    if (count < 0 || offsets_view.len < (count + 1) * (Py_ssize_t)sizeof(int32_t)
-        || (count && (offsets[0] < 0 || offsets[count] > data_view.len
-                      || offsets[count] < offsets[0]))) {
-        PyErr_SetString(PyExc_ValueError, "offsets do not fit the data");
-        goto done;
-    }
+    if (!offsets_fit(&offsets_view, &data_view, count)) goto done;
     for (Py_ssize_t w = 0; w < nwanted; w++) {
         if (wanted[w] < 0) {
             PyErr_SetString(PyExc_ValueError, "a value's index is negative");
