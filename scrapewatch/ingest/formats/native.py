@@ -1,7 +1,8 @@
-"""The native cut of the line formats (_linecut.c): common, combined, vhost_combined,
-AWS ALB and classic ELB lines of the plain shape, parsed in C on the reader thread into
-Arrow arrays. The other lines of a block go to the format's per-line SQL, which is also
-what reads every line where the extension was not built (no C compiler at install)."""
+"""The native extension (_linecut.c), run on the reader thread: common, combined,
+vhost_combined, AWS ALB and classic ELB lines of the plain shape parsed into Arrow
+arrays (`cutter`), and CSV, TSV and CloudFront lines split into their values
+(`split_tables`). The other lines of a block go to the format's SQL, which is also what
+reads every line where the extension was not built (no C compiler at install)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,9 @@ def cutter(mode: int) -> Callable[[InputConfig], Cutter | None]:
 
 
 def _cut_block(mode: int) -> Cutter:
+    """Reads a block's plain lines of `mode` into one `plain` table, with the distinct
+    (path, query) pairs it numbers (Cut.pairs)."""
+
     def cut(lines: pa.StringArray, first_line: int) -> Cut:
         _, offsets, data = lines.buffers()
         count = len(lines)
