@@ -243,11 +243,11 @@ def test_version_says_whether_the_native_cut_is_built() -> None:
     from scrapewatch.cli import cli
 
     out = CliRunner().invoke(cli, ["--version"]).output
-    head = ("native cut of common, combined, vhost_combined, ALB and ELB lines and split of "
-            "CSV, TSV and CloudFront lines: ")
+    head = ("native cut of blocks into lines, of common, combined, vhost_combined, ALB and "
+            "ELB lines and split of CSV, TSV and CloudFront lines: ")
     assert out.splitlines()[1] == head + (
         "built" if native.built() else
-        "not built (no C compiler at install time): DuckDB cuts them, more slowly")
+        "not built (no C compiler at install time): numpy and DuckDB do it, more slowly")
 
 
 def test_a_block_that_fails_stops_the_load_and_restores_threads(
@@ -359,3 +359,48 @@ def test_native_split_equals_the_sql_split(tmp_path_factory: pytest.TempPathFact
     path.write_bytes(text)
     native_cut, pure = both_ways(path, fmt)
     assert native_cut == pure
+
+
+# Bytes that make lines and break UTF-8 in every way Arrow's check knows: truncated,
+# overlong, surrogate and past-U+10FFFF sequences, stray continuation bytes.
+UTF8_PIECES = [b"\n", b"\r\n", b"\r", b"a", b"GET /x 200", b"\t", b"\0", "é".encode(),
+               "€".encode(), "😀".encode(), b"\xc3", b"\xe2\x82", b"\xf0\x9f\x98", b"\x80",
+               b"\xbf", b"\xc0\x80", b"\xc1\xbf", b"\xe0\x80\x80", b"\xe0\x9f\xbf",
+               b"\xed\xa0\x80", b"\xed\x9f\xbf", b"\xf0\x8f\xbf\xbf", b"\xf4\x8f\xbf\xbf",
+               b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80", b"\xff", b"\xfe"]
+
+
+@needs_native
+@settings(max_examples=300, deadline=None)
+@given(data=st.lists(st.sampled_from(UTF8_PIECES), max_size=40).map(b"".join))
+def test_native_lines_equal_the_pure_lines(data: bytes) -> None:
+    """A block cut into lines natively (_linecut.lines) gives what the numpy and Arrow
+    path gives: the same lines, each keeping its newline, invalid UTF-8 shown as
+    escapes."""
+    from scrapewatch.ingest.sources import lines_array
+
+    found = lines_array(data)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(native, "_linecut", None)
+        pure = lines_array(data)
+    assert found.to_pylist() == pure.to_pylist()
+    assert (native.line_offsets(data) is None) == (data != data.decode("utf-8", "replace")
+                                                   .encode("utf-8"))
+
+
+@needs_native
+def test_native_lines_of_a_block() -> None:
+    """Each line ends after its newline; a last line without one, and no bytes at all,
+    are lines too (as the pure path has them); long ASCII runs are read 8 bytes at a
+    time."""
+    import numpy as np
+
+    def ends(data: bytes) -> list[int] | None:
+        offsets = native.line_offsets(data)
+        return None if offsets is None else np.frombuffer(offsets, np.int32).tolist()
+
+    assert ends(b"") == [0, 0]
+    assert ends(b"a\nbb\r\nc") == [0, 2, 6, 7]
+    assert ends(b"x" * 20 + b"\n" + b"y" * 17) == [0, 21, 38]
+    assert ends("é\n€\n😀".encode()) == [0, 3, 7, 11]
+    assert ends(b"x" * 30 + b"\xed\xa0\x80\n") is None

@@ -27,6 +27,8 @@ import numpy as np
 import pyarrow as pa
 
 from scrapewatch.errors import EmptyInputError, InputError
+from scrapewatch.ingest.formats import native
+from scrapewatch.ingest.formats.base import block_data
 
 T = TypeVar("T")
 BLOCK_BYTES = 16 << 20
@@ -475,13 +477,16 @@ def _after_last_newline(data: memoryview) -> int:
 
 
 def lines_array(data: bytes | pa.Buffer) -> pa.StringArray:
-    """Cut `data` after each newline into an Arrow string array, without copying lines."""
+    """Cut `data` after each newline into an Arrow string array, without copying lines.
+    Invalid UTF-8 is shown as `\\xHH` escapes (see LogSource.blocks)."""
+    offsets = native.line_offsets(data)  # one pass in C, where it was built and the
+    if offsets is not None:              # bytes are valid UTF-8
+        return _string_array(offsets, data)
     newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
     ends = newlines + 1
     if not ends.size or ends[-1] != len(data):
         ends = np.append(ends, len(data))  # a last line with no final newline
-    offsets = np.concatenate(([0], ends)).astype(np.int32)
-    array = pa.StringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
+    array = _string_array(np.concatenate(([0], ends)).astype(np.int32).tobytes(), data)
     try:
         array.validate(full=True)
     except pa.ArrowInvalid:
@@ -490,11 +495,9 @@ def lines_array(data: bytes | pa.Buffer) -> pa.StringArray:
     return array
 
 
-def block_data(lines: pa.StringArray) -> pa.Buffer:
-    """The bytes of `lines` (a block, each line keeping its newline), without copying."""
-    offsets = np.frombuffer(lines.buffers()[1], np.int32)
-    first, last = (int(x) for x in offsets[[lines.offset, lines.offset + len(lines)]])
-    return lines.buffers()[2][first:last]
+def _string_array(offsets: bytes, data: bytes | pa.Buffer) -> pa.StringArray:
+    return pa.StringArray.from_buffers(len(offsets) // 4 - 1, pa.py_buffer(offsets),
+                                       pa.py_buffer(data))
 
 
 _DONE = object()

@@ -718,6 +718,89 @@ done:
     return result;
 }
 
+/* The length of the UTF-8 sequence at p (end - p > 0 bytes, p[0] not ASCII), 0 when it
+ * is not valid: what Arrow's UTF-8 validation accepts (no overlong forms, surrogates or
+ * code points past U+10FFFF). */
+static Py_ssize_t utf8_sequence(const unsigned char *p, Py_ssize_t left) {
+    unsigned char c = p[0];
+    Py_ssize_t length = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
+                        : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (!length || left < length) return 0;
+    for (Py_ssize_t k = 1; k < length; k++)
+        if ((p[k] & 0xC0) != 0x80) return 0;
+    if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F)
+        || (c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F))
+        return 0;
+    return length;
+}
+
+/* lines(data): see methods[]. One pass: 8 bytes at a time while they hold no newline
+ * and no byte past ASCII, else byte by byte. */
+static PyObject *lines(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
+    const unsigned char *data = view.buf;
+    Py_ssize_t size = view.len, count = 0, room = 1024, at = 0;
+    int32_t *ends = NULL;
+    int fits = size <= INT32_MAX, valid = 1;
+    PyObject *result = NULL;
+    if (fits && !(ends = PyMem_RawMalloc((room + 2) * sizeof(int32_t)))) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    ends[0] = 0;
+    while (fits && at < size) {
+        if (size - at >= 8) {
+            uint64_t word, newline;
+            memcpy(&word, data + at, 8);
+            newline = word ^ 0x0A0A0A0A0A0A0A0AULL;
+            newline = (newline - 0x0101010101010101ULL) & ~newline;
+            if (!((word | newline) & 0x8080808080808080ULL)) {
+                at += 8;
+                continue;
+            }
+        }
+        if (data[at] == '\n') {
+            if (count == room) {
+                int32_t *more = PyMem_RawRealloc(ends, (2 * room + 2) * sizeof(int32_t));
+                if (!more) {
+                    fits = 0; /* out of memory: told below */
+                    break;
+                }
+                ends = more;
+                room *= 2;
+            }
+            ends[++count] = (int32_t)(at + 1);
+            at++;
+        } else if (data[at] < 0x80) {
+            at++;
+        } else {
+            Py_ssize_t length = utf8_sequence(data + at, size - at);
+            if (!length) {
+                valid = 0;
+                break;
+            }
+            at += length;
+        }
+    }
+    if (fits && valid && (count == 0 || ends[count] != size)) ends[++count] = (int32_t)size;
+    Py_END_ALLOW_THREADS
+    if (size <= INT32_MAX && !fits) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (!fits || !valid) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    result = PyBytes_FromStringAndSize((const char *)ends, (count + 1) * sizeof(int32_t));
+done:
+    PyMem_RawFree(ends);
+    PyBuffer_Release(&view);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"cut", cut, METH_VARARGS,
      "cut(offsets, data, count, mode=0) -> dict: per line of an Arrow string array, "
@@ -735,6 +818,10 @@ static PyMethodDef methods[] = {
      "(any number when -1); and 'values': per index of `wanted` (int32 bytes), the "
      "values there as (validity bitmap, int32 offsets, data) of an Arrow string array, "
      "quotes kept, NULL past a line's last value and for lines not plain."},
+    {"lines", lines, METH_VARARGS,
+     "lines(data) -> bytes | None: the int32 offsets of an Arrow string array of the lines "
+     "of `data`, each ending after its newline (a last line may have none; no data is one "
+     "empty line); None when `data` is not valid UTF-8 or is 2 GiB or more."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_linecut",

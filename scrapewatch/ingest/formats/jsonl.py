@@ -17,8 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from scrapewatch.config import InputConfig
-from scrapewatch.ingest.formats.base import Cut, Cutter, requests_sql
-from scrapewatch.ingest.sources import block_data
+from scrapewatch.ingest.formats.base import Cut, Cutter, block_data, requests_sql
 from scrapewatch.schema import BLANK_LINE
 from scrapewatch.sql import Params
 

@@ -1,8 +1,9 @@
-"""The native extension (_linecut.c), run on the reader thread: common, combined,
-vhost_combined, AWS ALB and classic ELB lines of the plain shape parsed into Arrow
-arrays (`cutter`), and CSV, TSV and CloudFront lines split into their values
-(`split_tables`). The other lines of a block go to the format's SQL, which is also what
-reads every line where the extension was not built (no C compiler at install)."""
+"""The native extension (_linecut.c), run on the reader thread: a block's bytes cut
+into lines (`line_offsets`); common, combined, vhost_combined, AWS ALB and classic ELB
+lines of the plain shape parsed into Arrow arrays (`cutter`); and CSV, TSV and
+CloudFront lines split into their values (`split_tables`). The other lines of a block
+go to the format's SQL, which is also what reads every line where the extension was not
+built (no C compiler at install)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,13 @@ _TEXT = ("client_ip", "user", "method", "path", "query", "referer", "user_agent"
 def built() -> bool:
     """Whether the extension was built."""
     return _linecut is not None
+
+
+def line_offsets(data: bytes | pa.Buffer) -> bytes | None:
+    """The int32 offsets of the lines of `data` as an Arrow string array (see
+    sources.lines_array); None where the extension was not built, or when `data` is not
+    valid UTF-8."""
+    return None if _linecut is None else _linecut.lines(data)
 
 
 def cutter(mode: int) -> Callable[[InputConfig], Cutter | None]:
