@@ -80,8 +80,8 @@ def _redraw(text: str) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="scrapewatch", message=(
-    "%(prog)s, version %(version)s\nnative cut of blocks into lines, of common, combined, "
-    "vhost_combined, ALB and ELB lines and split of CSV, TSV and CloudFront lines: " + (
+    "%(prog)s, version %(version)s\nnative reader (lines; fields of common, combined, "
+    "vhost_combined, ALB, ELB, CSV, TSV, CloudFront and flat JSON lines): " + (
         "built" if native.built() else
         "not built (no C compiler at install time): numpy and DuckDB do it, more slowly")))
 @click.option("--debug", is_flag=True, help="Show a traceback on errors.")

@@ -243,8 +243,8 @@ def test_version_says_whether_the_native_cut_is_built() -> None:
     from scrapewatch.cli import cli
 
     out = CliRunner().invoke(cli, ["--version"]).output
-    head = ("native cut of blocks into lines, of common, combined, vhost_combined, ALB and "
-            "ELB lines and split of CSV, TSV and CloudFront lines: ")
+    head = ("native reader (lines; fields of common, combined, vhost_combined, ALB, ELB, CSV, "
+            "TSV, CloudFront and flat JSON lines): ")
     assert out.splitlines()[1] == head + (
         "built" if native.built() else
         "not built (no C compiler at install time): numpy and DuckDB do it, more slowly")

@@ -1,5 +1,6 @@
 /* The fields of plain log lines of the line formats, cut natively: common/combined,
- * vhost_combined, AWS ALB and classic ELB.
+ * vhost_combined, AWS ALB and classic ELB. Also: a block cut into lines (lines), CSV,
+ * TSV and CloudFront lines split (split), flat JSON objects read (json_cut).
  *
  * cut(offsets, data, count, mode) reads `count` lines of an Arrow string array (its
  * int32 offsets and data buffers) and returns, per line, whether it has the plain shape
@@ -801,6 +802,319 @@ done:
     return result;
 }
 
+/* JSON lines (jsonl.read_block's native part): a line that is one flat JSON object. */
+
+/* A growing byte buffer. */
+typedef struct {
+    char *bytes;
+    Py_ssize_t used, room;
+} growing;
+
+static int grow_to(growing *b, Py_ssize_t size) {
+    if (size <= b->room) return 1;
+    Py_ssize_t room = b->room ? b->room : 1 << 16;
+    while (room < size) room *= 2;
+    char *more = PyMem_RawRealloc(b->bytes, room);
+    if (!more) return 0;
+    b->bytes = more;
+    b->room = room;
+    return 1;
+}
+
+#define MAX_KEYS 128
+#define KEY_SLOTS 512 /* a power of two, at least 2 * MAX_KEYS */
+
+/* The keys asked for, by hash: slot -> key index + 1 (0: empty). */
+typedef struct {
+    const unsigned char *name[MAX_KEYS];
+    Py_ssize_t length[MAX_KEYS];
+    int16_t slot[KEY_SLOTS];
+} key_table;
+
+static uint32_t key_hash(const unsigned char *p, Py_ssize_t n) {
+    uint32_t h = 2166136261u;
+    for (Py_ssize_t i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+static int find_key(const key_table *keys, const unsigned char *p, Py_ssize_t n) {
+    for (uint32_t s = key_hash(p, n) & (KEY_SLOTS - 1);; s = (s + 1) & (KEY_SLOTS - 1)) {
+        int k = keys->slot[s] - 1;
+        if (k < 0) return -1;
+        if (keys->length[k] == n && !memcmp(keys->name[k], p, n)) return k;
+    }
+}
+
+static inline const unsigned char *json_space(const unsigned char *p, const unsigned char *end) {
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
+    return p;
+}
+
+static inline int is_hex(unsigned char c) {
+    return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+/* The end of the JSON string whose opening quote is at p (after its closing quote), or
+ * NULL when it is not valid JSON (a control byte, a bad escape, no closing quote).
+ * *escaped says whether it holds a backslash. */
+static const unsigned char *json_string(const unsigned char *p, const unsigned char *end,
+                                        int *escaped) {
+    *escaped = 0;
+    for (p++; p < end; p++) {
+        if (*p == '"') return p + 1;
+        if (*p < 0x20) return NULL;
+        if (*p == '\\') {
+            *escaped = 1;
+            if (++p >= end) return NULL;
+            if (*p == 'u') {
+                if (end - p < 5 || !is_hex(p[1]) || !is_hex(p[2]) || !is_hex(p[3])
+                    || !is_hex(p[4]))
+                    return NULL;
+                p += 4;
+            } else if (!strchr("\"\\/bfnrt", *p) || !*p) {
+                return NULL;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* The end of the JSON number at p, or NULL when there is none; *integer says whether
+ * it is a plain integer of at most 18 digits (what a BIGINT holds, which DuckDB's JSON
+ * functions print as written: not -0, which they print as 0). */
+static const unsigned char *json_number(const unsigned char *p, const unsigned char *end,
+                                        int *integer) {
+    const unsigned char *q = p;
+    if (q < end && *q == '-') q++;
+    const unsigned char *digits = q;
+    if (q < end && *q == '0') q++;
+    else while (q < end && is_digit(*q)) q++;
+    if (q == digits) return NULL;
+    *integer = q - digits <= 18 && !(q - digits == 1 && *digits == '0' && digits > p);
+    if (q < end && *q == '.') {
+        *integer = 0;
+        const unsigned char *f = ++q;
+        while (q < end && is_digit(*q)) q++;
+        if (q == f) return NULL;
+    }
+    if (q < end && (*q | 0x20) == 'e') {
+        *integer = 0;
+        q++;
+        if (q < end && (*q == '+' || *q == '-')) q++;
+        const unsigned char *e = q;
+        while (q < end && is_digit(*q)) q++;
+        if (q == e) return NULL;
+    }
+    return q;
+}
+
+static int literal(const unsigned char *p, const unsigned char *end, const char *word) {
+    size_t n = strlen(word);
+    return (size_t)(end - p) >= n && !memcmp(p, word, n);
+}
+
+/* One line as a flat JSON object: the keys asked for that it holds with a value
+ * (found[0..n), n returned) and their values (spans[k]); -1 when the line is not plain.
+ * Plain: `{"key": value, ...}` with white space anywhere JSON allows it, every value a
+ * string, number, true, false or null, no key twice, no key with a backslash; and each
+ * value of a key asked for a string with no backslash, not starting with '{'
+ * (jsonl.parse_sql reads those as no value), or an integer of at most 18 digits, or
+ * null. Anything else (nesting, escapes in a value read, invalid JSON, a blank line)
+ * is left to the SQL. */
+static int cut_json_line(const unsigned char *p, const unsigned char *end,
+                         const key_table *keys, span *spans, int *found) {
+    uint8_t seen[MAX_KEYS];
+    int n = 0, any = 0;
+    p = json_space(p, end);
+    if (p >= end || *p != '{') return -1;
+    p = json_space(p + 1, end);
+    if (p < end && *p == '}') return json_space(p + 1, end) == end ? 0 : -1;
+    for (;;) {
+        int escaped, integer;
+        if (p >= end || *p != '"') return -1;
+        const unsigned char *key_end = json_string(p, end, &escaped);
+        if (!key_end || escaped) return -1;
+        int k = find_key(keys, p + 1, key_end - p - 2);
+        if (k >= 0) { /* seen[] is set up on the first key asked for */
+            if (!any) {
+                memset(seen, 0, sizeof seen);
+                any = 1;
+            }
+            if (seen[k]) return -1;
+            seen[k] = 1;
+        }
+        p = json_space(key_end, end);
+        if (p >= end || *p != ':') return -1;
+        p = json_space(p + 1, end);
+        if (p >= end) return -1;
+        const unsigned char *value = p;
+        if (*p == '"') {
+            p = json_string(p, end, &escaped);
+            if (!p) return -1;
+            if (k >= 0) {
+                if (escaped || (p - value > 2 && value[1] == '{')) return -1;
+                spans[k] = (span){(const char *)value + 1, p - value - 2};
+                found[n++] = k;
+            }
+        } else if (*p == '-' || is_digit(*p)) {
+            p = json_number(p, end, &integer);
+            if (!p || (k >= 0 && !integer)) return -1;
+            if (k >= 0) {
+                spans[k] = (span){(const char *)value, p - value};
+                found[n++] = k;
+            }
+        } else if (literal(p, end, "null")) {
+            p += 4;
+        } else if (k < 0 && literal(p, end, "true")) {
+            p += 4;
+        } else if (k < 0 && literal(p, end, "false")) {
+            p += 5;
+        } else {
+            return -1; /* an object or array, true or false read, or no JSON value */
+        }
+        p = json_space(p, end);
+        if (p < end && *p == ',') {
+            p = json_space(p + 1, end);
+            continue;
+        }
+        if (p < end && *p == '}') return json_space(p + 1, end) == end ? n : -1;
+        return -1;
+    }
+}
+
+/* One key's values as an Arrow string array being built, and its times. */
+typedef struct {
+    growing valid, ends, text, micros;
+    Py_ssize_t filled; /* lines whose end offset is written */
+    int32_t used;      /* text bytes */
+    int times;         /* every value so far a plain ISO time (keys holding times) */
+} key_column;
+
+/* Writes the end offsets of `column`'s lines up to `line` (exclusive): no value. */
+static void fill_ends(key_column *column, Py_ssize_t line) {
+    int32_t *ends = (int32_t *)column->ends.bytes;
+    for (; column->filled < line; column->filled++) ends[column->filled + 1] = column->used;
+}
+
+/* Adds the value of line `i` to `column` (set up on its first value); 0 when out of
+ * memory. */
+static int add_value(key_column *column, span value, Py_ssize_t i, Py_ssize_t count) {
+    Py_ssize_t bitmap = (count + 7) / 8;
+    if (!column->valid.bytes) {
+        if (!grow_to(&column->valid, bitmap) || !grow_to(&column->ends, (count + 1) * 4)
+            || (column->times && !grow_to(&column->micros, count * 8)))
+            return 0;
+        memset(column->valid.bytes, 0, bitmap);
+        ((int32_t *)column->ends.bytes)[0] = 0;
+    }
+    fill_ends(column, i);
+    if (value.length && !grow_to(&column->text, column->used + value.length)) return 0;
+    if (value.length) memcpy(column->text.bytes + column->used, value.start, value.length);
+    column->used += (int32_t)value.length;
+    SET_BIT((uint8_t *)column->valid.bytes, i);
+    if (column->times) {
+        const unsigned char *v = (const unsigned char *)value.start;
+        column->times = read_iso_time(v, v + value.length, (int64_t *)column->micros.bytes + i);
+    }
+    fill_ends(column, i + 1);
+    return 1;
+}
+
+/* json_cut(offsets, data, count, keys, times): see methods[]. */
+static PyObject *json_cut(PyObject *self, PyObject *args) {
+    Py_buffer offsets_view, data_view;
+    Py_ssize_t count;
+    PyObject *key_list, *times_list;
+    if (!PyArg_ParseTuple(args, "y*y*nO!O!", &offsets_view, &data_view, &count, &PyList_Type,
+                          &key_list, &PyList_Type, &times_list))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t nkeys = PyList_GET_SIZE(key_list);
+    key_table *keys = PyMem_Calloc(1, sizeof(key_table));
+    key_column *columns = PyMem_Calloc(MAX_KEYS, sizeof(key_column));
+    span spans[MAX_KEYS];
+    int found[MAX_KEYS];
+    const int32_t *offsets = offsets_view.buf;
+    const unsigned char *data = data_view.buf;
+    if (!keys || !columns) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (nkeys > MAX_KEYS || PyList_GET_SIZE(times_list) != nkeys) {
+        PyErr_SetString(PyExc_ValueError, "at most 128 keys, each with a times flag");
+        goto done;
+    }
+    if (!offsets_fit(&offsets_view, &data_view, count)) goto done;
+    for (Py_ssize_t k = 0; k < nkeys; k++) {
+        PyObject *name = PyList_GET_ITEM(key_list, k);
+        if (!PyBytes_Check(name)) {
+            PyErr_SetString(PyExc_TypeError, "keys must be bytes");
+            goto done;
+        }
+        keys->name[k] = (const unsigned char *)PyBytes_AS_STRING(name);
+        keys->length[k] = PyBytes_GET_SIZE(name);
+        uint32_t s = key_hash(keys->name[k], keys->length[k]) & (KEY_SLOTS - 1);
+        while (keys->slot[s]) s = (s + 1) & (KEY_SLOTS - 1);
+        keys->slot[s] = (int16_t)(k + 1);
+        columns[k].times = PyObject_IsTrue(PyList_GET_ITEM(times_list, k));
+    }
+    int bad = 0, plain = 1, memory = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < count && plain && !memory; i++) {
+        int32_t start = offsets[i], stop = offsets[i + 1];
+        if (stop < start) {
+            bad = 1;
+            break;
+        }
+        int n = cut_json_line(data + start, data + stop, keys, spans, found);
+        plain = n >= 0;
+        for (int f = 0; f < n && !memory; f++)
+            memory = !add_value(&columns[found[f]], spans[found[f]], i, count);
+    }
+    for (Py_ssize_t k = 0; k < nkeys; k++)
+        if (columns[k].valid.bytes) fill_ends(&columns[k], count);
+    Py_END_ALLOW_THREADS
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "offsets go backwards");
+        goto done;
+    }
+    if (memory) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (!plain) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    result = PyDict_New();
+    for (Py_ssize_t k = 0; k < nkeys && result; k++) {
+        key_column *c = &columns[k];
+        if (!c->valid.bytes) continue;
+        PyObject *times = c->times ? PyBytes_FromStringAndSize(c->micros.bytes, count * 8)
+                                   : Py_NewRef(Py_None);
+        PyObject *column = times ? Py_BuildValue("(y#y#y#N)", c->valid.bytes, (count + 7) / 8,
+                                                 c->ends.bytes, (count + 1) * 4,
+                                                 c->text.bytes ? c->text.bytes : "",
+                                                 (Py_ssize_t)c->used, times)
+                                 : NULL;
+        if (!column || PyDict_SetItem(result, PyList_GET_ITEM(key_list, k), column))
+            Py_CLEAR(result);
+        Py_XDECREF(column);
+    }
+done:
+    for (Py_ssize_t k = 0; columns && k < MAX_KEYS; k++) {
+        PyMem_RawFree(columns[k].valid.bytes);
+        PyMem_RawFree(columns[k].ends.bytes);
+        PyMem_RawFree(columns[k].text.bytes);
+        PyMem_RawFree(columns[k].micros.bytes);
+    }
+    PyMem_Free(keys);
+    PyMem_Free(columns);
+    PyBuffer_Release(&offsets_view);
+    PyBuffer_Release(&data_view);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"cut", cut, METH_VARARGS,
      "cut(offsets, data, count, mode=0) -> dict: per line of an Arrow string array, "
@@ -822,10 +1136,19 @@ static PyMethodDef methods[] = {
      "lines(data) -> bytes | None: the int32 offsets of an Arrow string array of the lines "
      "of `data`, each ending after its newline (a last line may have none; no data is one "
      "empty line); None when `data` is not valid UTF-8 or is 2 GiB or more."},
+    {"json_cut", json_cut, METH_VARARGS,
+     "json_cut(offsets, data, count, keys, times) -> dict | None: when every line of an "
+     "Arrow string array is a plain flat JSON object (see cut_json_line), per key of "
+     "`keys` (a list of bytes) with a value in some line, (validity bitmap, int32 offsets, "
+     "data, micros) of an Arrow string array of its values, as JSON text less a string's "
+     "quotes; `times` (a list of flags, one a key) says which keys hold times: for those, "
+     "micros (int64 bytes, µs since the epoch) when every value is an ISO time of the "
+     "plain shape (YYYY-MM-DDTHH:MM:SS, up to 6 fraction digits, Z), else None. None when "
+     "a line is not plain."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_linecut",
-                                    "Plain lines of the line formats cut natively.", -1,
+                                    "Log lines cut, split and read natively.", -1,
                                     methods};
 
 PyMODINIT_FUNC PyInit__linecut(void) { return PyModule_Create(&module); }

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from scrapewatch.config import InputConfig
+from scrapewatch.ingest.formats import native
 from scrapewatch.ingest.formats.base import Cut, Cutter, block_data, requests_sql
 from scrapewatch.schema import BLANK_LINE
 from scrapewatch.sql import Params
@@ -74,6 +75,9 @@ def json_path(key: str) -> str:
 # Fields whose values are names or paths, compared as text
 _TEXT_FIELDS = ("client_ip", "api_key", "user", "path", "query", "method", "referer",
                 "user_agent")
+# Fields whose values may start with '{'. For the others, such a value is taken for the
+# text of an object, which is no value (see _lookups).
+_BRACED_FIELDS = ("user_agent", "referer")
 
 
 def _keys(config: InputConfig) -> dict[str, tuple[str, ...]]:
@@ -91,7 +95,7 @@ def _lookups(config: InputConfig) -> tuple[list[str], dict[str, str]]:
         for key in keys:
             paths.append(json_path(key))
             value = f"v[{len(paths)}]"
-            if field not in ("user_agent", "referer"):  # these may start with '{'
+            if field not in _BRACED_FIELDS:
                 value = f"CASE WHEN NOT starts_with({value}, '{{') THEN {value} END"
             slots.append(f"nullif(nullif({value}, ''), '-')")
         exprs[field] = f"coalesce({', '.join(slots)})" if len(slots) > 1 else slots[0]
@@ -114,7 +118,9 @@ def parse_sql(config: InputConfig, params: Params) -> str:
 
 
 def read_block(lines: pa.StringArray, first_line: int, config: InputConfig) -> Cut | None:
-    """The whole block parsed at once by Arrow's JSON reader (C++, several threads).
+    """The whole block parsed at once: natively where every line is a flat JSON object
+    of the plain shape (native.json_values), else by Arrow's JSON reader (C++, several
+    threads).
 
     None, leaving every line to the per-line query, when the block is not all JSON
     objects of one shape: a blank or broken line, a field whose type changes, a field
@@ -123,6 +129,25 @@ def read_block(lines: pa.StringArray, first_line: int, config: InputConfig) -> C
     The columns are renamed c0, c1, ... so that no name from the file reaches SQL.
     """
     keys = _keys(config)
+    flat = list(dict.fromkeys(key for names in keys.values() for key in names
+                              if "." not in key and "[" not in key))
+    found = native.json_values(lines, flat, set(keys["ts"]))
+    if found is None:
+        found = _arrow_values(lines, keys)
+    if found is None:
+        return None
+    numbers = pa.array(np.arange(first_line, first_line + len(lines), dtype=np.int64))
+    renamed = [f"c{i}" for i in range(len(found))]
+    values = pa.table({"line_no": numbers, "line": lines,
+                       **dict(zip(renamed, found.values(), strict=True))})
+    return Cut([values.replace_schema_metadata({"keys": json.dumps(list(found))})],
+               np.zeros(0, dtype=np.int64))
+
+
+def _arrow_values(lines: pa.StringArray, keys: dict[str, tuple[str, ...]]
+                  ) -> dict[str, pa.Array] | None:
+    """The columns Arrow's JSON reader reads from `lines` that a field is read from, by
+    key; None when the block is not all JSON objects of one shape (see read_block)."""
     nested = {key.split(".")[0].split("[")[0] for names in keys.values() for key in names
               if "." in key or "[" in key}
     # Arrow reads '{..}{..}' as two rows, a blank line as none, and may join an object
@@ -141,14 +166,16 @@ def read_block(lines: pa.StringArray, first_line: int, config: InputConfig) -> C
     text = {key for field in _TEXT_FIELDS for key in keys[field]}
     columns = [name for name in table.column_names if name in wanted]
     if table.num_rows != len(lines) or any(
-            not _plain_type(table.schema.field(name).type, name in text) for name in columns):
+            not _plain_type(table.schema.field(name).type, text=name in text,
+                            time=name in keys["ts"]) for name in columns):
         return None
-    numbers = pa.array(np.arange(first_line, first_line + len(lines), dtype=np.int64))
-    renamed = [f"c{i}" for i in range(len(columns))]
-    values = pa.table({"line_no": numbers, "line": lines,
-                       **{n: table.column(c) for n, c in zip(renamed, columns, strict=True)}})
-    return Cut([values.replace_schema_metadata({"keys": json.dumps(columns)})],
-               np.zeros(0, dtype=np.int64))
+    unbraced = {key for field, names in keys.items() if field not in _BRACED_FIELDS
+                for key in names}
+    if any(pa.types.is_string(table.schema.field(name).type)
+           and pc.any(pc.starts_with(table.column(name), pattern="{")).as_py()
+           for name in columns if name in unbraced):
+        return None  # a string the per-line query takes for an object's text
+    return {name: table.column(name).combine_chunks() for name in columns}
 
 
 def _braced(lines: pa.StringArray) -> bool:
@@ -193,13 +220,16 @@ def block_sql(schema: pa.Schema, config: InputConfig, params: Params) -> str:
                         typed_ts=f"coalesce({', '.join(times)})" if typed else None)
 
 
-def _plain_type(kind: pa.DataType, text: bool) -> bool:
+def _plain_type(kind: pa.DataType, *, text: bool, time: bool) -> bool:
     """Whether a column reads as the per-line query reads it: names and paths only as
-    text (a number there prints differently once Arrow has parsed it)."""
+    text (a number there prints differently once Arrow has parsed it), timestamps only
+    as times (the text of an ISO time in another field, a reject's reason, too)."""
     if pa.types.is_string(kind) or pa.types.is_null(kind):
         return True
+    if pa.types.is_timestamp(kind):
+        return time
     return not text and bool(pa.types.is_integer(kind) or pa.types.is_floating(kind)
-                             or pa.types.is_boolean(kind) or pa.types.is_timestamp(kind))
+                             or pa.types.is_boolean(kind))
 
 
 def sniff(lines: list[str]) -> float:

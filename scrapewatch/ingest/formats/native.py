@@ -1,7 +1,8 @@
 """The native extension (_linecut.c), run on the reader thread: a block's bytes cut
 into lines (`line_offsets`); common, combined, vhost_combined, AWS ALB and classic ELB
-lines of the plain shape parsed into Arrow arrays (`cutter`); and CSV, TSV and
-CloudFront lines split into their values (`split_tables`). The other lines of a block
+lines of the plain shape parsed into Arrow arrays (`cutter`); CSV, TSV and CloudFront
+lines split into their values (`split_tables`); and the values of flat JSON objects
+(`json_values`). The other lines of a block
 go to the format's SQL, which is also what reads every line where the extension was not
 built (no C compiler at install)."""
 
@@ -101,6 +102,30 @@ def split(lines: pa.StringArray, delimiter: str, *, quoting: bool, expected: int
     values = [pa.Array.from_buffers(pa.string(), count, [pa.py_buffer(b) for b in buffers])
               for buffers in found["values"]]
     return np.frombuffer(found["plain"], dtype=np.bool_), values
+
+
+def json_values(lines: pa.StringArray, keys: list[str], times: set[str]
+                ) -> dict[str, pa.Array] | None:
+    """Where every line is a flat JSON object of the plain shape (see _linecut.json_cut),
+    the values of those of `keys` present in any line, as their JSON text less a
+    string's quotes, NULL where absent or null; the keys in `times` as timestamps (µs,
+    UTC) when every value of all of them is an ISO time of the plain shape. None where
+    the extension was not built or some line is not plain."""
+    if _linecut is None:
+        return None
+    _, offsets, data = lines.buffers()
+    count = len(lines)
+    found = _linecut.json_cut(offsets.slice(lines.offset * 4, (count + 1) * 4), data, count,
+                              [key.encode() for key in keys], [key in times for key in keys])
+    if found is None:
+        return None
+    values = {key.decode(): buffers for key, buffers in found.items()}
+    typed = all(values[key][3] is not None for key in times if key in values)
+    return {key: pa.Array.from_buffers(pa.timestamp("us"), count, [
+                pa.py_buffer(valid), pa.py_buffer(micros)]) if typed and key in times else
+            pa.Array.from_buffers(pa.string(), count, [
+                pa.py_buffer(valid), pa.py_buffer(ends), pa.py_buffer(text)])
+            for key, (valid, ends, text, micros) in values.items()}
 
 
 def split_tables(table: pa.Table, delimiter: str, *, quoting: bool, expected: int,
