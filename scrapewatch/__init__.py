@@ -1,8 +1,5 @@
 """scrapewatch: who accessed more than a million posts in 24 hours, and what they owe."""
 
-from importlib.metadata import PackageNotFoundError, version
+from scrapewatch.version import __version__
 
-try:
-    __version__ = version("scrapewatch")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+__all__ = ["__version__"]

@@ -21,8 +21,8 @@ from typing import Any, NoReturn, TextIO, TypeVar, cast
 
 import click
 
-from scrapewatch import __version__
 from scrapewatch.ingest.formats import native
+from scrapewatch.version import __version__
 
 
 class ExitCode(IntEnum):

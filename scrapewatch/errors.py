@@ -29,6 +29,10 @@ class SandboxError(ScrapewatchError):
     folder --allow-files opened), ATTACH, an extension, or a setting."""
 
 
+class StoreBusyError(ScrapewatchError):
+    """Another process is writing the store."""
+
+
 class EmptyInputError(InputError):
     """There is nothing to read: a directory without log files, or no line in them all."""
 

@@ -48,6 +48,21 @@ TABLES_SQL = _TABLES_SQL.format(kind="", entity="")
 WORK_TABLES_SQL = _TABLES_SQL.format(kind="USING COMPRESSION dict_fsst",
                                      entity="USING COMPRESSION uncompressed")
 
+# parts_of_requests: requests (one row per parsed line of a file, with its file_id)
+# -> activity parts: counted posts and requests per (entity, second, file), with the
+# file's first and last line of them, the evidence of a charged period. The rows of
+# activity_parts, made by the load on either engine (in the SQL subset both share, as
+# detect/windows.py).
+PARTS_OF_REQUESTS_SQL = """
+SELECT entity_kind, entity, sec, CAST(sum(posts) AS BIGINT) AS posts,
+       CAST(count(*) AS BIGINT) AS requests,
+       CAST(sum(CASE WHEN observed THEN posts ELSE 0 END) AS BIGINT) AS observed_posts,
+       file_id, min(line_no) AS first_line, max(line_no) AS last_line
+FROM {requests}
+WHERE reject_reason IS NULL AND counted
+GROUP BY entity_kind, entity, sec, file_id
+"""
+
 # The tables that hold rows of each file loaded, by file_id.
 FILE_TABLES = ("activity_parts", "rejects", "requests", "line_offsets")
 

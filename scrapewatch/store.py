@@ -39,6 +39,7 @@ from scrapewatch.errors import (
     InputError,
     SandboxError,
     ScrapewatchError,
+    StoreBusyError,
     StoreError,
 )
 from scrapewatch.ingest.read import FileLoad, Progress, load_file
@@ -107,10 +108,6 @@ VIEWS = {
     "findings": "the flagged entities of each report run",
     "periods": "the charged periods of each report run",
 }
-
-
-class StoreBusyError(ScrapewatchError):
-    """Another process is writing the store."""
 
 
 @contextlib.contextmanager

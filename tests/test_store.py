@@ -22,10 +22,10 @@ from helpers import load
 
 from scrapewatch.cli import cli
 from scrapewatch.config import load_config
-from scrapewatch.errors import ConfigError
+from scrapewatch.errors import ConfigError, StoreBusyError
 from scrapewatch.pipeline import scan
 from scrapewatch.report.model import Report
-from scrapewatch.store import StoreBusyError, ingest, prune, query, report
+from scrapewatch.store import ingest, prune, query, report
 
 CONFIG = load_config()
 

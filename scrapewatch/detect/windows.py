@@ -47,19 +47,6 @@ GROUP BY entity_kind, entity, sec
 """
 ALL_PARTS = "SELECT * FROM activity_parts"
 
-# parts_of_requests: requests (one row per parsed line of a file, with its file_id)
-# -> activity parts: counted posts and requests per (entity, second, file), with the
-# file's first and last line of them, the evidence of a charged period.
-PARTS_OF_REQUESTS_SQL = """
-SELECT entity_kind, entity, sec, CAST(sum(posts) AS BIGINT) AS posts,
-       CAST(count(*) AS BIGINT) AS requests,
-       CAST(sum(CASE WHEN observed THEN posts ELSE 0 END) AS BIGINT) AS observed_posts,
-       file_id, min(line_no) AS first_line, max(line_no) AS last_line
-FROM {requests}
-WHERE reject_reason IS NULL AND counted
-GROUP BY entity_kind, entity, sec, file_id
-"""
-
 # evidence: candidate parts -> per (entity, second, file) the first and last line,
 # requests and posts.
 EVIDENCE_SQL = """

@@ -23,14 +23,13 @@ import numpy as np
 import pyarrow as pa
 
 from scrapewatch.config import Config
-from scrapewatch.detect.windows import PARTS_OF_REQUESTS_SQL
 from scrapewatch.entities import client_ip_sql, entity_sql
 from scrapewatch.errors import FormatError
 from scrapewatch.ingest.formats import FORMATS, LogFormat, get_format, sniff_format
 from scrapewatch.ingest.formats.base import Part, Pieces
 from scrapewatch.ingest.sources import LogSource, prefetch
 from scrapewatch.posts import counted_sql, posts_sql
-from scrapewatch.schema import BLANK_LINE, REJECT_TEXT_CHARS
+from scrapewatch.schema import BLANK_LINE, PARTS_OF_REQUESTS_SQL, REJECT_TEXT_CHARS
 from scrapewatch.sql import Params, cursor, insert_arrow, run
 
 SNIFF_LINES = 50

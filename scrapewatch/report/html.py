@@ -16,12 +16,12 @@ from datetime import datetime
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from scrapewatch import __version__
 from scrapewatch.config import PERIODS, ROUNDINGS, Policy
 from scrapewatch.damages import iso
 from scrapewatch.report.charts import EntitySeries
 from scrapewatch.report.escape import for_html
 from scrapewatch.report.model import Finding, PeriodFile, Report
+from scrapewatch.version import __version__
 
 TOP_CHARTS = 50  # at most report.findings.CHARTED: the entities with chart series
 TABLE_ROWS = 1_000  # entities listed in a table; the other files list them all

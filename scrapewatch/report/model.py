@@ -15,13 +15,13 @@ from typing import Any, Generic, TypeVar, overload
 
 import pyarrow.parquet as pq
 
-from scrapewatch import __version__
 from scrapewatch.config import PERIODS, ROUNDINGS, Policy
 from scrapewatch.damages import Assessment, Period, iso, usd
 from scrapewatch.detect.windows import EntityWindow
 from scrapewatch.ingest.sources import DuplicateInput, SkippedInput
 from scrapewatch.report.charts import EntitySeries
 from scrapewatch.schema import DAY_SECONDS
+from scrapewatch.version import __version__
 
 SCHEMA_VERSION = 1
 

@@ -20,7 +20,6 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from scrapewatch.config import Config
-from scrapewatch.detect.windows import PARTS_OF_REQUESTS_SQL
 from scrapewatch.engine.spark import SparkEngine
 from scrapewatch.errors import ConfigError, FormatError, InputError
 from scrapewatch.ingest.formats import FORMATS as FORMATS_BY_NAME
@@ -37,7 +36,7 @@ from scrapewatch.pipeline import (
 from scrapewatch.posts import check_rules
 from scrapewatch.report.findings import Found
 from scrapewatch.report.model import FileSummary, Report
-from scrapewatch.schema import BLANK_LINE
+from scrapewatch.schema import BLANK_LINE, PARTS_OF_REQUESTS_SQL
 from scrapewatch.spark.parse import FORMATS, Input, hadoop_path, is_uri, requests
 
 # How Hadoop picks a decompressor: by the file name, not by its first bytes.
