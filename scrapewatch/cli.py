@@ -21,6 +21,7 @@ from typing import Any, NoReturn, TextIO, TypeVar, cast
 
 import click
 
+from scrapewatch.config import CHARGES, PERIODS, ROUNDINGS
 from scrapewatch.ingest.formats import native
 from scrapewatch.version import __version__
 
@@ -37,8 +38,6 @@ class ExitCode(IntEnum):
 
 
 F = TypeVar("F", bound=Callable[..., Any])
-PERIODS = ("greedy", "calendar", "max", "peak")
-ROUNDINGS = ("full", "prorata", "started")
 
 
 class TerminalProgress:
@@ -166,7 +165,7 @@ _POLICY = _options(
     click.option("--rounding", type=click.Choice(ROUNDINGS),
                  help="full: whole millions; prorata: to the cent; started: every started "
                       "million [full]."),
-    click.option("--charge", type=click.Choice(["all", "excess"]),
+    click.option("--charge", type=click.Choice(CHARGES),
                  help="Charge all posts of a period, or only those over the threshold [all]."),
     click.option("--timezone", help="IANA zone of calendar days [UTC]."))
 # settings that decide each request's activity: a store keeps those of its first ingest
