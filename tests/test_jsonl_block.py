@@ -290,3 +290,5 @@ def test_the_native_block_reader_reads_plain_objects_and_declines_the_rest() -> 
                      '{"status": true}', '{"ip": "{x}"}', "", "{"):
         assert native.json_values(lines_array((declined + "\n").encode()), ["ts", "ip", "status"],
                                   {"ts"}) is None, declined
+    # more keys than the native reader looks up: Arrow's reader instead
+    assert native.json_values(lines, [f"k{n}" for n in range(129)], set()) is None

@@ -26,6 +26,7 @@ except ImportError:
 
 # What _linecut.cut reads (its mode)
 CLF, VHOST, ALB, ELB = range(4)
+_MAX_JSON_KEYS = 128  # MAX_KEYS of _linecut.json_cut
 _TEXT = ("client_ip", "user", "method", "path", "query", "referer", "user_agent", "xff")
 
 
@@ -110,8 +111,9 @@ def json_values(lines: pa.StringArray, keys: list[str], times: set[str]
     the values of those of `keys` present in any line, as their JSON text less a
     string's quotes, NULL where absent or null; the keys in `times` as timestamps (µs,
     UTC) when every value of all of them is an ISO time of the plain shape. None where
-    the extension was not built or some line is not plain."""
-    if _linecut is None:
+    the extension was not built, some line is not plain, or there are more keys than it
+    looks up."""
+    if _linecut is None or len(keys) > _MAX_JSON_KEYS:
         return None
     _, offsets, data = lines.buffers()
     count = len(lines)
