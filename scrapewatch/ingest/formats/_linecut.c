@@ -743,15 +743,19 @@ static PyObject *lines(PyObject *self, PyObject *args) {
     const unsigned char *data = view.buf;
     Py_ssize_t size = view.len, count = 0, room = 1024, at = 0;
     int32_t *ends = NULL;
-    int fits = size <= INT32_MAX, valid = 1;
+    int valid = 1, memory = 0;
     PyObject *result = NULL;
-    if (fits && !(ends = PyMem_RawMalloc((room + 2) * sizeof(int32_t)))) {
+    if (size > INT32_MAX) { /* Arrow's int32 offsets cannot point past it */
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    if (!(ends = PyMem_RawMalloc((room + 2) * sizeof(int32_t)))) {
         PyErr_NoMemory();
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
     ends[0] = 0;
-    while (fits && at < size) {
+    while (at < size) {
         if (size - at >= 8) {
             uint64_t word, newline;
             memcpy(&word, data + at, 8);
@@ -766,7 +770,7 @@ static PyObject *lines(PyObject *self, PyObject *args) {
             if (count == room) {
                 int32_t *more = PyMem_RawRealloc(ends, (2 * room + 2) * sizeof(int32_t));
                 if (!more) {
-                    fits = 0; /* out of memory: told below */
+                    memory = 1;
                     break;
                 }
                 ends = more;
@@ -785,17 +789,14 @@ static PyObject *lines(PyObject *self, PyObject *args) {
             at += length;
         }
     }
-    if (fits && valid && (count == 0 || ends[count] != size)) ends[++count] = (int32_t)size;
+    if (!memory && valid && (count == 0 || ends[count] != size)) ends[++count] = (int32_t)size;
     Py_END_ALLOW_THREADS
-    if (size <= INT32_MAX && !fits) {
+    if (memory)
         PyErr_NoMemory();
-        goto done;
-    }
-    if (!fits || !valid) {
+    else if (!valid)
         result = Py_NewRef(Py_None);
-        goto done;
-    }
-    result = PyBytes_FromStringAndSize((const char *)ends, (count + 1) * sizeof(int32_t));
+    else
+        result = PyBytes_FromStringAndSize((const char *)ends, (count + 1) * sizeof(int32_t));
 done:
     PyMem_RawFree(ends);
     PyBuffer_Release(&view);
@@ -1005,6 +1006,7 @@ static int add_value(key_column *column, span value, Py_ssize_t i, Py_ssize_t co
             || (column->times && !grow_to(&column->micros, count * 8)))
             return 0;
         memset(column->valid.bytes, 0, bitmap);
+        if (column->times) memset(column->micros.bytes, 0, count * 8); /* NULLs: 0 */
         ((int32_t *)column->ends.bytes)[0] = 0;
     }
     fill_ends(column, i);

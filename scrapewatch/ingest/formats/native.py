@@ -2,9 +2,8 @@
 into lines (`line_offsets`); common, combined, vhost_combined, AWS ALB and classic ELB
 lines of the plain shape parsed into Arrow arrays (`cutter`); CSV, TSV and CloudFront
 lines split into their values (`split_tables`); and the values of flat JSON objects
-(`json_values`). The other lines of a block
-go to the format's SQL, which is also what reads every line where the extension was not
-built (no C compiler at install)."""
+(`json_values`). The other lines of a block go to the format's SQL, which is also what
+reads every line where the extension was not built (no C compiler at install)."""
 
 from __future__ import annotations
 
