@@ -152,19 +152,20 @@ def scan(paths: Sequence[str], *, config: Config, out: Path | None = None,
     with cursor(con) as db:
         detected = detect(engine, db, config, quote=pseudonym_key is None)
     engine.release()
-    report = scan_report(config, summaries, [(load.first_request, load.last_request)
+    report = build_report(config, summaries, [(load.first_request, load.last_request)
                                              for _, load in loads], detected, now,
                          duplicates=inputs.duplicates + copies, skipped=inputs.skipped)
     return finish(report, out, rejects_of(con) if report.rejected else None, pseudonym_key)
 
 
-def scan_report(config: Config, files: list[FileSummary],
+def build_report(config: Config, files: list[FileSummary],
                 spans: list[tuple[int | None, int | None]], detected: Found,
                 now: datetime | None, *, duplicates: Sequence[DuplicateInput] = (),
                 skipped: Sequence[SkippedInput] = ()) -> Report:
-    """A scan's report: its files, the first and last request of them all (from each
-    file's first and last, None when it has none), what detection found, and the
-    inputs set aside as `duplicates` or `skipped`."""
+    """The report of a run, the one place it is made (scan on either engine, a store's
+    report): its files, the first and last request of them all (from each file's, or
+    each range's, first and last, None when it has none), what detection found, and
+    the inputs set aside as `duplicates` or `skipped`."""
     firsts = [first for first, _ in spans if first is not None]
     lasts = [last for _, last in spans if last is not None]
     return Report(generated_at=(now or datetime.now(UTC)).astimezone(UTC),

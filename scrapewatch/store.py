@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
-from scrapewatch.config import Config, config_json
+from scrapewatch.config import Config
 from scrapewatch.engine.duckdb import DuckDBEngine
 from scrapewatch.errors import (
     ConfigError,
@@ -46,6 +46,7 @@ from scrapewatch.ingest.read import FileLoad, Progress, load_file
 from scrapewatch.ingest.sources import LogSource, holds_content, list_inputs
 from scrapewatch.pipeline import Progress as ProgressDisplay
 from scrapewatch.pipeline import (
+    build_report,
     check_rejects,
     connect,
     detect,
@@ -607,13 +608,9 @@ def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime |
     # the files' first and last requests, counted or not (as scan gives them), in range
     first, last = run(con, "SELECT min(first_request), max(last_request) FROM store.manifest"
                       )[0]
-    result = Report(generated_at=(now or datetime.now(UTC)).astimezone(UTC),
-                    policy=config.policy, files=files,
-                    first_request_at=None if first is None or first >= high else max(first, low),
-                    last_request_at=None if last is None or last < low else min(last, high - 1),
-                    findings=detected.findings, watchlist=detected.watchlist,
-                    allowed=detected.allowed, config=config_json(config),
-                    totals=detected.totals)
+    span = (None if first is None or first >= high else max(first, low),
+            None if last is None or last < low else min(last, high - 1))
+    result = build_report(config, files, [span], detected, now)
     _record_report(con, result, started)
     return result
 

@@ -26,12 +26,12 @@ from scrapewatch.ingest.formats import FORMATS as FORMATS_BY_NAME
 from scrapewatch.ingest.read import choose_format
 from scrapewatch.ingest.sources import DuplicateInput, Inputs, LogSource, list_inputs
 from scrapewatch.pipeline import (
+    build_report,
     check_lines,
     check_rejects,
     connect,
     detect,
     finish,
-    scan_report,
 )
 from scrapewatch.posts import check_rules
 from scrapewatch.report.findings import Found
@@ -115,7 +115,7 @@ def scan(spark: SparkSession, paths: Sequence[str], *, config: Config, out: Path
                 detected = detect(engine, db, config, quote=not redact)
         else:
             detected = Found.none()
-        report = scan_report(config, summaries, [(c[3], c[4]) for c in counts.values()],
+        report = build_report(config, summaries, [(c[3], c[4]) for c in counts.values()],
                              detected, now, duplicates=listed.duplicates + copies,
                              skipped=listed.skipped)
         return finish(report, out, _rejects(engine) if report.rejected else None,
