@@ -9,6 +9,6 @@ instead: the same answers, more slowly.
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("scrapewatch.ingest.formats._linecut",
-                             ["scrapewatch/ingest/formats/_linecut.c"],
+setup(ext_modules=[Extension("scrapewatch.reading.formats._linecut",
+                             ["scrapewatch/reading/formats/_linecut.c"],
                              extra_compile_args=["-O3"], optional=True)])

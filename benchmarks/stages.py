@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
-import scrapewatch.ingest.read as read
 import scrapewatch.pipeline as pipeline
+import scrapewatch.reading.read as read
 import scrapewatch.sql as sql
 
 T = TypeVar("T")

@@ -22,7 +22,7 @@ from typing import Any, NoReturn, TextIO, TypeVar, cast
 import click
 
 from scrapewatch.config import CHARGES, PERIODS, ROUNDINGS
-from scrapewatch.ingest.formats import native
+from scrapewatch.reading.formats import native
 from scrapewatch.version import __version__
 
 
@@ -50,14 +50,14 @@ class TerminalProgress:
         self._drawn = 0.0
 
     def start_file(self, path: Path, size: int, index: int, count: int) -> None:
-        from scrapewatch.report.escape import for_terminal
+        from scrapewatch.reporting.escape import for_terminal
 
         self._label = f"[{index + 1}/{count}] {for_terminal(str(path))}"
         self._size = size
         self.advance(0, 0, "", force=True)
 
     def advance(self, bytes_read: int, lines: int, fmt: str, force: bool = False) -> None:
-        from scrapewatch.report.escape import for_terminal
+        from scrapewatch.reporting.escape import for_terminal
 
         now = time.monotonic()
         if not force and now - self._drawn < 0.1:
@@ -291,8 +291,8 @@ def _progress(quiet: bool) -> TerminalProgress | None:
 
 
 def _print_report(report: Any, output: str) -> None:
-    from scrapewatch.report.files import write_entities_csv, write_report_json
-    from scrapewatch.report.terminal import render_table
+    from scrapewatch.reporting.files import write_entities_csv, write_report_json
+    from scrapewatch.reporting.terminal import render_table
 
     if output == "json":
         write_report_json(report, sys.stdout)
@@ -438,7 +438,7 @@ def sql(ctx: click.Context, /, statement: str | None, store: Path, output: str,
     change settings. The store is a plain DuckDB file: the duckdb CLI and Python
     package open it too.
     """
-    from scrapewatch.report.escape import for_terminal
+    from scrapewatch.reporting.escape import for_terminal
     from scrapewatch.store import VIEWS, query
 
     if output == "parquet" and out_file is None:
@@ -495,7 +495,7 @@ def _write_result(table: Any, output: str, out_file: Path | None) -> None:
     import io
     import json
 
-    from scrapewatch.report.escape import for_csv, for_terminal
+    from scrapewatch.reporting.escape import for_csv, for_terminal
 
     names = table.column_names
     if output in ("json", "parquet") and len(set(names)) < len(names):
@@ -564,7 +564,7 @@ def formats() -> None:
     api_key, and any of request, method, path, query, status, bytes, referer,
     user_agent, posts).
     """
-    from scrapewatch.ingest.formats import FORMATS
+    from scrapewatch.reading.formats import FORMATS
 
     for fmt in FORMATS.values():
         example = fmt.example.replace("\n", "\n         ")  # csv's header and a record
@@ -617,7 +617,7 @@ def _unexpected(error: Exception) -> str:
 
 
 def _fail(message: str, code: ExitCode) -> NoReturn:
-    from scrapewatch.report.escape import for_terminal
+    from scrapewatch.reporting.escape import for_terminal
 
     click.echo(f"error: {for_terminal(message)}", err=True)
     sys.exit(code)
@@ -641,7 +641,7 @@ def _check_flags(overrides: dict[str, Any], memory_limit: str | None) -> None:
     """Reject bad option values as usage errors (exit 2), before any work."""
     from scrapewatch.config import load_config
     from scrapewatch.errors import ScrapewatchError
-    from scrapewatch.ingest.formats import get_format
+    from scrapewatch.reading.formats import get_format
 
     try:
         load_config(None, overrides=overrides)

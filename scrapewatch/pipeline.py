@@ -14,7 +14,7 @@ from typing import Protocol
 import duckdb
 import pyarrow as pa
 
-from scrapewatch.config import Config, config_json
+from scrapewatch.config import Config, config_json, load_config
 from scrapewatch.detect.windows import ALL_PARTS, entity_windows
 from scrapewatch.engine import Engine
 from scrapewatch.engine.duckdb import DuckDBEngine
@@ -26,15 +26,15 @@ from scrapewatch.errors import (
     StoreError,
     TempFolderError,
 )
-from scrapewatch.ingest.formats import get_format
-from scrapewatch.ingest.read import FileLoad, load_file
-from scrapewatch.ingest.sources import DuplicateInput, LogSource, SkippedInput, list_inputs
 from scrapewatch.organisations import Organisations
 from scrapewatch.posts import check_rules
-from scrapewatch.report.files import out_folder, write_out_dir, write_rejects
-from scrapewatch.report.findings import Found, find
-from scrapewatch.report.model import FileSummary, Report
-from scrapewatch.report.privacy import pseudonymised, redacted
+from scrapewatch.reading.formats import get_format
+from scrapewatch.reading.read import FileLoad, load_file
+from scrapewatch.reading.sources import DuplicateInput, LogSource, SkippedInput, list_inputs
+from scrapewatch.reporting.files import out_folder, write_out_dir, write_rejects
+from scrapewatch.reporting.findings import Found, find
+from scrapewatch.reporting.model import FileSummary, Report
+from scrapewatch.reporting.privacy import pseudonymised, redacted
 from scrapewatch.schema import FILE_TABLES, WORK_TABLES_SQL
 from scrapewatch.sql import WORK, cursor, run
 
@@ -119,11 +119,12 @@ def engine_error(error: BaseException, *, store: Path | None = None
     return None
 
 
-def scan(paths: Sequence[str], *, config: Config, out: Path | None = None,
+def scan(paths: Sequence[str], *, config: Config | None = None, out: Path | None = None,
          now: datetime | None = None, progress: Progress | None = None,
          memory_limit: str | None = None, keep_requests: bool = False,
          pseudonym_key: bytes | None = None) -> Report:
-    """Read every log under `paths`, detect violations and total the damages.
+    """Read every log under `paths`, detect violations and total the damages, under
+    `config` (the defaults when None).
 
     Writes report.json, entities.csv, periods.csv and rejects into `out` when given.
     With `keep_requests`, the connection's `requests` table keeps every request (with
@@ -136,6 +137,7 @@ def scan(paths: Sequence[str], *, config: Config, out: Path | None = None,
         RejectLimitError: when more than `input.max_rejected_share` of lines is
             rejected (after writing `out/rejects`).
     """
+    config = config or load_config()
     inputs = list_inputs(paths, allow_empty=config.input.allow_empty)
     if config.input.format != "auto":
         get_format(config.input.format)  # fail on a bad name before reading anything

@@ -8,10 +8,10 @@ from typing import Any
 import pyarrow as pa
 
 from scrapewatch.config import Config, load_config
-from scrapewatch.ingest.formats import get_format
-from scrapewatch.ingest.read import FileLoad, choose_format, load_file, prepared_blocks
-from scrapewatch.ingest.sources import LogSource
 from scrapewatch.pipeline import connect
+from scrapewatch.reading.formats import get_format
+from scrapewatch.reading.read import FileLoad, choose_format, load_file, prepared_blocks
+from scrapewatch.reading.sources import LogSource
 from scrapewatch.sql import Params, run
 
 

@@ -229,7 +229,7 @@ def test_progress_is_drawn_in_place_on_stderr(capsys: pytest.CaptureFixture[str]
 
 
 def test_formats_lists_every_format_with_an_example() -> None:
-    from scrapewatch.ingest.formats import FORMATS
+    from scrapewatch.reading.formats import FORMATS
 
     result = CliRunner().invoke(cli, ["formats"])
     assert (result.exit_code, result.stderr) == (0, "")

@@ -10,8 +10,8 @@ import pytest
 from helpers import load, parse_file
 
 from scrapewatch.errors import FormatError
-from scrapewatch.ingest.read import choose_format
-from scrapewatch.ingest.sources import LogSource
+from scrapewatch.reading.read import choose_format
+from scrapewatch.reading.sources import LogSource
 
 # Files of combined/common lines, with the lines that are not access-log lines.
 CLF_FILES = {

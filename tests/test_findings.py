@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from scrapewatch.cli import cli
 from scrapewatch.config import load_config
 from scrapewatch.pipeline import scan
-from scrapewatch.report import findings as findings_module
-from scrapewatch.report import model
-from scrapewatch.report.files import _indented, write_report_json
+from scrapewatch.reporting import findings as findings_module
+from scrapewatch.reporting import model
+from scrapewatch.reporting.files import _indented, write_report_json
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -13,9 +13,9 @@ from helpers import load, parse_file
 
 from scrapewatch.config import load_config
 from scrapewatch.errors import FormatError
-from scrapewatch.ingest.formats import FORMATS, sniff_format
-from scrapewatch.ingest.read import SNIFF_LINES, choose_format
-from scrapewatch.ingest.sources import LogSource
+from scrapewatch.reading.formats import FORMATS, sniff_format
+from scrapewatch.reading.read import SNIFF_LINES, choose_format
+from scrapewatch.reading.sources import LogSource
 
 DATA = Path(__file__).parent / "data"
 T = datetime(2025, 3, 4, 10, 0, 0, tzinfo=UTC)
@@ -160,8 +160,8 @@ def test_choosing_a_format_does_not_import_pandas(tmp_path: Path) -> None:
     path = tmp_path / "access.log"
     path.write_text("\n" + (DATA / "combined/ipv6_clients.log").read_text())
     code = ("import sys; from pathlib import Path; "
-            "from scrapewatch.ingest.read import choose_format; "
-            "from scrapewatch.ingest.sources import LogSource; "
+            "from scrapewatch.reading.read import choose_format; "
+            "from scrapewatch.reading.sources import LogSource; "
             f"source = LogSource.open(Path({str(path)!r})); "
             "print(choose_format(source, next(source.blocks()), 'auto').name, "
             "'pandas' in sys.modules)")

@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 
 from scrapewatch.config import load_config
 from scrapewatch.errors import ScrapewatchError
-from scrapewatch.ingest.formats import FORMATS, sniff_format
-from scrapewatch.ingest.read import FileLoad, load_file
-from scrapewatch.ingest.sources import LogSource
 from scrapewatch.pipeline import connect
+from scrapewatch.reading.formats import FORMATS, sniff_format
+from scrapewatch.reading.read import FileLoad, load_file
+from scrapewatch.reading.sources import LogSource
 from scrapewatch.schema import REJECT_TEXT_CHARS
 from scrapewatch.sql import run
 

@@ -14,8 +14,8 @@ from helpers import load
 
 from scrapewatch.cli import cli
 from scrapewatch.config import load_config
-from scrapewatch.ingest.formats import FORMATS, jsonl, sniff_format
-from scrapewatch.ingest.sources import lines_array
+from scrapewatch.reading.formats import FORMATS, jsonl, sniff_format
+from scrapewatch.reading.sources import lines_array
 
 TS = "2025-03-04T10:00:00Z"
 

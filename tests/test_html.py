@@ -14,9 +14,9 @@ from conftest import ROOT
 
 from scrapewatch.config import load_config
 from scrapewatch.pipeline import scan
-from scrapewatch.report import html as report_html
-from scrapewatch.report.escape import for_html
-from scrapewatch.report.html import render_html
+from scrapewatch.reporting import html as report_html
+from scrapewatch.reporting.escape import for_html
+from scrapewatch.reporting.html import render_html
 
 HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
 
@@ -175,8 +175,8 @@ def test_edge_lines_are_found_across_chunks(tmp_path: Path, monkeypatch: pytest.
                                             chunk: int) -> None:
     import gzip
 
-    from scrapewatch.ingest.sources import LogSource
-    from scrapewatch.report import evidence
+    from scrapewatch.reading.sources import LogSource
+    from scrapewatch.reporting import evidence
 
     monkeypatch.setattr(evidence, "CHUNK_BYTES", chunk)
     text = "".join(f"line {n} {'x' * (n % 5)}\r\n" for n in range(1, 40)) + "last, no newline"
@@ -193,9 +193,9 @@ NO_MARKS = np.zeros(0, np.int64)
 
 
 def test_edge_lines_are_read_from_the_marks_before_them(tmp_path: Path) -> None:
-    from scrapewatch.ingest import sources
-    from scrapewatch.ingest.sources import LogSource
-    from scrapewatch.report import evidence
+    from scrapewatch.reading import sources
+    from scrapewatch.reading.sources import LogSource
+    from scrapewatch.reporting import evidence
 
     path = tmp_path / "a.log"
     path.write_text("".join(f"line {n} {'x' * (n % 50)}\n" for n in range(1, 200_001))

@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scrapewatch.config import InputConfig, load_config
-from scrapewatch.ingest.formats import jsonl, native
-from scrapewatch.ingest.sources import LogSource, lines_array
 from scrapewatch.pipeline import connect
+from scrapewatch.reading.formats import jsonl, native
+from scrapewatch.reading.sources import LogSource, lines_array
 from scrapewatch.sql import Params
 
 

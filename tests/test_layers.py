@@ -1,4 +1,4 @@
-"""The layers point one way: ingest, engines, detection, damages, report, then what
+"""The layers point one way: reading, engines, detection, damages, reporting, then what
 runs them; a module imports only from its own layer or the ones below, and no module
 imports one that imports it back."""
 
@@ -15,11 +15,11 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "scrapewatch.version", "scrapewatch.errors", "scrapewatch.sql", "scrapewatch.schema",
         "scrapewatch.config", "scrapewatch.allow", "scrapewatch.organisations",
         "scrapewatch.posts", "scrapewatch.entities")),
-    ("ingest", ("scrapewatch.ingest",)),
+    ("reading", ("scrapewatch.reading",)),
     ("engines", ("scrapewatch.engine",)),
     ("detect", ("scrapewatch.detect",)),
     ("damages", ("scrapewatch.damages",)),
-    ("report", ("scrapewatch.report",)),
+    ("reporting", ("scrapewatch.reporting",)),
     ("runs", ("scrapewatch.pipeline", "scrapewatch.store", "scrapewatch.spark",
               "scrapewatch.cli", "scrapewatch.__main__", "scrapewatch")),
 ]

@@ -13,8 +13,8 @@ from helpers import load, parse_rows
 
 from scrapewatch.config import load_config
 from scrapewatch.errors import FormatError
-from scrapewatch.ingest.formats import get_format, tables, w3c
-from scrapewatch.ingest.sources import lines_array
+from scrapewatch.reading.formats import get_format, tables, w3c
+from scrapewatch.reading.sources import lines_array
 
 
 def _utc(text: str) -> datetime:

@@ -14,7 +14,7 @@ from helpers import load, parse_file, parse_rows
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from scrapewatch.ingest.formats import clf, native
+from scrapewatch.reading.formats import clf, native
 
 needs_native = pytest.mark.skipif(not native.built(), reason="the native cut is not built")
 
@@ -255,9 +255,9 @@ def test_a_block_that_fails_stops_the_load_and_restores_threads(
     """Blocks load side by side on cursors (read._Loaders): the first error is the one
     raised, and the connection keeps its threads setting."""
     from scrapewatch.config import load_config
-    from scrapewatch.ingest import read
-    from scrapewatch.ingest.sources import LogSource
     from scrapewatch.pipeline import connect
+    from scrapewatch.reading import read
+    from scrapewatch.reading.sources import LogSource
     from scrapewatch.sql import run
 
     path = tmp_path / "access.log"
@@ -283,7 +283,7 @@ def test_a_block_that_fails_stops_the_load_and_restores_threads(
 def test_the_native_cut_numbers_each_distinct_path_and_query() -> None:
     import numpy as np
 
-    from scrapewatch.ingest.sources import lines_array
+    from scrapewatch.reading.sources import lines_array
 
     def line(target: str) -> str:
         return f'192.0.2.1 - - [01/Mar/2025:10:00:00 +0000] "GET {target} HTTP/1.1" 200 1\n'
@@ -377,7 +377,7 @@ def test_native_lines_equal_the_pure_lines(data: bytes) -> None:
     """A block cut into lines natively (_linecut.lines) gives what the numpy and Arrow
     path gives: the same lines, each keeping its newline, invalid UTF-8 shown as
     escapes."""
-    from scrapewatch.ingest.sources import lines_array
+    from scrapewatch.reading.sources import lines_array
 
     found = lines_array(data)
     with pytest.MonkeyPatch.context() as patch:

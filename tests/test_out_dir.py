@@ -17,8 +17,8 @@ from conftest import SAMPLE_LOGS
 
 from scrapewatch.cli import cli
 from scrapewatch.errors import OutputError
-from scrapewatch.report import files
-from scrapewatch.report.files import out_folder
+from scrapewatch.reporting import files
+from scrapewatch.reporting.files import out_folder
 
 LINE = '192.0.2.1 - - [04/Mar/2025:10:00:00 +0000] "GET /2/tweets/1 HTTP/1.1" 200 1 "-" "-"\n'
 FULL = ("entities.csv", "entities.parquet", "periods.csv", "periods.parquet", "rejects",

@@ -20,8 +20,8 @@ from scrapewatch.damages import iso, period_damages
 from scrapewatch.errors import ConfigError
 from scrapewatch.pipeline import scan
 from scrapewatch.posts import PostsRule
-from scrapewatch.report.html import render_html
-from scrapewatch.report.terminal import render_table
+from scrapewatch.reporting.html import render_html
+from scrapewatch.reporting.terminal import render_table
 
 T0 = 1_740_787_200  # 2025-03-01T00:00:00Z
 CONFIG = Config(posts=PostsConfig(rules=(PostsRule(path="^/p$", param="n"),)))

@@ -14,9 +14,10 @@ from helpers import load
 
 from scrapewatch.config import load_config
 from scrapewatch.errors import EmptyInputError, InputError
-from scrapewatch.ingest import sources
-from scrapewatch.ingest.read import load_file
-from scrapewatch.ingest.sources import (
+from scrapewatch.pipeline import connect
+from scrapewatch.reading import sources
+from scrapewatch.reading.read import load_file
+from scrapewatch.reading.sources import (
     DuplicateInput,
     LogSource,
     SkippedInput,
@@ -24,7 +25,6 @@ from scrapewatch.ingest.sources import (
     lines_array,
     list_inputs,
 )
-from scrapewatch.pipeline import connect
 from scrapewatch.sql import run
 
 LINE = '192.0.2.1 - - [04/Mar/2025:10:00:00 +0000] "GET /2/tweets/1 HTTP/1.1" 200 1 "-" "-"\n'

@@ -26,7 +26,7 @@ from benchmarks.generate import generate
 from scrapewatch.config import Config, EntityConfig, PostsConfig, load_config
 from scrapewatch.pipeline import scan
 from scrapewatch.posts import BUILTIN_RULES, PostsRule
-from scrapewatch.report.model import Report
+from scrapewatch.reporting.model import Report
 
 # py4j leaves its sockets to the garbage collector
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning",

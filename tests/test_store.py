@@ -24,7 +24,7 @@ from scrapewatch.cli import cli
 from scrapewatch.config import load_config
 from scrapewatch.errors import ConfigError, StoreBusyError
 from scrapewatch.pipeline import scan
-from scrapewatch.report.model import Report
+from scrapewatch.reporting.model import Report
 from scrapewatch.store import ingest, prune, query, report
 
 CONFIG = load_config()

@@ -13,7 +13,7 @@ from scrapewatch.config import Policy
 from scrapewatch.detect.windows import entity_windows
 from scrapewatch.engine.duckdb import DuckDBEngine
 from scrapewatch.pipeline import connect
-from scrapewatch.report.model import window_of_row
+from scrapewatch.reporting.model import window_of_row
 from scrapewatch.sql import run
 
 DAY = 86_400

@@ -1,7 +1,7 @@
 """Log files as parsed requests on Spark, with Spark's own readers and SQL functions.
 
 Each format gives the columns and reject reasons its DuckDB parser gives
-(ingest/formats): the same regexes, field aliases and time rules, spelled in Spark SQL.
+(reading/formats): the same regexes, field aliases and time rules, spelled in Spark SQL.
 Line numbers come from the file splits Spark reads: each split's lines are counted
 once, and a line's number is the lines of the file's earlier splits plus its place in
 its own split.
@@ -20,11 +20,11 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from scrapewatch.config import Config, InputConfig
-from scrapewatch.ingest.formats import clf
-from scrapewatch.ingest.formats.base import MAX_POSTS, SPLIT_OFFSET_REGEX, VALID_OFFSET_REGEX
-from scrapewatch.ingest.formats.jsonl import ALIASES
-from scrapewatch.ingest.formats.tables import columns_for
-from scrapewatch.ingest.read import EARLIEST, LATEST
+from scrapewatch.reading.formats import clf
+from scrapewatch.reading.formats.base import MAX_POSTS, SPLIT_OFFSET_REGEX, VALID_OFFSET_REGEX
+from scrapewatch.reading.formats.jsonl import ALIASES
+from scrapewatch.reading.formats.tables import columns_for
+from scrapewatch.reading.read import EARLIEST, LATEST
 from scrapewatch.schema import BLANK_LINE, REJECT_TEXT_CHARS
 from scrapewatch.spark import fields
 from scrapewatch.spark.fields import Literals

@@ -22,9 +22,6 @@ from pyspark.sql import functions as F
 from scrapewatch.config import Config
 from scrapewatch.engine.spark import SparkEngine
 from scrapewatch.errors import ConfigError, FormatError, InputError
-from scrapewatch.ingest.formats import FORMATS as FORMATS_BY_NAME
-from scrapewatch.ingest.read import choose_format
-from scrapewatch.ingest.sources import DuplicateInput, Inputs, LogSource, list_inputs
 from scrapewatch.pipeline import (
     build_report,
     check_lines,
@@ -34,8 +31,11 @@ from scrapewatch.pipeline import (
     finish,
 )
 from scrapewatch.posts import check_rules
-from scrapewatch.report.findings import Found
-from scrapewatch.report.model import FileSummary, Report
+from scrapewatch.reading.formats import FORMATS as FORMATS_BY_NAME
+from scrapewatch.reading.read import choose_format
+from scrapewatch.reading.sources import DuplicateInput, Inputs, LogSource, list_inputs
+from scrapewatch.reporting.findings import Found
+from scrapewatch.reporting.model import FileSummary, Report
 from scrapewatch.schema import BLANK_LINE, PARTS_OF_REQUESTS_SQL
 from scrapewatch.spark.parse import FORMATS, Input, hadoop_path, is_uri, requests
 

@@ -13,11 +13,9 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
-from scrapewatch.config import Config
+from scrapewatch.config import Config, load_config
 from scrapewatch.engine.duckdb import DuckDBEngine
 from scrapewatch.errors import InputError, SandboxError, ScrapewatchError
-from scrapewatch.ingest.read import Progress, load_file
-from scrapewatch.ingest.sources import LogSource, holds_content, list_inputs
 from scrapewatch.pipeline import Progress as ProgressDisplay
 from scrapewatch.pipeline import (
     build_report,
@@ -28,9 +26,11 @@ from scrapewatch.pipeline import (
     rejects_of,
 )
 from scrapewatch.posts import check_rules
-from scrapewatch.report.escape import for_terminal
-from scrapewatch.report.model import FileSummary, Report, batched
-from scrapewatch.report.privacy import pseudonym
+from scrapewatch.reading.read import Progress, load_file
+from scrapewatch.reading.sources import LogSource, holds_content, list_inputs
+from scrapewatch.reporting.escape import for_terminal
+from scrapewatch.reporting.model import FileSummary, Report, batched
+from scrapewatch.reporting.privacy import pseudonym
 from scrapewatch.schema import FILE_TABLES
 from scrapewatch.sql import cursor, run
 from scrapewatch.store.database import (
@@ -108,12 +108,13 @@ class IngestRun:
         return "\n".join(lines) + "\n"
 
 
-def ingest(store: Path, paths: Sequence[str], *, config: Config, keep_requests: bool = False,
-           wait_s: float = 0, progress: ProgressDisplay | None = None,
-           memory_limit: str | None = None, now: datetime | None = None,
-           pseudonym_key: bytes | None = None) -> IngestRun:
+def ingest(store: Path, paths: Sequence[str], *, config: Config | None = None,
+           keep_requests: bool = False, wait_s: float = 0,
+           progress: ProgressDisplay | None = None, memory_limit: str | None = None,
+           now: datetime | None = None, pseudonym_key: bytes | None = None) -> IngestRun:
     """Add the new content of every file under `paths` to `store`, then report over the
-    whole store, all under one hold of its lock. A file that cannot be read is
+    whole store, all under one hold of its lock, under `config` (the defaults when
+    None). A file that cannot be read is
     reported as failed and the others still go in; another path to a file listed
     before it, and what is not a regular file, are reported as skipped.
 
@@ -121,6 +122,7 @@ def ingest(store: Path, paths: Sequence[str], *, config: Config, keep_requests: 
         EmptyInputError: before the store is opened, when a directory holds no log
             file or the inputs hold no content at all, unless `input.allow_empty`.
     """
+    config = config or load_config()
     inputs = list_inputs(paths, allow_empty=config.input.allow_empty)
     files = inputs.files
     # one small read of each file at most, until one holds something
@@ -207,14 +209,16 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, path: Path, run_id: int, config
                        loaded.requests)
 
 
-def report(store: Path, *, config: Config, since: datetime | None = None,
+def report(store: Path, *, config: Config | None = None, since: datetime | None = None,
            until: datetime | None = None, out: Path | None = None,
            now: datetime | None = None, wait_s: float = 0,
            memory_limit: str | None = None, pseudonym_key: bytes | None = None,
            spark: SparkSession | None = None) -> Report:
     """Detect and price over the store's activity in [since, until), as `scan` would over
-    the same files, and record the findings as a run; write `out` like scan. With
-    `spark`, detection runs on that Spark session."""
+    the same files, and record the findings as a run; write `out` like scan. Under
+    `config` (the defaults when None); with `spark`, detection runs on that Spark
+    session."""
+    config = config or load_config()
     with open_store(store, wait_s=wait_s, memory_limit=memory_limit) as con:
         check_settings(con, config)
         result = _report(con, config, since=since, until=until, out=out, now=now,

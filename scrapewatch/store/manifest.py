@@ -13,8 +13,8 @@ from pathlib import Path
 
 import duckdb
 
-from scrapewatch.ingest.read import FileLoad
-from scrapewatch.ingest.sources import LogSource
+from scrapewatch.reading.read import FileLoad
+from scrapewatch.reading.sources import LogSource
 from scrapewatch.sql import run
 
 # The first content bytes of a file, hashed to find the manifest entries it may extend

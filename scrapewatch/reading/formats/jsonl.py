@@ -17,8 +17,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from scrapewatch.config import InputConfig
-from scrapewatch.ingest.formats import native
-from scrapewatch.ingest.formats.base import Cut, Cutter, block_data, requests_sql
+from scrapewatch.reading.formats import native
+from scrapewatch.reading.formats.base import Cut, Cutter, block_data, requests_sql
 from scrapewatch.schema import BLANK_LINE
 from scrapewatch.sql import Params
 

@@ -25,10 +25,10 @@ import pyarrow as pa
 from scrapewatch.config import Config
 from scrapewatch.entities import client_ip_sql, entity_sql
 from scrapewatch.errors import FormatError
-from scrapewatch.ingest.formats import FORMATS, LogFormat, get_format, sniff_format
-from scrapewatch.ingest.formats.base import Part, Pieces
-from scrapewatch.ingest.sources import LogSource, prefetch
 from scrapewatch.posts import counted_sql, posts_sql
+from scrapewatch.reading.formats import FORMATS, LogFormat, get_format, sniff_format
+from scrapewatch.reading.formats.base import Part, Pieces
+from scrapewatch.reading.sources import LogSource, prefetch
 from scrapewatch.schema import BLANK_LINE, PARTS_OF_REQUESTS_SQL, REJECT_TEXT_CHARS
 from scrapewatch.sql import Params, cursor, insert_arrow, run
 

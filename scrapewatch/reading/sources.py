@@ -27,8 +27,8 @@ import numpy as np
 import pyarrow as pa
 
 from scrapewatch.errors import EmptyInputError, InputError
-from scrapewatch.ingest.formats import native
-from scrapewatch.ingest.formats.base import block_data
+from scrapewatch.reading.formats import native
+from scrapewatch.reading.formats.base import block_data
 
 T = TypeVar("T")
 BLOCK_BYTES = 16 << 20

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 from scrapewatch.config import InputConfig
-from scrapewatch.ingest.formats.base import bad_offset_sql, offset_sql
+from scrapewatch.reading.formats.base import bad_offset_sql, offset_sql
 from scrapewatch.schema import BLANK_LINE
 from scrapewatch.sql import Params
 

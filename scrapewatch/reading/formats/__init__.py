@@ -14,8 +14,8 @@ import pyarrow as pa
 
 from scrapewatch.config import InputConfig
 from scrapewatch.errors import ConfigError, FormatError
-from scrapewatch.ingest.formats import clf, custom, jsonl, native, regex, tables, w3c
-from scrapewatch.ingest.formats.base import Cutter, Pieces
+from scrapewatch.reading.formats import clf, custom, jsonl, native, regex, tables, w3c
+from scrapewatch.reading.formats.base import Cutter, Pieces
 from scrapewatch.sql import Params
 
 

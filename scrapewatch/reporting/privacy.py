@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 from scrapewatch.detect.windows import EntityWindow
-from scrapewatch.report.model import Finding, Report, Stored, config_sha256
+from scrapewatch.reporting.model import Finding, Report, Stored, config_sha256
 
 PREFIX = "anon-"
 # reject reasons that quote log text after these words keep only the words

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from scrapewatch.errors import InputError
-from scrapewatch.ingest.sources import LogSource
+from scrapewatch.reading.sources import LogSource
 from scrapewatch.schema import REJECT_TEXT_CHARS
 from scrapewatch.sql import insert_arrow, run
 

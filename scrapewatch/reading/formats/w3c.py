@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from scrapewatch.config import InputConfig
-from scrapewatch.ingest.formats import native
-from scrapewatch.ingest.formats.base import (
+from scrapewatch.reading.formats import native
+from scrapewatch.reading.formats.base import (
     VALID_OFFSET_REGEX,
     Cut,
     Cutter,

@@ -20,8 +20,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from scrapewatch.config import InputConfig
-from scrapewatch.ingest.formats import native
-from scrapewatch.ingest.formats.base import (
+from scrapewatch.reading.formats import native
+from scrapewatch.reading.formats.base import (
     Cut,
     Cutter,
     Pieces,
@@ -29,7 +29,7 @@ from scrapewatch.ingest.formats.base import (
     requests_sql,
     unread_sql,
 )
-from scrapewatch.ingest.formats.jsonl import ALIASES, block_sql
+from scrapewatch.reading.formats.jsonl import ALIASES, block_sql
 from scrapewatch.schema import BLANK_LINE
 from scrapewatch.sql import Params
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from scrapewatch.errors import ConfigError
-from scrapewatch.ingest.formats.regex import LineRegex
+from scrapewatch.reading.formats.regex import LineRegex
 
 NGINX_VARIABLES = {
     "remote_addr": "client", "realip_remote_addr": "client", "remote_user": "user",

@@ -15,11 +15,11 @@ import numpy as np
 import pyarrow as pa
 
 from scrapewatch.config import InputConfig
-from scrapewatch.ingest.formats.base import Cut, Cutter
+from scrapewatch.reading.formats.base import Cut, Cutter
 from scrapewatch.sql import Params
 
 try:  # built by `pip install .` where a C compiler is
-    _linecut: Any = importlib.import_module("scrapewatch.ingest.formats._linecut")
+    _linecut: Any = importlib.import_module("scrapewatch.reading.formats._linecut")
 except ImportError:
     _linecut = None
 

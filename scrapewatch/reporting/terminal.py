@@ -6,8 +6,8 @@ import itertools
 from decimal import Decimal
 
 from scrapewatch.damages import iso
-from scrapewatch.report.escape import for_terminal
-from scrapewatch.report.model import Report
+from scrapewatch.reporting.escape import for_terminal
+from scrapewatch.reporting.model import Report
 
 MAX_ENTITY_WIDTH = 48
 TABLE_ROWS = 50  # flagged entities listed; the files list them all

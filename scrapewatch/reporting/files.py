@@ -30,8 +30,8 @@ import pyarrow.parquet as pq
 
 from scrapewatch.config import ROUNDINGS
 from scrapewatch.errors import OutputError
-from scrapewatch.report.escape import for_csv, for_terminal
-from scrapewatch.report.model import Report, finding_json, window_json
+from scrapewatch.reporting.escape import for_csv, for_terminal
+from scrapewatch.reporting.model import Report, finding_json, window_json
 
 ENTITY_COLUMNS = ("entity", "entity_kind", "total_posts", "requests", "peak_24h_posts",
                   "peak_start", "peak_end", "first_crossing_at", "periods", "damages_usd",
@@ -194,7 +194,7 @@ def write_out_dir(report: Report, out: Path,
         OutputError: when a file cannot be written or `out` cannot be replaced; `out`
             is then left as it was.
     """
-    from scrapewatch.report.html import write_report_html
+    from scrapewatch.reporting.html import write_report_html
 
     with out_folder(out) as folder:
         folder.write("report.json", lambda s: write_report_json(report, s))

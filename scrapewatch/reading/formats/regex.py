@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from scrapewatch.config import InputConfig
 from scrapewatch.errors import ConfigError
-from scrapewatch.ingest.formats.base import requests_sql
+from scrapewatch.reading.formats.base import requests_sql
 from scrapewatch.schema import BLANK_LINE
 from scrapewatch.sql import Params
 

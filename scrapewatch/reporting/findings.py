@@ -31,9 +31,9 @@ from scrapewatch.config import PERIODS, ROUNDINGS, Config
 from scrapewatch.damages import Activities, Activity, Period, assess_many, usd
 from scrapewatch.detect.windows import EntityWindow
 from scrapewatch.errors import TempFolderError
-from scrapewatch.report.charts import EntitySeries, entity_series
-from scrapewatch.report.evidence import PERIOD_FILES_SQL, quote_edge_lines
-from scrapewatch.report.model import Finding, Stored, Totals, finding_of_row, window_of_row
+from scrapewatch.reporting.charts import EntitySeries, entity_series
+from scrapewatch.reporting.evidence import PERIOD_FILES_SQL, quote_edge_lines
+from scrapewatch.reporting.model import Finding, Stored, Totals, finding_of_row, window_of_row
 from scrapewatch.sql import insert_arrow, run
 
 if TYPE_CHECKING:
