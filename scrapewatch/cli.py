@@ -23,6 +23,7 @@ import click
 
 from scrapewatch.config import CHARGES, PERIODS, ROUNDINGS
 from scrapewatch.reading.formats import native
+from scrapewatch.reporting.outputs import REPORT_OUTPUTS, ROWS_OUTPUTS
 from scrapewatch.version import __version__
 
 
@@ -116,7 +117,7 @@ _REPORT_OUTPUT = _options(
     click.option("--out", type=click.Path(file_okay=False, path_type=Path),
                  help="Write report.json, report.html, entities.csv, periods.csv and rejects "
                       "here."),
-    click.option("--output", type=click.Choice(["table", "json", "csv"]), default="table",
+    click.option("--output", type=click.Choice(list(REPORT_OUTPUTS)), default="table",
                  show_default=True, help="What to print on stdout: a table, report.json, "
                                          "or entities.csv."),
     click.option("--fail-on-violation", is_flag=True,
@@ -291,15 +292,7 @@ def _progress(quiet: bool) -> TerminalProgress | None:
 
 
 def _print_report(report: Any, output: str) -> None:
-    from scrapewatch.reporting.files import write_entities_csv, write_report_json
-    from scrapewatch.reporting.terminal import render_table
-
-    if output == "json":
-        write_report_json(report, sys.stdout)
-    elif output == "csv":
-        write_entities_csv(report, sys.stdout)
-    else:
-        click.echo(render_table(report), nl=False)
+    REPORT_OUTPUTS[output](report, sys.stdout)
 
 
 @cli.command()
@@ -415,7 +408,7 @@ def prune(ctx: click.Context, /, store: Path, wait_s: float, before: str) -> Non
 @click.argument("statement", required=False)
 @click.option("--store", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The store: a DuckDB database file (opened read-only).")
-@click.option("--output", type=click.Choice(["table", "csv", "json", "parquet"]),
+@click.option("--output", type=click.Choice(list(ROWS_OUTPUTS)),
               default="table", show_default=True,
               help="How to write the result: a table, CSV, JSON lines or Parquet.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
@@ -489,45 +482,18 @@ def _statements(interactive: bool) -> Iterator[str]:
 
 
 def _write_result(table: Any, output: str, out_file: Path | None) -> None:
-    """A query result (an Arrow table) as a table (names and values escaped for the
-    terminal), CSV (cells neutralised for spreadsheets), JSON lines or Parquet."""
-    import csv
-    import io
-    import json
-
-    from scrapewatch.reporting.escape import for_csv, for_terminal
-
+    """A query's result in the form `output` (see ROWS_OUTPUTS), on stdout or into
+    `out_file`."""
     names = table.column_names
     if output in ("json", "parquet") and len(set(names)) < len(names):
         raise click.UsageError(f"--output {output} needs distinct column names; "
                                f"give them with AS ({', '.join(names)})")
-    if output == "parquet":
-        import pyarrow.parquet as pq
-
-        pq.write_table(table, out_file)
-        return
-    rows = table.to_pylist() if output == "json" else list(zip(
-        *(column.to_pylist() for column in table.columns), strict=True))
-    stream = io.StringIO()
-    if output == "csv":
-        writer = csv.writer(stream, lineterminator="\n")
-        writer.writerow([for_csv(n) for n in names])
-        writer.writerows([for_csv(v) for v in row] for row in rows)
-    elif output == "json":
-        for row in rows:
-            stream.write(json.dumps(row, default=str, ensure_ascii=True) + "\n")
-    else:
-        head = [for_terminal(n) for n in names]
-        cells = [[for_terminal("" if v is None else str(v))[:80] for v in row] for row in rows]
-        widths = [max([len(n), *(len(c[i]) for c in cells)]) for i, n in enumerate(head)]
-        for line in [head, ["-" * w for w in widths], *cells]:
-            stream.write("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True))
-                         .rstrip() + "\n")
-        stream.write(f"({len(rows):,} row{'s' if len(rows) != 1 else ''})\n")
+    write, binary = ROWS_OUTPUTS[output]
     if out_file is None:
-        click.echo(stream.getvalue(), nl=False)
-    else:
-        out_file.write_text(stream.getvalue(), encoding="utf-8")
+        write(table, sys.stdout)
+        return
+    with out_file.open("wb") if binary else out_file.open("w", encoding="utf-8") as stream:
+        write(table, stream)
 
 
 def _pseudonym_key(pseudonymise: bool, key_file: Path | None) -> bytes | None:

@@ -31,9 +31,10 @@ from scrapewatch.posts import check_rules
 from scrapewatch.reading.formats import get_format
 from scrapewatch.reading.read import FileLoad, load_file
 from scrapewatch.reading.sources import DuplicateInput, LogSource, SkippedInput, list_inputs
-from scrapewatch.reporting.files import out_folder, write_out_dir, write_rejects
+from scrapewatch.reporting.files import out_folder, write_rejects
 from scrapewatch.reporting.findings import Found, find
 from scrapewatch.reporting.model import FileSummary, Report
+from scrapewatch.reporting.outputs import write_out_dir
 from scrapewatch.reporting.privacy import pseudonymised, redacted
 from scrapewatch.schema import FILE_TABLES, WORK_TABLES_SQL
 from scrapewatch.sql import WORK, cursor, run

@@ -17,7 +17,7 @@ from conftest import SAMPLE_LOGS
 
 from scrapewatch.cli import cli
 from scrapewatch.errors import OutputError
-from scrapewatch.reporting import files
+from scrapewatch.reporting import outputs
 from scrapewatch.reporting.files import out_folder
 
 LINE = '192.0.2.1 - - [04/Mar/2025:10:00:00 +0000] "GET /2/tweets/1 HTTP/1.1" 200 1 "-" "-"\n'
@@ -71,7 +71,8 @@ def test_a_failure_writing_the_third_file_leaves_the_previous_set_as_it_was(
     def fail(report: object, stream: object) -> None:
         raise failure
 
-    monkeypatch.setattr(files, "write_periods_csv", fail)  # report.json, entities.csv, then this
+    # report.json, entities.csv, then this
+    monkeypatch.setitem(outputs.REPORT_FILES, "periods.csv", (fail, False))
     result = scan(str(clean_log), "--out", str(first_run))
     assert (result.exit_code, result.stdout) == (1, "")
     if isinstance(failure, OSError):
@@ -214,3 +215,11 @@ def test_the_root_folder_is_never_replaced() -> None:
     with pytest.raises(OutputError) as error, out_folder(Path("/")):
         pass
     assert str(error.value) == "cannot replace / by a report: give a folder below it"
+
+
+def test_the_folder_check_knows_every_file_the_writers_write() -> None:
+    """An --out folder is replaced only when it holds report files alone (OUT_FILES):
+    those are the registry's files and rejects."""
+    from scrapewatch.reporting.files import OUT_FILES
+
+    assert set(outputs.REPORT_FILES) | {"rejects"} == OUT_FILES

@@ -185,31 +185,6 @@ def _write_csv(stream: TextIO, header: tuple[str, ...], rows: Iterable[Iterable[
                       for cell in row] for row in rows)
 
 
-def write_out_dir(report: Report, out: Path,
-                  rejects: Iterable[tuple[str, int, str, str]] | None) -> list[Path]:
-    """Replace `out` by a folder holding every report file of this run (and `rejects`
-    when given); return their paths.
-
-    Raises:
-        OutputError: when a file cannot be written or `out` cannot be replaced; `out`
-            is then left as it was.
-    """
-    from scrapewatch.reporting.html import write_report_html
-
-    with out_folder(out) as folder:
-        folder.write("report.json", lambda s: write_report_json(report, s))
-        folder.write("entities.csv", lambda s: write_entities_csv(report, s))
-        folder.write("periods.csv", lambda s: write_periods_csv(report, s))
-        folder.write("report.html", lambda s: write_report_html(report, s))
-        if rejects is not None:
-            folder.write("rejects", lambda s: write_rejects(rejects, s))
-        folder.write("entities.parquet", lambda s: write_entities_parquet(report, s),
-                     binary=True)
-        folder.write("periods.parquet", lambda s: write_periods_parquet(report, s),
-                     binary=True)
-    return folder.paths
-
-
 # The files an output folder may hold: a folder holding anything else is not replaced.
 OUT_FILES = frozenset({"report.json", "entities.csv", "periods.csv", "report.html",
                        "rejects", "entities.parquet", "periods.parquet"})
