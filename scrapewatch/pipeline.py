@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -97,7 +98,9 @@ def engine_error(error: BaseException, *, store: Path | None = None
     text = " ".join(str(error).split())
     temp = tempfile.gettempdir()  # connect's temp_directory
     if isinstance(error, duckdb.OutOfMemoryException):
-        if "offload" in text:  # its temp files have reached the free space of their disk
+        # its temp files have reached the free space of their disk: DuckDB says so when
+        # it cannot offload a block, but another allocation may fail first
+        if "offload" in text or _free_bytes(temp) < TEMP_FULL_BYTES:
             return TempFolderError(
                 f"DuckDB's temp folder {temp} is full: work past the memory limit spills "
                 "there; free space in it, set TMPDIR to a folder with more room, or raise "
@@ -118,6 +121,19 @@ def engine_error(error: BaseException, *, store: Path | None = None
         return StoreError(f"{store}: not a readable scrapewatch store ({text[:200]}); "
                           "restore it from a copy, or ingest into a new store")
     return None
+
+
+# Less free space than this in the temp folder, at an out-of-memory error, is a full
+# temp folder: a few of DuckDB's blocks (256 KiB) no longer fit.
+TEMP_FULL_BYTES = 1 << 20
+
+
+def _free_bytes(folder: str) -> int:
+    """The free space of the disk of `folder` (a lot, when it cannot be told)."""
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 1 << 62
 
 
 def scan(paths: Sequence[str], *, config: Config | None = None, out: Path | None = None,

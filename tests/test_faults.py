@@ -294,3 +294,24 @@ def test_scan_piped_into_head_never_complains() -> None:
             assert head.stdout == b'{\n  "schem'
             assert scan.stderr.read() == b""
             assert scan.wait(timeout=120) in (0, 141)  # 0 when all fitted in the pipe in time
+
+
+def test_an_out_of_memory_error_with_the_temp_folder_full_says_the_folder_is_full(
+        tiny_disk: Callable[[str], Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB may fail some other allocation before the block it cannot offload: with
+    the temp folder's disk all but full, that is still a full temp folder."""
+    from scrapewatch.pipeline import engine_error
+
+    error = duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data of "
+                                        "size 256.0 KiB (20.0 MiB/20.0 MiB used)")
+    roomy = tmp_path / "roomy"
+    roomy.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(roomy))
+    assert str(engine_error(error)).startswith("DuckDB ran out of memory: raise --memory-limit")
+    full = tiny_disk("64k")
+    (full / "filler").write_bytes(b"x" * (64 << 10))
+    monkeypatch.setattr(tempfile, "tempdir", str(full))
+    assert str(engine_error(error)) == (
+        f"DuckDB's temp folder {full} is full: work past the memory limit spills there; "
+        "free space in it, set TMPDIR to a folder with more room, or raise --memory-limit")
