@@ -492,8 +492,14 @@ def _write_result(table: Any, output: str, out_file: Path | None) -> None:
     if out_file is None:
         write(table, sys.stdout)
         return
-    with out_file.open("wb") if binary else out_file.open("w", encoding="utf-8") as stream:
-        write(table, stream)
+    try:
+        with out_file.open("wb") if binary else out_file.open("w", encoding="utf-8") as stream:
+            write(table, stream)
+    except OSError as error:
+        from scrapewatch.errors import OutputError
+        from scrapewatch.reporting.files import cause_of
+
+        raise OutputError(f"cannot write {out_file}: {cause_of(error)}") from None
 
 
 def _pseudonym_key(pseudonymise: bool, key_file: Path | None) -> bytes | None:

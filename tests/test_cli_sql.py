@@ -137,6 +137,16 @@ def test_out_is_written_by_scrapewatch_not_by_the_sql(stores: tuple[Path, Path],
     assert out.read_text() == "file_id,lines\n1,223\n2,2401\n3,3216\n"
 
 
+@pytest.mark.parametrize("output", ["csv", "parquet"])
+def test_an_out_file_that_cannot_be_written_is_a_one_line_error(
+        stores: tuple[Path, Path], tmp_path: Path, output: str) -> None:
+    out = tmp_path / "no-such-folder" / f"files.{output}"
+    result = _sql(stores[0], "SELECT file_id FROM files", "--output", output, "--out",
+                  str(out))
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"error: cannot write {out}: No such file or directory\n"
+
+
 def test_allow_files_opens_one_folder_and_nothing_else(stores: tuple[Path, Path],
                                                        tmp_path: Path) -> None:
     store, other = stores

@@ -224,7 +224,7 @@ class OutFolder:
                 stream.flush()
                 os.fsync(stream.fileno())  # complete on disk before it is swapped in
         except OSError as error:
-            raise OutputError(f"cannot write {final}: {_cause(error)}; {self.out} was left "
+            raise OutputError(f"cannot write {final}: {cause_of(error)}; {self.out} was left "
                               "as it was") from error
         except BaseException as error:  # a bug: still say which file it was writing
             error.add_note(f"while writing {final}")
@@ -269,7 +269,7 @@ def out_folder(out: Path) -> Iterator[OutFolder]:
                                                        prefix=f".{target.name[:100]}.tmp-")))
     except OSError as error:
         raise OutputError(f"cannot make a folder in {target.parent} for {out}: "
-                          f"{_cause(error)}") from error
+                          f"{cause_of(error)}") from error
     try:
         yield staging
         _swap_in(out, target, staging.folder)
@@ -286,7 +286,7 @@ def _check_replaceable(out: Path, target: Path) -> None:
     except FileNotFoundError:
         return
     except OSError as error:
-        raise OutputError(f"cannot use {out} for the report: {_cause(error)}") from error
+        raise OutputError(f"cannot use {out} for the report: {cause_of(error)}") from error
     if stat.S_ISLNK(mode):
         raise OutputError(f"{out} is a symbolic link, which --out does not follow; give the "
                           "folder it points to, or a new path")
@@ -298,7 +298,7 @@ def _check_replaceable(out: Path, target: Path) -> None:
                              if (e.name not in OUT_FILES and not _LEFTOVER.fullmatch(e.name))
                              or e.is_dir(follow_symlinks=False))
     except OSError as error:
-        raise OutputError(f"cannot read {out}: {_cause(error)}") from error
+        raise OutputError(f"cannot read {out}: {cause_of(error)}") from error
     if foreign:
         more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
         raise OutputError(
@@ -326,7 +326,7 @@ def _swap_in(out: Path, target: Path, new: Path) -> None:
         if old is not None and not os.path.lexists(target):
             with contextlib.suppress(OSError):  # put the previous set back
                 os.rename(old, target)
-        raise OutputError(f"cannot put the report in place at {out}: {_cause(error)}"
+        raise OutputError(f"cannot put the report in place at {out}: {cause_of(error)}"
                           + (f"; the previous one is in {old}" if old and
                              os.path.lexists(old) else "")) from error
     if old is not None:
@@ -343,7 +343,7 @@ def _fsync(folder: Path) -> None:
         os.close(handle)
 
 
-def _cause(error: OSError) -> str:
+def cause_of(error: OSError) -> str:
     """An OSError's cause in words, with what to do for a full or read-only disk."""
     cause = error.strerror or str(error)
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
