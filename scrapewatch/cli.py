@@ -191,7 +191,8 @@ _ALLOW_EMPTY = click.option(
 _ENGINE = _options(
     click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb",
                  show_default=True,
-                 help="Where detection runs: DuckDB in this process, or Apache Spark (needs "
+                 help="Where the logs are parsed and detection runs: DuckDB in this process, or "
+                      "Apache Spark, one task per file on its executors (needs "
                       "`pip install 'scrapewatch[spark]'` and Java 17+); same report."),
     click.option("--spark-master", metavar="URL",
                  help="With --engine spark: the cluster manager (local[N], yarn, "
@@ -236,8 +237,8 @@ def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None
     """Scan log files, directories (recursively) and globs; plain, .gz or .zst.
 
     Prints the flagged entities with their damages; --out writes the full report.
-    With --engine spark, Spark reads and parses the logs (combined, common, jsonl and
-    parquet) and runs detection; the report is the same.
+    With --engine spark, each file is loaded by a task on Spark's executors, with the
+    same parse, and detection runs on Spark; the report is the same.
     """
     from scrapewatch.config import load_config
     from scrapewatch.pipeline import scan as run_scan
@@ -249,15 +250,9 @@ def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None
     key = _pseudonym_key(pseudonymise, pseudonym_key_file)
     with _errors_reported(ctx):
         config = load_config(config_path, overrides=overrides)
-        if engine == "spark":
-            spark = _spark(spark_master, spark_remote, quiet)  # first: it checks PySpark
-            from scrapewatch.spark.scan import scan as spark_scan
-
-            report = spark_scan(spark, paths, config=config, out=out, now=now,
-                                pseudonym_key=key)
-        else:
-            report = run_scan(paths, config=config, out=out, memory_limit=memory_limit,
-                              now=now, progress=_progress(quiet), pseudonym_key=key)
+        spark = _spark(spark_master, spark_remote, quiet) if engine == "spark" else None
+        report = run_scan(paths, config=config, out=out, memory_limit=memory_limit, now=now,
+                          progress=_progress(quiet), pseudonym_key=key, spark=spark)
         _print_report(report, output)
     if fail_on_violation and report.findings:
         ctx.exit(ExitCode.VIOLATIONS)
@@ -574,7 +569,7 @@ def _unexpected(error: Exception) -> str:
     import errno
 
     if "duckdb" in sys.modules:  # else the failure cannot be DuckDB's
-        from scrapewatch.pipeline import engine_error
+        from scrapewatch.engine.duckdb import engine_error
 
         if (known := engine_error(error)) is not None:
             return str(known)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
@@ -18,128 +14,34 @@ import pyarrow as pa
 from scrapewatch.config import Config, config_json, load_config
 from scrapewatch.detect.windows import ALL_PARTS, entity_windows
 from scrapewatch.engine import Engine
-from scrapewatch.engine.duckdb import DuckDBEngine
-from scrapewatch.entities import create_macros
-from scrapewatch.errors import (
-    EmptyInputError,
-    RejectLimitError,
-    ScrapewatchError,
-    StoreError,
-    TempFolderError,
-)
+from scrapewatch.engine.duckdb import DuckDBEngine, connect
+from scrapewatch.errors import EmptyInputError, InputError, RejectLimitError
 from scrapewatch.organisations import Organisations
 from scrapewatch.posts import check_rules
 from scrapewatch.reading.formats import get_format
-from scrapewatch.reading.read import FileLoad, load_file
-from scrapewatch.reading.sources import DuplicateInput, LogSource, SkippedInput, list_inputs
+from scrapewatch.reading.read import LoadedFile, Progress
+from scrapewatch.reading.sources import (
+    DuplicateInput,
+    Inputs,
+    SkippedInput,
+    is_uri,
+    list_inputs,
+)
 from scrapewatch.reporting.files import out_folder, write_rejects
 from scrapewatch.reporting.findings import Found, find
 from scrapewatch.reporting.model import FileSummary, Report
 from scrapewatch.reporting.outputs import write_out_dir
 from scrapewatch.reporting.privacy import pseudonymised, redacted
-from scrapewatch.schema import FILE_TABLES, WORK_TABLES_SQL
-from scrapewatch.sql import WORK, cursor, run
+from scrapewatch.sql import cursor
 
-
-class Progress(Protocol):
-    """Receives progress of long work; the CLI draws it, tests may ignore it."""
-
-    def start_file(self, path: Path, size: int, index: int, count: int) -> None: ...
-
-    def advance(self, bytes_read: int, lines: int, fmt: str) -> None: ...
-
-    def finish(self) -> None: ...
-
-
-# DuckDB's share of a scan's memory; the rest (Python, blocks in flight) is about 300 MB.
-# Past it, DuckDB spills to the temporary folder, so memory stays flat as inputs grow.
-DEFAULT_MEMORY_LIMIT = "512MB"
-
-
-def connect(*, memory_limit: str | None = None, temp_directory: str | None = None
-            ) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection set up for scrapewatch: UTC, spilling to disk when needed, its
-    tables in the database WORK (see `sql.cursor` for more connections to it).
-
-    WORK is in memory and compressed: a scan's activity parts (about one per request
-    in API traffic) take a quarter of the room, so that far fewer of them spill to disk
-    past the memory limit (see WORK_TABLES_SQL, and read._Loaders for the compression
-    methods while loading).
-    """
-    settings: dict[str, str | bool | int | float | list[str]] = {
-        "preserve_insertion_order": False,
-        "temp_directory": temp_directory or tempfile.gettempdir(),
-        "memory_limit": memory_limit or DEFAULT_MEMORY_LIMIT}
-    con = duckdb.connect(":memory:", config=settings)
-    run(con, "SET TimeZone = 'UTC'")
-    run(con, f"ATTACH ':memory:' AS {WORK} (COMPRESS)")
-    run(con, f"USE {WORK}")
-    run(con, WORK_TABLES_SQL)
-    create_macros(con)
-    return con
-
-
-# A DuckDB write that the operating system refused: the file and the cause.
-_WRITE_FAILED = re.compile(r'Could not write (?:to )?file "([^"]+)": ([^.;]+)')
-# What DuckDB says of a database file or WAL it cannot make sense of.
-_UNREADABLE = re.compile(r"Corrupt database file|Corrupt WAL file|replaying WAL|"
-                         r"not a valid DuckDB database file|Could not read enough bytes")
-
-
-def engine_error(error: BaseException, *, store: Path | None = None
-                 ) -> ScrapewatchError | None:
-    """What a DuckDB failure of a `connect`ion means, as a one-line error naming the
-    folder or file: its temp folder full or not writable while spilling past the memory
-    limit, or (given the `store` it has attached) the store unreadable or unwritable.
-    None for any other failure: that one is a bug.
-    """
-    if not isinstance(error, duckdb.Error):
-        return None
-    text = " ".join(str(error).split())
-    temp = tempfile.gettempdir()  # connect's temp_directory
-    if isinstance(error, duckdb.OutOfMemoryException):
-        # its temp files have reached the free space of their disk: DuckDB says so when
-        # it cannot offload a block, but another allocation may fail first
-        if "offload" in text or _free_bytes(temp) < TEMP_FULL_BYTES:
-            return TempFolderError(
-                f"DuckDB's temp folder {temp} is full: work past the memory limit spills "
-                "there; free space in it, set TMPDIR to a folder with more room, or raise "
-                "--memory-limit")
-        return TempFolderError(
-            f"DuckDB ran out of memory: raise --memory-limit (past it, DuckDB spills what it "
-            f"can to its temp folder {temp}: check that it is writable and has free space)")
-    written = _WRITE_FAILED.search(text)
-    if written and store is not None and written[1] in (os.path.abspath(store),
-                                                        os.path.abspath(store) + ".wal"):
-        return StoreError(f"{store}: cannot write the store: {written[2]}; it keeps what "
-                          "was added before this failure: free space and run again")
-    if written and os.path.basename(written[1]).startswith("duckdb_temp"):
-        return TempFolderError(
-            f"cannot write DuckDB's temp folder {os.path.dirname(written[1])}: {written[2]}; "
-            "free space in it, set TMPDIR to another folder, or raise --memory-limit")
-    if store is not None and _UNREADABLE.search(text):
-        return StoreError(f"{store}: not a readable scrapewatch store ({text[:200]}); "
-                          "restore it from a copy, or ingest into a new store")
-    return None
-
-
-# Less free space than this in the temp folder, at an out-of-memory error, is a full
-# temp folder: a few of DuckDB's blocks (256 KiB) no longer fit.
-TEMP_FULL_BYTES = 1 << 20
-
-
-def _free_bytes(folder: str) -> int:
-    """The free space of the disk of `folder` (a lot, when it cannot be told)."""
-    try:
-        return shutil.disk_usage(folder).free
-    except OSError:
-        return 1 << 62
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 
 def scan(paths: Sequence[str], *, config: Config | None = None, out: Path | None = None,
          now: datetime | None = None, progress: Progress | None = None,
          memory_limit: str | None = None, keep_requests: bool = False,
-         pseudonym_key: bytes | None = None) -> Report:
+         pseudonym_key: bytes | None = None, spark: SparkSession | None = None) -> Report:
     """Read every log under `paths`, detect violations and total the damages, under
     `config` (the defaults when None).
 
@@ -147,7 +49,9 @@ def scan(paths: Sequence[str], *, config: Config | None = None, out: Path | None
     With `keep_requests`, the connection's `requests` table keeps every request (with
     its file and line number) while the scan runs; it is off by default to bound memory.
     With `pseudonym_key`, entities are pseudonyms in the report and its files, and
-    rejected lines are written without their text.
+    rejected lines are written without their text. With `spark`, the files are loaded
+    and detection runs on that Spark session (see engine/spark.py), which also reads
+    URIs (s3a://, hdfs://, file:...); the report is the same.
 
     Raises:
         InputError, FormatError, ConfigError: on unreadable inputs or invalid settings.
@@ -155,26 +59,65 @@ def scan(paths: Sequence[str], *, config: Config | None = None, out: Path | None
             rejected (after writing `out/rejects`).
     """
     config = config or load_config()
-    inputs = list_inputs(paths, allow_empty=config.input.allow_empty)
+    uris = [p for p in paths if is_uri(p)]
+    if uris and spark is None:
+        raise InputError(f"{uris[0]}: a URI is read by the Spark engine only (--engine spark)")
+    local = [p for p in paths if not is_uri(p)]
+    inputs = (list_inputs(local, allow_empty=config.input.allow_empty) if local or not uris
+              else Inputs([], [], []))
     if config.input.format != "auto":
         get_format(config.input.format)  # fail on a bad name before reading anything
     con = connect(memory_limit=memory_limit)
     check_rules(con, config.posts.rules)
-    loads, copies = _load_all(con, inputs.files, config, progress, keep_requests)
-    if progress:
-        progress.finish()
-    summaries = [summary for summary, _ in loads]
-    check_lines(summaries, config)
-    check_rejects(summaries, config, out, lambda: rejects_of(con),
-                  redact=pseudonym_key is not None)
-    engine = DuckDBEngine(con, consume=True)
-    with cursor(con) as db:
-        detected = detect(engine, db, config, quote=pseudonym_key is None)
-    engine.release()
-    report = build_report(config, summaries, [(load.first_request, load.last_request)
-                                             for _, load in loads], detected, now,
-                         duplicates=inputs.duplicates + copies, skipped=inputs.skipped)
-    return finish(report, out, rejects_of(con) if report.rejected else None, pseudonym_key)
+    engine = (DuckDBEngine(con, consume=True, keep_requests=keep_requests) if spark is None
+              else _spark_engine(spark, con))
+    try:
+        loads = engine.load([str(p) for p in inputs.files] + uris, config, progress)
+        kept, copies = distinct(loads)
+        engine.keep_files(kept)
+        summaries = [summary_of(load) for _, load in kept]
+        check_lines(summaries, config)
+        check_rejects(summaries, config, out, engine.rejects, redact=pseudonym_key is not None)
+        with cursor(con) as db:
+            detected = detect(engine, db, config, quote=pseudonym_key is None)
+        report = build_report(config, summaries, [(load.load.first_request,
+                                                   load.load.last_request)
+                                                  for _, load in kept], detected, now,
+                              duplicates=inputs.duplicates + copies, skipped=inputs.skipped)
+        return finish(report, out, engine.rejects() if report.rejected else None,
+                      pseudonym_key)
+    finally:
+        engine.release()
+
+
+def _spark_engine(spark: SparkSession, con: duckdb.DuckDBPyConnection) -> Engine:
+    from scrapewatch.engine.spark import SparkEngine
+
+    return SparkEngine(spark, con)
+
+
+def distinct(loads: Sequence[LoadedFile]
+             ) -> tuple[list[tuple[int, LoadedFile]], list[DuplicateInput]]:
+    """The `loads` (with their file_id, their position) whose content is not an earlier
+    one's, and the others (a copy, compressed or not) as duplicates, so that no request
+    counts twice. Empty files all share one hash and count nothing: none is a copy."""
+    kept, copies = [], []
+    first: dict[str, str] = {}  # content SHA-256 -> the path read with it
+    for file_id, load in enumerate(loads):
+        earlier = (first.setdefault(load.content_sha256, load.path) if load.load.lines
+                   else load.path)
+        if earlier == load.path:
+            kept.append((file_id, load))
+        else:
+            copies.append(DuplicateInput(load.path, earlier, "same content"))
+    return kept, copies
+
+
+def summary_of(load: LoadedFile) -> FileSummary:
+    """A file's summary in the report, from its load."""
+    return FileSummary(path=load.path, sha256=load.load.sha256, format=load.load.format,
+                       size=load.size, lines=load.load.lines, rejected=load.load.rejected,
+                       requests=load.load.requests)
 
 
 def build_report(config: Config, files: list[FileSummary],
@@ -265,54 +208,6 @@ def _merge_organisations(engine: Engine, mapping: Path, parts: str
     return merged, members
 
 
-def _load_all(con: duckdb.DuckDBPyConnection, files: Sequence[Path], config: Config,
-              progress: Progress | None, keep_requests: bool
-              ) -> tuple[list[tuple[FileSummary, FileLoad]], list[DuplicateInput]]:
-    """Load every file; a file whose content equals an earlier one's (a copy, compressed
-    or not) has its rows dropped and is listed as a duplicate instead, so that no
-    request counts twice. Its content hash comes from the read itself: no file is read
-    twice to find its copies."""
-    loads, copies = [], []
-    first: dict[str, str] = {}  # content SHA-256 -> the path read with it
-    for index, path in enumerate(files):
-        summary, loaded, content = _load(con, path, index, len(files), config, progress,
-                                         keep_requests)
-        # empty files all share one hash and count nothing: none is a copy of another
-        earlier = first.setdefault(content, summary.path) if loaded.lines else summary.path
-        if earlier != summary.path:
-            for table in FILE_TABLES:
-                run(con, f"DELETE FROM {table} WHERE file_id = $id", {"id": index})
-            copies.append(DuplicateInput(summary.path, earlier, "same content"))
-            continue
-        run(con, "INSERT INTO files VALUES ($id, $path, $format, $sha, $size, $lines, $rej, "
-                 "$req)",
-            {"id": index, "path": summary.path, "format": loaded.format, "sha": loaded.sha256,
-             "size": summary.size, "lines": loaded.lines, "rej": loaded.rejected,
-             "req": loaded.requests})
-        loads.append((summary, loaded))
-    return loads, copies
-
-
-def _load(con: duckdb.DuckDBPyConnection, path: Path, index: int, count: int, config: Config,
-          progress: Progress | None, keep_requests: bool
-          ) -> tuple[FileSummary, FileLoad, str]:
-    """Load one file: its summary, what loading found, and the SHA-256 of its content."""
-    with LogSource.open(path) as source:
-        if progress:
-            progress.start_file(path, source.size, index, count)
-        loaded = load_file(con, source, file_id=index, format_name=config.input.format,
-                           config=config, progress=progress.advance if progress else None,
-                           keep_requests=keep_requests)
-    summary = FileSummary(path=str(path), sha256=loaded.sha256, format=loaded.format,
-                          size=source.size, lines=loaded.lines, rejected=loaded.rejected,
-                          requests=loaded.requests)
-    # a plain file's content is its bytes (a binary format such as Parquet is read by
-    # its own reader, which the content hash does not see); a compressed one's, those
-    # it decompresses to, all of which the read went through
-    content = loaded.sha256 if source.compression == "none" else loaded.content_sha256
-    return summary, loaded, content
-
-
 def check_rejects(files: list[FileSummary], config: Config, out: Path | None,
                   rejects: Callable[[], Iterator[tuple[str, int, str, str]]],
                   redact: bool = False) -> None:
@@ -341,14 +236,3 @@ def check_rejects(files: list[FileSummary], config: Config, out: Path | None,
             f"{rejected:,} of {lines:,} lines rejected ({rejected / lines:.2%}), over the "
             f"limit of {limit:.2%} (most in {worst.path}: {worst.rejected:,}){where}; check "
             "--format, or raise input.max_rejected_share")
-
-
-def rejects_of(con: duckdb.DuckDBPyConnection, tables: str = ""
-               ) -> Iterator[tuple[str, int, str, str]]:
-    """Every rejected line, by file and line number; `tables` prefixes the names of the
-    rejects and files tables (`store.`)."""
-    reader = con.sql(f"SELECT f.path, r.line_no, r.reason, r.text FROM {tables}rejects r "
-                     f"JOIN {tables}files f USING (file_id) ORDER BY r.file_id, r.line_no"
-                     ).to_arrow_reader(65536)
-    for batch in reader:
-        yield from zip(*(batch.column(i).to_pylist() for i in range(4)), strict=True)

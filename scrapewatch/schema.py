@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS line_offsets (
 """
 # The tables as a store keeps them on disk: DuckDB picks each column's compression.
 TABLES_SQL = _TABLES_SQL.format(kind="", entity="")
-# The tables of a scan's in-memory database (pipeline.connect), one row of activity
+# The tables of a scan's in-memory database (engine.duckdb.connect), one row of activity
 # (about one per request of API traffic) in 24 bytes rather than 38: the entity kind
 # (a few values) as a dictionary; the entity as it is, since choosing and building its
 # compression while loading cost more than the room it saved (a 10M-line load: 1 s).

@@ -44,12 +44,12 @@ def run(con: Any, query: str, params: dict[str, object] | None = None) -> list[t
     return con.execute(query, params or {}).fetchall()  # type: ignore[no-any-return]
 
 
-# scrapewatch's in-memory database, which `pipeline.connect` makes and `cursor` uses
+# scrapewatch's in-memory database, which `engine.duckdb.connect` makes and `cursor` uses
 WORK = "work"
 
 
 def cursor(con: Any) -> Any:
-    """A new cursor of the connection `con` (from `pipeline.connect`), set up as it is:
+    """A new cursor of the connection `con` (from `engine.duckdb.connect`), set up as it is:
     UTC, and its tables and macros those of WORK."""
     new = con.cursor()
     run(new, "SET TimeZone = 'UTC'")

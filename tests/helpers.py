@@ -8,7 +8,7 @@ from typing import Any
 import pyarrow as pa
 
 from scrapewatch.config import Config, load_config
-from scrapewatch.pipeline import connect
+from scrapewatch.engine.duckdb import connect
 from scrapewatch.reading.formats import get_format
 from scrapewatch.reading.read import FileLoad, choose_format, load_file, prepared_blocks
 from scrapewatch.reading.sources import LogSource

@@ -283,20 +283,3 @@ def test_ingest_of_no_input_is_an_error_and_leaves_no_store(tmp_path: Path) -> N
     result = invoke("ingest", str(tmp_path / "logs"), "--store", str(store), "--allow-empty")
     assert (result.exit_code, result.stderr) == (0, "")
     assert "0 file(s) added, 1 skipped, 0 failed; 0 lines, 0 rejected." in result.stdout
-
-
-def test_spark_scan_tells_a_compressed_copy_in_the_read_it_hashes(logs: Path) -> None:
-    pytest.importorskip("pyspark")
-    from scrapewatch.spark.scan import _distinct, _examine
-
-    (logs / "access.log.gz").write_bytes(gzip.compress(LOG.encode()))
-    (logs / "other.log").write_text(LOG.replace("k-b", "k-c"))
-    (logs / "empty.log").write_text("")
-    (logs / "empty-too.log").write_text("")
-    files = [_examine(logs / name, "auto") for name in
-             ("access.log", "access.log.gz", "other.log", "empty.log", "empty-too.log")]
-    kept, copies = _distinct(files)
-    assert [Path(f.path).name for f in kept] == [
-        "access.log", "other.log", "empty.log", "empty-too.log"]
-    assert [(Path(c.path).name, Path(c.duplicate_of).name, c.reason) for c in copies] == [
-        ("access.log.gz", "access.log", "same content")]

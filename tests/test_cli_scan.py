@@ -314,7 +314,7 @@ def test_engine_options_that_do_not_apply_are_usage_errors(in_root: None, args: 
 def test_spark_engine_without_pyspark_says_how_to_install_it(
         in_root: None, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [m for m in sys.modules if m == "pyspark" or m.startswith(
-            ("pyspark.", "scrapewatch.engine.spark", "scrapewatch.spark"))]:
+            ("pyspark.", "scrapewatch.engine.spark"))]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "pyspark", None)  # import pyspark raises ImportError
     result = scan("sample_logs/", "--engine", "spark")

@@ -9,9 +9,9 @@ import pytest
 from helpers import load
 
 from scrapewatch.config import EntityConfig, load_config
+from scrapewatch.engine.duckdb import connect
 from scrapewatch.entities import entity_sql
 from scrapewatch.errors import ConfigError
-from scrapewatch.pipeline import connect
 from scrapewatch.sql import Params, run
 
 ROWS = [("k1", "alice", "192.0.2.10"), (None, "alice", "192.0.2.10"),

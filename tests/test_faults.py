@@ -22,8 +22,8 @@ from click.testing import CliRunner, Result
 from conftest import ROOT, SAMPLE_LOGS
 
 from scrapewatch.cli import cli
+from scrapewatch.engine.duckdb import engine_error
 from scrapewatch.errors import StoreError, TempFolderError
-from scrapewatch.pipeline import engine_error
 
 PINNED = {"SOURCE_DATE_EPOCH": "1741219200"}
 UNREADABLE = "; restore it from a copy, or ingest into a new store\n"
@@ -301,7 +301,7 @@ def test_an_out_of_memory_error_with_the_temp_folder_full_says_the_folder_is_ful
         monkeypatch: pytest.MonkeyPatch) -> None:
     """DuckDB may fail some other allocation before the block it cannot offload: with
     the temp folder's disk all but full, that is still a full temp folder."""
-    from scrapewatch.pipeline import engine_error
+    from scrapewatch.engine.duckdb import engine_error
 
     error = duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data of "
                                         "size 256.0 KiB (20.0 MiB/20.0 MiB used)")

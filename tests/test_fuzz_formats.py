@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scrapewatch.config import load_config
+from scrapewatch.engine.duckdb import connect
 from scrapewatch.errors import ScrapewatchError
-from scrapewatch.pipeline import connect
 from scrapewatch.reading.formats import FORMATS, sniff_format
 from scrapewatch.reading.read import FileLoad, load_file
 from scrapewatch.reading.sources import LogSource

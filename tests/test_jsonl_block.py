@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scrapewatch.config import InputConfig, load_config
-from scrapewatch.pipeline import connect
+from scrapewatch.engine.duckdb import connect
 from scrapewatch.reading.formats import jsonl, native
 from scrapewatch.reading.sources import LogSource, lines_array
 from scrapewatch.sql import Params

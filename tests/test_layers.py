@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("detect", ("scrapewatch.detect",)),
     ("damages", ("scrapewatch.damages",)),
     ("reporting", ("scrapewatch.reporting",)),
-    ("runs", ("scrapewatch.pipeline", "scrapewatch.store", "scrapewatch.spark",
+    ("runs", ("scrapewatch.pipeline", "scrapewatch.store",
               "scrapewatch.cli", "scrapewatch.__main__", "scrapewatch")),
 ]
 

@@ -255,7 +255,7 @@ def test_a_block_that_fails_stops_the_load_and_restores_threads(
     """Blocks load side by side on cursors (read._Loaders): the first error is the one
     raised, and the connection keeps its threads setting."""
     from scrapewatch.config import load_config
-    from scrapewatch.pipeline import connect
+    from scrapewatch.engine.duckdb import connect
     from scrapewatch.reading import read
     from scrapewatch.reading.sources import LogSource
     from scrapewatch.sql import run

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scrapewatch.engine.duckdb import connect
 from scrapewatch.errors import ConfigError
-from scrapewatch.pipeline import connect
 from scrapewatch.posts import (
     BUILTIN_RULES,
     PostsRule,

@@ -13,8 +13,8 @@ import pytest
 from helpers import load
 
 from scrapewatch.config import load_config
+from scrapewatch.engine.duckdb import connect
 from scrapewatch.errors import EmptyInputError, InputError
-from scrapewatch.pipeline import connect
 from scrapewatch.reading import sources
 from scrapewatch.reading.read import load_file
 from scrapewatch.reading.sources import (

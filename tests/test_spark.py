@@ -1,20 +1,20 @@
-"""The Spark engine gives DuckDB's report, field by field, on the same logs.
+"""The Spark engine gives DuckDB's report, field by field, under every policy.
 
-One local Spark session (2 cores, no UI, few shuffle partitions, UTC) serves the
-whole module. The logs: the seeded generator's planted scrapers in combined (gzip)
-and JSON lines, and a file of each format Spark reads with the cases a parser gets
-wrong: IPv6 networks, X-Forwarded-For behind trusted proxies, ports, offsets, epoch
-times, bad and blank lines, and a period of exactly 1,000,001 posts, whose prorata
-damages ($15,000.015) must round to the same cent on both engines.
+The session is conftest's (2 cores, no UI, few shuffle partitions, UTC); every format
+on both engines is tests/test_engines.py. The logs here: the seeded generator's planted
+scrapers in combined (gzip) and JSON lines, and files with the cases detection and
+entities get wrong: IPv6 networks, X-Forwarded-For behind trusted proxies, ports,
+offsets, epoch times, bad and blank lines, organisations, an allow-list, and a period of
+exactly 1,000,001 posts, whose prorata damages ($15,000.015) must round to the same cent
+on both engines.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
-import shutil
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,22 +32,8 @@ from scrapewatch.reporting.model import Report
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning",
                                         "ignore::pytest.PytestUnraisableExceptionWarning")
 
-pytest.importorskip("pyspark")
-if shutil.which("java") is None:
-    pytest.skip("Spark needs Java", allow_module_level=True)
-
-from scrapewatch.engine.spark import spark_session  # noqa: E402
-from scrapewatch.spark.scan import scan as spark_scan  # noqa: E402
-
 DAY = 86_400
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def spark() -> Any:
-    session = spark_session("local[2]")
-    yield session
-    session.stop()
 
 
 def _combined(ip: str, when: datetime, target: str, status: int = 200, xff: str = "-") -> str:
@@ -56,7 +42,7 @@ def _combined(ip: str, when: datetime, target: str, status: int = 200, xff: str 
 
 
 def write_edge_cases(folder: Path) -> None:
-    """One file per format Spark reads, each with its awkward lines."""
+    """Files in three formats, each with its awkward lines."""
     hour = 3600
     at = lambda s: datetime.fromtimestamp(T0.timestamp() + s, UTC)  # noqa: E731
     lines = [
@@ -122,7 +108,7 @@ def config(organisations: Path | None = None, **policy: Any) -> Config:
 def both(spark: Any, logs: Path, cfg: Config, tmp_path: Path) -> tuple[Report, Report]:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     duck = scan([str(logs)], config=cfg, out=tmp_path / "duckdb", now=now)
-    on_spark = spark_scan(spark, [str(logs)], config=cfg, out=tmp_path / "spark", now=now)
+    on_spark = scan([str(logs)], config=cfg, out=tmp_path / "spark", now=now, spark=spark)
     return duck, on_spark
 
 
@@ -204,29 +190,36 @@ def test_cli_scans_a_uri_on_spark(spark: Any, tmp_path: Path, monkeypatch: pytes
     assert [e["damages_usd"] for e in got["entities"]] == ["45000.00"]
 
 
-def test_a_format_spark_does_not_read_is_refused(spark: Any, tmp_path: Path) -> None:
-    from scrapewatch.errors import FormatError
+def test_copies_are_told_from_the_loads_on_spark(spark: Any, tmp_path: Path) -> None:
+    text = "".join(_combined("192.0.2.1", T0 + timedelta(minutes=i), "/2/tweets/search/all")
+                   + "\n" for i in range(3))
+    (tmp_path / "access.log").write_text(text)
+    (tmp_path / "access.log.gz").write_bytes(gzip.compress(text.encode()))
+    (tmp_path / "other.log").write_text(text.replace("192.0.2.1", "192.0.2.2"))
+    (tmp_path / "empty.log").write_text("")
+    (tmp_path / "empty-too.log").write_text("")
+    reports = [scan([str(tmp_path)], spark=engine) for engine in (None, spark)]
+    for report in reports:
+        assert [Path(f.path).name for f in report.files] == [
+            "access.log", "empty-too.log", "empty.log", "other.log"]
+        assert [(Path(c.path).name, Path(c.duplicate_of).name, c.reason)
+                for c in report.duplicates] == [("access.log.gz", "access.log", "same content")]
+        assert report.lines == 6
+    assert reports[0].to_json() == reports[1].to_json() | {
+        "generated_at": reports[0].to_json()["generated_at"]}
 
-    (tmp_path / "x.csv").write_text("time,ip,path\n2025-03-01T00:00:00Z,192.0.2.1,/\n")
-    with pytest.raises(FormatError, match="csv logs are not read by --engine spark"):
-        spark_scan(spark, [str(tmp_path)], config=load_config())
 
-
-def test_values_reach_spark_sql_unchanged(spark: Any) -> None:
-    from scrapewatch.spark.fields import Literals
-
-    values = ["it's", "back\\slash \\d", "new\nline", "ünïcode", "", "x'); DROP TABLE t; --"]
-    literals = Literals()
-    row = spark.sql("SELECT " + ", ".join(literals.bind(v) for v in values)).collect()[0]
-    assert list(row) == values
-    assert spark.sql(f"SELECT {literals.bind(2**40)}, {literals.bind(None)}").collect()[0] == (
-        2**40, None)
-
-
-def test_a_zstd_log_is_refused_with_the_fix(spark: Any, tmp_path: Path) -> None:
+def test_a_file_an_executor_cannot_read_is_the_error_duckdb_gives(spark: Any, tmp_path: Path
+                                                                  ) -> None:
     from scrapewatch.errors import InputError
 
-    with pa.CompressedOutputStream(str(tmp_path / "access.log.zst"), "zstd") as out:
-        out.write(_combined("192.0.2.1", T0, "/").encode() + b"\n")
-    with pytest.raises(InputError, match=r"zstd-compressed.*decompress it"):
-        spark_scan(spark, [str(tmp_path)], config=load_config())
+    good = _combined("192.0.2.1", T0, "/") + "\n"
+    (tmp_path / "a.log").write_text(good)
+    (tmp_path / "b.log.gz").write_bytes(gzip.compress(good.encode() * 1000)[:-20])
+    errors = []
+    for engine in (None, spark):
+        with pytest.raises(InputError) as caught:
+            scan([str(tmp_path)], spark=engine)
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1]
+    assert errors[0].startswith(f"{tmp_path / 'b.log.gz'}: ")

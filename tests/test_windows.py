@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 
 from scrapewatch.config import Policy
 from scrapewatch.detect.windows import entity_windows
-from scrapewatch.engine.duckdb import DuckDBEngine
-from scrapewatch.pipeline import connect
+from scrapewatch.engine.duckdb import DuckDBEngine, connect
 from scrapewatch.reporting.model import window_of_row
 from scrapewatch.sql import run
 

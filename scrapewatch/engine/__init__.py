@@ -1,21 +1,44 @@
-"""Where detection runs. Its SQL is written once (detect/windows.py, the queries of
-report/findings.py) and its damages policy once (damages.py); an engine runs the SQL.
+"""Where a run's work happens. The parse is written once (reading/), detection's SQL
+once (detect/windows.py, the queries of reporting/findings.py) and the damages policy
+once (damages.py); an engine runs them.
 
-DuckDB (engine/duckdb.py) runs the statements in-process; Spark (engine/spark.py) runs
-the same statements on a cluster. Either way, the flagged entities' activity and
-evidence then stream to a local DuckDB connection, where they are priced in batches.
+DuckDB (engine/duckdb.py) loads the files and runs the statements in this process;
+Spark (engine/spark.py) loads each file in a task on an executor (the same load, on a
+DuckDB connection of the task's own) and runs the same statements on the cluster.
+Either way, the flagged entities' activity and evidence then stream to a local DuckDB
+connection, where they are priced in batches.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 import pyarrow as pa
 
+from scrapewatch.config import Config
+from scrapewatch.reading.read import LoadedFile, Progress
+
 
 class Engine(Protocol):
-    """What detection needs of an SQL engine."""
+    """What a run needs of an engine: loading files, and detection's SQL."""
+
+    def load(self, paths: Sequence[str], config: Config, progress: Progress | None
+             ) -> list[LoadedFile]:
+        """Load the files `paths` (file_id: their position) into the activity parts,
+        rejects and line offsets; what each load found, in that order.
+
+        Raises:
+            InputError, FormatError: the first file's (in order) that cannot be read.
+        """
+
+    def keep_files(self, kept: Sequence[tuple[int, LoadedFile]]) -> None:
+        """Keep only the rows of the files `kept` (file_id, load): the others are
+        copies. They make the `files` table (file_id, path, sha256)."""
+
+    def rejects(self) -> Iterator[tuple[str, int, str, str]]:
+        """Every rejected line of the kept files: path, line number, reason, text; by
+        file and line."""
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         """All rows of a query."""

@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from queue import SimpleQueue
+from typing import Protocol
 
 import duckdb
 import numpy as np
@@ -42,7 +44,17 @@ LOADERS = 2  # blocks DuckDB loads at once, one thread each (see _Loaders)
 _COSTLY_COMPRESSION = "fsst,zstd"  # not while loading (see _Loaders)
 
 # (raw bytes read so far in this file, lines so far, the file's format)
-Progress = Callable[[int, int, str], None]
+Advance = Callable[[int, int, str], None]
+
+
+class Progress(Protocol):
+    """Receives progress of long work; the CLI draws it, tests may ignore it."""
+
+    def start_file(self, path: Path, size: int, index: int, count: int) -> None: ...
+
+    def advance(self, bytes_read: int, lines: int, fmt: str) -> None: ...
+
+    def finish(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -60,8 +72,38 @@ class FileLoad:
     content_bytes: int = 0
 
 
+@dataclass(frozen=True)
+class LoadedFile:
+    """One input file as loaded: how the report names it, its size, what the load found,
+    and the SHA-256 that tells its copies: of its content, the bytes a compressed file
+    decompresses to (all of which the read went through), the bytes of a plain one (a
+    binary format such as Parquet is read by its own reader, which the content hash does
+    not see)."""
+
+    path: str
+    size: int
+    load: FileLoad
+    content_sha256: str
+
+
+def load_path(con: duckdb.DuckDBPyConnection, path: Path, *, file_id: int, config: Config,
+              name: str | None = None, progress: Progress | None = None, count: int = 1,
+              keep_requests: bool = False) -> LoadedFile:
+    """Open the file at `path` (named `name` in the report, `path` itself by default) and
+    `load_file` it whole, telling `progress` (file `file_id` of `count`). The one parse
+    of a scan, on every engine."""
+    with LogSource.open(path) as source:
+        if progress:
+            progress.start_file(path, source.size, file_id, count)
+        loaded = load_file(con, source, file_id=file_id, format_name=config.input.format,
+                           config=config, progress=progress.advance if progress else None,
+                           keep_requests=keep_requests)
+    content = loaded.sha256 if source.compression == "none" else loaded.content_sha256
+    return LoadedFile(name or str(path), source.size, loaded, content)
+
+
 def load_file(con: duckdb.DuckDBPyConnection, source: LogSource, *, file_id: int,
-              format_name: str, config: Config, progress: Progress | None = None,
+              format_name: str, config: Config, progress: Advance | None = None,
               keep_requests: bool = False, first_line: int = 1, skip: int = 0,
               limit: int | None = None) -> FileLoad:
     """Parse `source` into `activity_parts` and `rejects` rows tagged with `file_id`.
@@ -154,7 +196,7 @@ class _Loaders:
     temp tables (`parsed`) and registered tables; their rows all go to the same
     tables. `done` gets each block's counts, in the order the blocks were given.
 
-    While loading, the compressed tables (see pipeline.connect) use only the methods
+    While loading, the compressed tables (see engine.duckdb.connect) use only the methods
     that cost little to choose and apply (bit packing, RLE, the dictionary the work
     tables ask for...): FSST and ZSTD, tried on every string column, made a 10M-line
     load 40 % slower. Both settings are the database's: they are put back on leaving.

@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import stat
 import threading
 import zlib
@@ -63,6 +64,12 @@ class Inputs:
     files: list[Path]
     duplicates: list[DuplicateInput]
     skipped: list[SkippedInput]
+
+
+def is_uri(name: str) -> bool:
+    """Whether `name` is a URI (s3a://b/k, dbfs:/x, file:///x) rather than a local path,
+    which only the Spark engine reads."""
+    return re.match(r"[A-Za-z][A-Za-z0-9+.-]+:/", name) is not None
 
 
 def list_inputs(paths: Sequence[str], *, allow_empty: bool = False) -> Inputs:

@@ -14,19 +14,13 @@ import duckdb
 import pyarrow as pa
 
 from scrapewatch.config import Config, load_config
-from scrapewatch.engine.duckdb import DuckDBEngine
+from scrapewatch.detect.windows import ALL_PARTS
+from scrapewatch.engine import Engine
+from scrapewatch.engine.duckdb import DuckDBEngine, rejects_of
 from scrapewatch.errors import InputError, SandboxError, ScrapewatchError
-from scrapewatch.pipeline import Progress as ProgressDisplay
-from scrapewatch.pipeline import (
-    build_report,
-    check_rejects,
-    detect,
-    finish,
-    no_lines_error,
-    rejects_of,
-)
+from scrapewatch.pipeline import build_report, check_rejects, detect, finish, no_lines_error
 from scrapewatch.posts import check_rules
-from scrapewatch.reading.read import Progress, load_file
+from scrapewatch.reading.read import Advance, Progress, load_file
 from scrapewatch.reading.sources import LogSource, holds_content, list_inputs
 from scrapewatch.reporting.escape import for_terminal
 from scrapewatch.reporting.model import FileSummary, Report, batched
@@ -47,6 +41,7 @@ from scrapewatch.store.manifest import plan, record
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
 
 @dataclass(frozen=True)
 class FileOutcome:
@@ -110,7 +105,7 @@ class IngestRun:
 
 def ingest(store: Path, paths: Sequence[str], *, config: Config | None = None,
            keep_requests: bool = False, wait_s: float = 0,
-           progress: ProgressDisplay | None = None, memory_limit: str | None = None,
+           progress: Progress | None = None, memory_limit: str | None = None,
            now: datetime | None = None, pseudonym_key: bytes | None = None) -> IngestRun:
     """Add the new content of every file under `paths` to `store`, then report over the
     whole store, all under one hold of its lock, under `config` (the defaults when
@@ -168,7 +163,7 @@ def ingest(store: Path, paths: Sequence[str], *, config: Config | None = None,
 
 
 def _ingest_file(con: duckdb.DuckDBPyConnection, path: Path, run_id: int, config: Config,
-                 keep_requests: bool, progress: Progress | None) -> FileOutcome:
+                 keep_requests: bool, progress: Advance | None) -> FileOutcome:
     part = plan(con, path)
     if isinstance(part, str):
         return FileOutcome(str(path), "skipped", part)
@@ -242,16 +237,21 @@ def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime |
     low = int(since.timestamp()) if since else -(2**62)
     high = int(until.timestamp()) if until else 2**62
     parts = f"SELECT * FROM store.activity_parts WHERE sec >= {low} AND sec < {high}"
+    engine: Engine
     if spark is None:
-        engine = DuckDBEngine(con)
-        with cursor(con) as db:
-            detected = detect(engine, db, config, parts, files="store.files",
-                              offsets="store.line_offsets", quote=not redact)
-        engine.release()
+        engine, paths = DuckDBEngine(con), "store.files"
     else:
-        from scrapewatch.spark.scan import detect_store_parts
+        from scrapewatch.engine.spark import SparkEngine
 
-        detected = detect_store_parts(spark, con, config, parts, quote=not redact)
+        engine, paths = SparkEngine(spark), "files"
+        engine.take_parts(con, parts, "store.files")
+        parts = ALL_PARTS
+    try:
+        with cursor(con) as db:
+            detected = detect(engine, db, config, parts, files=paths,
+                              offsets="store.line_offsets", quote=not redact)
+    finally:
+        engine.release()
     # the files' first and last requests, counted or not (as scan gives them), in range
     first, last = run(con, "SELECT min(first_request), max(last_request) FROM store.manifest"
                       )[0]

@@ -19,8 +19,8 @@ import duckdb
 import pyarrow as pa
 
 from scrapewatch.config import Config
+from scrapewatch.engine.duckdb import connect, engine_error
 from scrapewatch.errors import ConfigError, InputError, SandboxError, StoreBusyError, StoreError
-from scrapewatch.pipeline import connect, engine_error
 from scrapewatch.schema import TABLES_SQL
 from scrapewatch.sql import WORK, insert_arrow, run
 
