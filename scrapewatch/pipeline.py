@@ -19,14 +19,14 @@ from scrapewatch.errors import EmptyInputError, InputError, RejectLimitError
 from scrapewatch.organisations import Organisations
 from scrapewatch.posts import check_rules
 from scrapewatch.reading.formats import get_format
-from scrapewatch.reading.read import LoadedFile, Progress
-from scrapewatch.reading.sources import (
+from scrapewatch.reading.inputs import (
     DuplicateInput,
     Inputs,
     SkippedInput,
     is_uri,
     list_inputs,
 )
+from scrapewatch.reading.read import LoadedFile, Progress
 from scrapewatch.reporting.files import out_folder, write_rejects
 from scrapewatch.reporting.findings import Found, find
 from scrapewatch.reporting.model import FileSummary, Report

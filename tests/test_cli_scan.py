@@ -20,7 +20,8 @@ import pytest
 from click.testing import CliRunner, Result
 from conftest import ROOT
 
-from scrapewatch.cli import TerminalProgress, cli
+from scrapewatch.cli import cli
+from scrapewatch.cli.terminal import TerminalProgress
 
 GOLDEN = Path(__file__).parent / "golden"
 PINNED = {"SOURCE_DATE_EPOCH": "1741219200"}  # 2025-03-06T00:00:00Z

@@ -10,7 +10,7 @@ import pytest
 from helpers import load, parse_file
 
 from scrapewatch.errors import FormatError
-from scrapewatch.reading.read import choose_format
+from scrapewatch.reading.sniff import choose_format
 from scrapewatch.reading.sources import LogSource
 
 # Files of combined/common lines, with the lines that are not access-log lines.

@@ -14,7 +14,7 @@ from helpers import load, parse_file
 from scrapewatch.config import load_config
 from scrapewatch.errors import FormatError
 from scrapewatch.reading.formats import FORMATS, sniff_format
-from scrapewatch.reading.read import SNIFF_LINES, choose_format
+from scrapewatch.reading.sniff import SNIFF_LINES, choose_format
 from scrapewatch.reading.sources import LogSource
 
 DATA = Path(__file__).parent / "data"
@@ -160,7 +160,7 @@ def test_choosing_a_format_does_not_import_pandas(tmp_path: Path) -> None:
     path = tmp_path / "access.log"
     path.write_text("\n" + (DATA / "combined/ipv6_clients.log").read_text())
     code = ("import sys; from pathlib import Path; "
-            "from scrapewatch.reading.read import choose_format; "
+            "from scrapewatch.reading.sniff import choose_format; "
             "from scrapewatch.reading.sources import LogSource; "
             f"source = LogSource.open(Path({str(path)!r})); "
             "print(choose_format(source, next(source.blocks()), 'auto').name, "

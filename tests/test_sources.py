@@ -16,15 +16,9 @@ from scrapewatch.config import load_config
 from scrapewatch.engine.duckdb import connect
 from scrapewatch.errors import EmptyInputError, InputError
 from scrapewatch.reading import sources
+from scrapewatch.reading.inputs import DuplicateInput, SkippedInput, list_inputs
 from scrapewatch.reading.read import load_file
-from scrapewatch.reading.sources import (
-    DuplicateInput,
-    LogSource,
-    SkippedInput,
-    holds_content,
-    lines_array,
-    list_inputs,
-)
+from scrapewatch.reading.sources import LogSource, holds_content, lines_array
 from scrapewatch.sql import run
 
 LINE = '192.0.2.1 - - [04/Mar/2025:10:00:00 +0000] "GET /2/tweets/1 HTTP/1.1" 200 1 "-" "-"\n'

@@ -63,14 +63,32 @@ GROUP BY entity_kind, entity, sec, file_id
 # peak_24h_posts = max over active seconds s of posts in [s, s + 86400),
 # peak_start = the earliest such s, and first_crossing = the earliest active second t
 # with more than {threshold} posts in (t - 86400, t].
+#
+# Both sums are running sums, not RANGE frames (which Spark recomputes over the whole
+# frame at every row: hours at 10M lines). Each active second s enters with its posts
+# and leaves again 86,400 s later (`behind`, in time order) or earlier (`ahead`, in
+# reverse): the running sum at s holds the posts of the seconds that have entered and
+# not left. At one instant, leaving comes first (kind 0): a second 86,400 s away is
+# out of the frame. The seconds of an entity are distinct (activity is by second), so
+# the order at every active second is total.
 ENTITY_WINDOWS_SQL = """
-WITH windows AS (
-    SELECT entity_kind, entity, sec, posts, requests, observed_posts,
-           sum(posts) OVER (PARTITION BY entity_kind, entity ORDER BY sec
-                            RANGE BETWEEN CURRENT ROW AND 86399 FOLLOWING) AS ahead,
-           sum(posts) OVER (PARTITION BY entity_kind, entity ORDER BY sec
-                            RANGE BETWEEN 86399 PRECEDING AND CURRENT ROW) AS behind
+WITH events AS (
+    SELECT entity_kind, entity, sec AS instant, 1 AS kind, sec, posts, requests, observed_posts,
+           posts AS into_behind, posts AS into_ahead
     FROM activity
+    UNION ALL
+    SELECT entity_kind, entity, sec + 86400, 0, NULL, 0, 0, 0, -posts, 0 FROM activity
+    UNION ALL
+    SELECT entity_kind, entity, sec - 86400, 0, NULL, 0, 0, 0, 0, -posts FROM activity
+), windows AS (
+    SELECT * FROM (
+        SELECT entity_kind, entity, kind, sec, posts, requests, observed_posts,
+               sum(into_ahead) OVER (PARTITION BY entity_kind, entity ORDER BY instant DESC, kind
+                                     ROWS UNBOUNDED PRECEDING) AS ahead,
+               sum(into_behind) OVER (PARTITION BY entity_kind, entity ORDER BY instant, kind
+                                      ROWS UNBOUNDED PRECEDING) AS behind
+        FROM events) e
+    WHERE kind = 1
 ), peaks AS (
     SELECT *, max(ahead) OVER (PARTITION BY entity_kind, entity) AS peak
     FROM windows
@@ -84,6 +102,7 @@ GROUP BY entity_kind, entity
 HAVING max(peak) >= {watch_level}
 ORDER BY entity_kind, entity
 """
+
 
 @dataclass(frozen=True)
 class EntityWindow:

@@ -134,11 +134,7 @@ class DuckDBEngine:
         return loads
 
     def keep_files(self, kept: Sequence[tuple[int, LoadedFile]]) -> None:
-        ids = [file_id for file_id, _ in kept]
-        for table in FILE_TABLES:
-            run(self.con, f"DELETE FROM {table} WHERE NOT list_contains($ids, file_id)",
-                {"ids": ids})
-        insert_arrow(self.con, "files", files_table(kept))
+        keep_local_files(self.con, kept)
 
     def rejects(self) -> Iterator[tuple[str, int, str, str]]:
         return rejects_of(self.con)
@@ -169,6 +165,16 @@ class DuckDBEngine:
         for name in sorted(self.created):
             run(self.con, f"DROP TABLE IF EXISTS {name}")
         self.created.clear()
+
+
+def keep_local_files(con: duckdb.DuckDBPyConnection, kept: Sequence[tuple[int, LoadedFile]]
+                     ) -> None:
+    """Keep only the rows of the files `kept` (file_id, load) in the tables of `con` (see
+    `connect`), and add these files to its `files` table."""
+    ids = [file_id for file_id, _ in kept]
+    for table in FILE_TABLES:
+        run(con, f"DELETE FROM {table} WHERE NOT list_contains($ids, file_id)", {"ids": ids})
+    insert_arrow(con, "files", files_table(kept))
 
 
 def files_table(kept: Sequence[tuple[int, LoadedFile]]) -> pa.Table:

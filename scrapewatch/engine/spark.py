@@ -30,41 +30,30 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from scrapewatch import errors
 from scrapewatch.config import Config
-from scrapewatch.engine.duckdb import connect, files_table
+from scrapewatch.engine.duckdb import connect, files_table, keep_local_files, rejects_of
 from scrapewatch.errors import InputError, ScrapewatchError
+from scrapewatch.reading.inputs import is_uri
 from scrapewatch.reading.read import FileLoad, LoadedFile, Progress, load_path
-from scrapewatch.reading.sources import is_uri
-from scrapewatch.sql import run
+from scrapewatch.sql import insert_arrow, run
 
 BATCH_ROWS = 65_536
 
-# What a load task sends back, one field filled a row: a file's load (or why it could
-# not be read), or a row of its activity parts, rejects or line offsets.
-_FILE = pa.struct([
+# What a load task sends back: the rows of its files' activity parts, which stay on the
+# cluster; and, in `extra` (the other columns empty), an Arrow IPC stream of a batch of
+# one of its other tables, which come to the driver: a file's load (or why it could not
+# be read), its rejects or its line offsets, the table named in the stream's metadata.
+PARTS = pa.schema([  # schema.activity_parts
+    ("entity_kind", pa.string()), ("entity", pa.string()), ("sec", pa.int64()),
+    ("posts", pa.int64()), ("requests", pa.int64()), ("observed_posts", pa.int64()),
+    ("file_id", pa.int32()), ("first_line", pa.int64()), ("last_line", pa.int64())])
+LOADED = PARTS.append(pa.field("extra", pa.binary()))
+_FILE = pa.schema([
     ("file_id", pa.int32()), ("path", pa.string()), ("size", pa.int64()),
     ("format", pa.string()), ("lines", pa.int64()), ("requests", pa.int64()),
     ("rejected", pa.int64()), ("sha256", pa.string()), ("first_request", pa.int64()),
     ("last_request", pa.int64()), ("read_sha256", pa.string()), ("read_bytes", pa.int64()),
     ("content_sha256", pa.string()), ("error_kind", pa.string()), ("error", pa.string())])
-LOADED = pa.schema([
-    ("file", _FILE),
-    ("part", pa.struct([  # schema.activity_parts
-        ("entity_kind", pa.string()), ("entity", pa.string()), ("sec", pa.int64()),
-        ("posts", pa.int64()), ("requests", pa.int64()), ("observed_posts", pa.int64()),
-        ("file_id", pa.int32()), ("first_line", pa.int64()), ("last_line", pa.int64())])),
-    ("reject", pa.struct([  # schema.rejects
-        ("file_id", pa.int32()), ("line_no", pa.int64()), ("reason", pa.string()),
-        ("text", pa.string())])),
-    ("mark", pa.struct([  # schema.line_offsets
-        ("file_id", pa.int32()), ("line_no", pa.int64()), ("offset", pa.int64())]))])
-# The table of a task's connection each field's rows come from.
-_TABLES = {"part": "activity_parts", "reject": "rejects", "mark": "line_offsets"}
-
-_REJECTS_SQL = """
-SELECT f.path, r.line_no, r.reason, r.text
-FROM (SELECT reject.* FROM sw_loaded WHERE reject IS NOT NULL) r JOIN files f USING (file_id)
-ORDER BY r.file_id, r.line_no
-"""
+_EXTRA_TABLES = ("rejects", "line_offsets")  # besides the files' loads
 
 
 def spark_session(master: str | None = None, remote: str | None = None, *,
@@ -103,11 +92,11 @@ def spark_session(master: str | None = None, remote: str | None = None, *,
 
 class SparkEngine:
     """Loading on Spark's executors, and detection's statements on its SQL; a created
-    table is a view of rows checkpointed on the executors. The line offsets of the files
-    loaded go to `local`'s line_offsets table, for quoting lines of the evidence."""
+    table is a view of rows checkpointed on the executors. The files loaded, their
+    rejects and line offsets go to the tables of the local DuckDB connection `local`
+    (see engine.duckdb.connect), as the DuckDB engine's load leaves them."""
 
-    def __init__(self, spark: SparkSession, local: duckdb.DuckDBPyConnection | None = None
-                 ) -> None:
+    def __init__(self, spark: SparkSession, local: duckdb.DuckDBPyConnection) -> None:
         self.spark = spark
         self.local = local
         self.kept: dict[str, DataFrame] = {}
@@ -123,7 +112,6 @@ class SparkEngine:
             task = functools.partial(_load_local, local, config)
             frames.append(self.spark.range(0, len(local), 1, len(local))
                           .mapInArrow(task, from_arrow_schema(LOADED)))
-        listed: list[str] = []
         if uris:
             found = (self.spark.read.format("binaryFile")
                      .option("recursiveFileLookup", "true").load([hadoop_path(u) for u in uris]))
@@ -135,31 +123,30 @@ class SparkEngine:
             frames.append(found.select("path", "content")
                           .mapInArrow(task, from_arrow_schema(LOADED)))
         self.keep("sw_loaded", functools.reduce(DataFrame.unionByName, frames))
-        rows = sorted(self.spark.sql("SELECT file.* FROM sw_loaded WHERE file IS NOT NULL"
-                                     ).collect(), key=lambda row: row.file_id)
-        failed = next((row for row in rows if row.error is not None), None)
+        files = []
+        for (extra,) in self.spark.sql("SELECT extra FROM sw_loaded WHERE extra IS NOT NULL"
+                                       ).toLocalIterator():
+            table = pa.ipc.open_stream(extra).read_all()
+            name = table.schema.metadata[b"table"].decode()
+            if name == "files":
+                files += table.to_pylist()
+            else:
+                insert_arrow(self.local, name, table)
+        files.sort(key=lambda row: row["file_id"])
+        failed = next((row for row in files if row["error"] is not None), None)
         if failed is not None:
-            kind = getattr(errors, failed.error_kind, ScrapewatchError)
-            raise kind(failed.error)
-        if self.local is not None:
-            marks = self.spark.sql("SELECT mark.* FROM sw_loaded WHERE mark IS NOT NULL")
-            run(self.local, "DELETE FROM line_offsets")
-            for batch in _arrow_batches(marks):
-                self.local.register("sw_marks", batch)
-                run(self.local, "INSERT INTO line_offsets SELECT * FROM sw_marks")
-                self.local.unregister("sw_marks")
-        return [_loaded_file(row) for row in rows]
+            raise getattr(errors, failed["error_kind"], ScrapewatchError)(failed["error"])
+        return [_loaded_file(row) for row in files]
 
     def keep_files(self, kept: Sequence[tuple[int, LoadedFile]]) -> None:
+        keep_local_files(self.local, kept)
         self.put("files", files_table(kept))
-        for field, name in (("part", "activity_parts"), ("reject", "sw_rejects")):
-            self.spark.sql(f"SELECT {field}.* FROM sw_loaded WHERE {field} IS NOT NULL AND "
-                           f"{field}.file_id IN (SELECT file_id FROM files)"
-                           ).createOrReplaceTempView(name)
+        self.spark.sql(f"SELECT {', '.join(PARTS.names)} FROM sw_loaded WHERE extra IS NULL "
+                       "AND file_id IN (SELECT file_id FROM files)"
+                       ).createOrReplaceTempView("activity_parts")
 
     def rejects(self) -> Iterator[tuple[str, int, str, str]]:
-        for row in self.spark.sql(_REJECTS_SQL).toLocalIterator():
-            yield row[0], int(row[1]), row[2], row[3]
+        return rejects_of(self.local)
 
     def take_parts(self, con: duckdb.DuckDBPyConnection, parts: str, files: str) -> None:
         """Make `activity_parts` the rows `parts` selects on `con` (a store's), and
@@ -251,43 +238,50 @@ def _task_connection() -> Iterator[duckdb.DuckDBPyConnection]:
 
 def _load_one(con: duckdb.DuckDBPyConnection, config: Config, file_id: int, name: str,
               path: Path) -> Iterator[pa.RecordBatch]:
-    """Load the file at `path` (named `name`) on `con`: its load's row, then the rows it
-    added to each table, which are then deleted (the next file loads on `con` too)."""
+    """Load the file at `path` (named `name`) on `con`: the rows it added to each table,
+    which are then deleted (the next file loads on `con` too)."""
     try:
         loaded = load_path(con, path, file_id=file_id, config=config, name=name)
     except ScrapewatchError as error:
         message = str(error).replace(str(path), name)
-        yield _only("file", pa.array([{"file_id": file_id, "path": name,
-                                        "error_kind": type(error).__name__,
-                                        "error": message}], _FILE))
+        yield _extra("files", pa.Table.from_pylist([{
+            "file_id": file_id, "path": name, "error_kind": type(error).__name__,
+            "error": message}], _FILE))
         return
     load = loaded.load
-    yield _only("file", pa.array([{
+    yield _extra("files", pa.Table.from_pylist([{
         "file_id": file_id, "path": name, "size": loaded.size, "format": load.format,
         "lines": load.lines, "requests": load.requests, "rejected": load.rejected,
         "sha256": load.sha256, "first_request": load.first_request,
         "last_request": load.last_request, "read_sha256": load.content_sha256,
         "read_bytes": load.content_bytes, "content_sha256": loaded.content_sha256}], _FILE))
-    for field, table in _TABLES.items():
-        kind = LOADED.field(field).type
+    for batch in con.sql("SELECT * FROM activity_parts").to_arrow_reader(BATCH_ROWS):
+        yield pa.RecordBatch.from_arrays(
+            [batch.column(f.name).cast(f.type) for f in PARTS]
+            + [pa.nulls(len(batch), pa.binary())], schema=LOADED)
+    for table in _EXTRA_TABLES:
         for batch in con.sql(f"SELECT * FROM {table}").to_arrow_reader(BATCH_ROWS):
-            yield _only(field, pa.StructArray.from_arrays(
-                [batch.column(f.name).cast(f.type) for f in kind], fields=list(kind)))
+            yield _extra(table, pa.Table.from_batches([batch]))
+    for table in ("activity_parts", *_EXTRA_TABLES):
         run(con, f"DELETE FROM {table}")
 
 
-def _only(field: str, rows: pa.StructArray) -> pa.RecordBatch:
-    """A batch of LOADED with `rows` in `field` and nothing in the others."""
+def _extra(name: str, rows: pa.Table) -> pa.RecordBatch:
+    """A row of LOADED holding `rows` of the table `name` in `extra`."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, rows.schema.with_metadata({"table": name})) as writer:
+        writer.write_table(rows)
     return pa.RecordBatch.from_arrays(
-        [rows if name == field else pa.nulls(len(rows), LOADED.field(name).type)
-         for name in LOADED.names], schema=LOADED)
+        [pa.nulls(1, f.type) for f in PARTS] + [pa.array([sink.getvalue().to_pybytes()])],
+        schema=LOADED)
 
 
-def _loaded_file(row: Any) -> LoadedFile:
+def _loaded_file(row: dict[str, Any]) -> LoadedFile:
     """A load task's row of a file, as the load it was."""
-    load = FileLoad(row.format, row.lines, row.requests, row.rejected, row.sha256,
-                    row.first_request, row.last_request, row.read_sha256, row.read_bytes)
-    return LoadedFile(row.path, row.size, load, row.content_sha256)
+    load = FileLoad(row["format"], row["lines"], row["requests"], row["rejected"],
+                    row["sha256"], row["first_request"], row["last_request"],
+                    row["read_sha256"], row["read_bytes"])
+    return LoadedFile(row["path"], row["size"], load, row["content_sha256"])
 
 
 def hadoop_path(name: str) -> str:

@@ -26,15 +26,14 @@ import pyarrow as pa
 
 from scrapewatch.config import Config
 from scrapewatch.entities import client_ip_sql, entity_sql
-from scrapewatch.errors import FormatError
 from scrapewatch.posts import counted_sql, posts_sql
-from scrapewatch.reading.formats import FORMATS, LogFormat, get_format, sniff_format
+from scrapewatch.reading.formats import FORMATS, LogFormat
 from scrapewatch.reading.formats.base import Part, Pieces
+from scrapewatch.reading.sniff import choose_format
 from scrapewatch.reading.sources import LogSource, prefetch
 from scrapewatch.schema import BLANK_LINE, PARTS_OF_REQUESTS_SQL, REJECT_TEXT_CHARS
 from scrapewatch.sql import Params, cursor, insert_arrow, run
 
-SNIFF_LINES = 50
 # Requests must fall in these years, which every report format can write (no year 0 or
 # 10000); a log time outside them is a parse error, not a request.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -322,45 +321,6 @@ def _load_part(con: duckdb.DuckDBPyConnection, part: Part,
     if rejected:
         run(con, _INSERT_REJECTS, {"file_id": file_id})
     totals.add(_Totals(rejected=rejected, first_request=low, last_request=high))
-
-
-def choose_format(source: LogSource, first: pa.StringArray, name: str) -> LogFormat:
-    """The format named, or the one the first non-blank lines of the first block fit."""
-    if name != "auto":
-        return get_format(name)
-    lines = _filled_lines(first, SNIFF_LINES)
-    if not lines:
-        # nothing but blank lines: any format skips each of them
-        return next(iter(FORMATS.values()))
-    fmt = sniff_format(lines)
-    if fmt is None:
-        tried = ", ".join(f.name for f in FORMATS.values() if f.magic is None)
-        raise FormatError(f"{source.path}: not a log format scrapewatch knows (tried "
-                          f"{tried}); {_unknown_hint(lines)}")
-    return fmt
-
-
-def _filled_lines(block: pa.StringArray, count: int) -> list[str]:
-    """The first `count` lines of `block` that are not blank (whitespace only), read a
-    growing slice at a time: the block's start rather than all of it, and without
-    pyarrow.compute, whose first call imports pandas when it is installed (0.16 s).
-    `str.strip` and Arrow's `utf8_trim_whitespace` agree on every code point."""
-    lines: list[str] = []
-    start, size = 0, 4 * count
-    while len(lines) < count and start < len(block):
-        lines += [line for line in block.slice(start, size).to_pylist() if line and line.strip()]
-        start, size = start + size, 2 * size
-    return lines[:count]
-
-
-def _unknown_hint(lines: list[str]) -> str:
-    """What to do about a file no format fits, told by its first lines."""
-    if any("\0" in line for line in lines):  # UTF-16 text has a NUL in every ASCII letter
-        return ("it holds NUL bytes: binary, or UTF-16 text to convert to UTF-8 "
-                "(iconv -f UTF-16 -t UTF-8)")
-    if "\r" in lines[0].rstrip("\r\n"):  # old Mac line ends: the file is one line
-        return "its lines end in CR alone: make them LF (tr '\\r' '\\n')"
-    return "give --format if it is one of them"
 
 
 def _load_sql(parse: str, config: Config, params: Params, *, by_pair: bool = False) -> str:

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from scrapewatch.config import PERIODS, ROUNDINGS, Policy
 from scrapewatch.damages import Assessment, Period, iso, usd
 from scrapewatch.detect.windows import EntityWindow
-from scrapewatch.reading.sources import DuplicateInput, SkippedInput
+from scrapewatch.reading.inputs import DuplicateInput, SkippedInput
 from scrapewatch.reporting.charts import EntitySeries
 from scrapewatch.schema import DAY_SECONDS
 from scrapewatch.version import __version__

@@ -20,8 +20,9 @@ from scrapewatch.engine.duckdb import DuckDBEngine, rejects_of
 from scrapewatch.errors import InputError, SandboxError, ScrapewatchError
 from scrapewatch.pipeline import build_report, check_rejects, detect, finish, no_lines_error
 from scrapewatch.posts import check_rules
+from scrapewatch.reading.inputs import list_inputs
 from scrapewatch.reading.read import Advance, Progress, load_file
-from scrapewatch.reading.sources import LogSource, holds_content, list_inputs
+from scrapewatch.reading.sources import LogSource, holds_content
 from scrapewatch.reporting.escape import for_terminal
 from scrapewatch.reporting.model import FileSummary, Report, batched
 from scrapewatch.reporting.privacy import pseudonym
@@ -243,7 +244,7 @@ def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime |
     else:
         from scrapewatch.engine.spark import SparkEngine
 
-        engine, paths = SparkEngine(spark), "files"
+        engine, paths = SparkEngine(spark, con), "files"
         engine.take_parts(con, parts, "store.files")
         parts = ALL_PARTS
     try:
