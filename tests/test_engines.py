@@ -3,9 +3,10 @@ output files are byte for byte DuckDB's.
 
 The same requests are written in every format scrapewatch reads (benchmarks.formats
 converts them), compressed with gzip and zstd, and read through custom nginx:, apache:
-and regex: formats. One test body runs over both engines: it checks the answer worked
-out by hand below, then (on Spark) that report.json, the CSVs, the Parquet files,
-rejects and report.html equal DuckDB's.
+and regex: formats. One test body runs over both engines (Spark twice: each file in one
+task, and each plain file of a format without a header in ranges, a task each): it
+checks the answer worked out by hand below, then (on Spark) that report.json, the CSVs,
+the Parquet files, rejects and report.html equal DuckDB's.
 
 The requests, all on 2025-03-01 (UTC), posts from the built-in rules:
 - 198.51.100.23: 2,100 searches of 500 posts every 30 s from 00:00:00: 1,050,000 posts
@@ -61,11 +62,14 @@ def _has_spark() -> bool:
     return shutil.which("java") is not None
 
 
-ENGINES = ["duckdb", pytest.param("spark", marks=[
-    pytest.mark.skipif(not _has_spark(), reason="Spark needs PySpark and Java"),
-    # py4j leaves its sockets to the garbage collector
-    pytest.mark.filterwarnings("ignore::ResourceWarning",
-                               "ignore::pytest.PytestUnraisableExceptionWarning")])]
+_SPARK = [pytest.mark.skipif(not _has_spark(), reason="Spark needs PySpark and Java"),
+          # py4j leaves its sockets to the garbage collector
+          pytest.mark.filterwarnings("ignore::ResourceWarning",
+                                     "ignore::pytest.PytestUnraisableExceptionWarning")]
+# spark-ranges: Spark with every plain file of a format without a header loaded in
+# ranges of 20,000 bytes, a dozen tasks a file
+ENGINES = ["duckdb", pytest.param("spark", marks=_SPARK),
+           pytest.param("spark-ranges", marks=_SPARK)]
 
 
 def _requests() -> Iterator[dict[str, Any]]:
@@ -100,8 +104,26 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module", params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+def engine(request: pytest.FixtureRequest) -> Iterator[str]:
+    if request.param != "spark-ranges":
+        yield str(request.param)
+        return
+    from scrapewatch.engine import spark
+
+    made = spark._tasks
+
+    def tasks(paths: list[str], config: Config) -> Any:
+        made_now = made(paths, config)
+        RANGES.append(len(made_now[0]))
+        return made_now
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(spark, "SPLIT_BYTES", 20_000)
+        patch.setattr(spark, "_tasks", tasks)
+        yield str(request.param)
+
+
+RANGES: list[int] = []  # the tasks of each scan on spark-ranges
 
 
 def _config(log_format: str) -> Config:
@@ -116,7 +138,7 @@ def run(engine: str, case: str, logs: Path, out: Path, spark: Any) -> Any:
     if (target / "report.json").exists():
         return json.loads((target / "report.json").read_text())
     report = scan([str(logs / name)], config=_config(log_format), out=target, now=NOW,
-                  spark=spark if engine == "spark" else None)
+                  spark=spark if engine.startswith("spark") else None)
     return report.to_json()
 
 
@@ -127,7 +149,7 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def session(engine: str, request: pytest.FixtureRequest) -> Any:
-    return request.getfixturevalue("spark") if engine == "spark" else None
+    return request.getfixturevalue("spark") if engine.startswith("spark") else None
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -148,9 +170,12 @@ def test_every_format_gives_the_same_answer_on_each_engine(
         ("2025-03-01T00:00:00Z", 1_050_000, 2_100)]
     assert {w["entity"]: w["peak_24h_posts"] for w in report["watchlist"]} == {
         "203.0.113.9": 40_000}
-    if engine == "spark":
+    if engine == "spark-ranges" and (":" in case or not HEADERS.get(fmt or "")) and \
+            name.endswith(("combined", "common", "jsonl", "alb", "elb", "iis")):
+        assert RANGES[-1] > 10  # about 250 kB, in ranges of 20,000 bytes
+    if engine != "duckdb":
         run("duckdb", case, logs, out, None)
-        on_spark, on_duckdb = (out / e / case.replace(":", "") for e in ("spark", "duckdb"))
+        on_spark, on_duckdb = (out / e / case.replace(":", "") for e in (engine, "duckdb"))
         names = sorted(p.name for p in on_duckdb.iterdir())
         assert names == sorted(OUT_FILES if rejected else set(OUT_FILES) - {"rejects"})
         assert sorted(p.name for p in on_spark.iterdir()) == names

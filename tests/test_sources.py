@@ -305,3 +305,16 @@ def test_a_line_past_the_limit_stops_the_read_wherever_it_is(
     with LogSource.open(path) as source:
         assert "".join(line for block in source.blocks(256) for line in block.to_pylist()) \
             == path.read_text()
+
+
+def test_a_file_read_without_hashing_is_not_read_to_its_end(tmp_path: Path) -> None:
+    # a Spark task loading a range of a file reads that range, not the rest
+    path = tmp_path / "a.log"
+    path.write_bytes(LINE.encode() * 100_000)
+    with LogSource.open(path, hashing=False) as source:
+        source.seek_content(len(LINE) * 10)
+        lines = [line for block in source.blocks(skip=len(LINE) * 10, limit=len(LINE) * 20)
+                 for line in block.to_pylist()]
+        assert lines == [LINE] * 10
+        assert source.sha256() == hashlib.sha256().hexdigest()
+        assert source.bytes_read < 1 << 20 < path.stat().st_size

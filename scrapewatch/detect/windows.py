@@ -24,9 +24,11 @@ if TYPE_CHECKING:
 # the threshold, and most entities are dropped here, before the costly grouping by
 # second. Lossless for every window, period and total below. The only two reads of
 # every part; activity and evidence read these. ({parts} is written twice, not as a
-# CTE: DuckDB would copy a CTE read twice, every part of it.)
+# CTE: DuckDB would copy a CTE read twice, every part of it.) The hint, a comment to
+# DuckDB, has Spark send the few entities to every task of the parts: it cannot size
+# the parts its load tasks made, and might send those instead.
 CANDIDATE_PARTS_SQL = """
-SELECT p.*
+SELECT /*+ BROADCAST(c) */ p.*
 FROM ({parts}) p
 JOIN (SELECT entity_kind, entity
       FROM ({parts})

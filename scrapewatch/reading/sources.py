@@ -124,8 +124,11 @@ class LogSource:
         return self._raw.bytes_read
 
     def sha256(self) -> str:
-        """The SHA-256 of the whole raw file; call after the blocks are consumed."""
-        if self.hashing and not self._raw.hashing:
+        """The SHA-256 of the whole raw file; call after the blocks are consumed. Of no
+        byte for a file read without hashing, whose rest is then not read."""
+        if not self.hashing:
+            return str(self._raw.sha256.hexdigest())
+        if not self._raw.hashing:
             # uncompressed: the raw bytes read so far are the content read so far, which
             # was hashed; the rest of the file (past a limit) is hashed on from there
             self._raw.sha256 = self._content_hash.copy()
