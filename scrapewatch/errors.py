@@ -1,6 +1,6 @@
 """The ScrapewatchError tree: every failure the library reports on purpose.
 
-Only cli.py turns these into exit codes; the library raises and never exits.
+Only the cli package turns these into exit codes; the library raises and never exits.
 """
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from scrapewatch.config import Policy, load_config
-from scrapewatch.damages import period_damages
+from scrapewatch.damages.money import period_damages
 from scrapewatch.errors import ConfigError
 from scrapewatch.posts import BUILTIN_RULES, PostsRule
 

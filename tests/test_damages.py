@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from scrapewatch import damages
 from scrapewatch.config import Policy
-from scrapewatch.damages import Activities, Activity, Period, assess, period_damages, period_values
+from scrapewatch.damages import Activities, Activity, Period, assess
+from scrapewatch.damages.money import period_damages, period_values, usd
 
 DAY = 86_400
 T0 = 1_740_787_200  # 2025-03-01T00:00:00Z
@@ -238,6 +239,6 @@ def test_many_entities_at_once_price_as_each_alone(raw: list[list[tuple[int, int
     many = damages.assess_many(batch, policy)
     for i, one in enumerate(alone):
         assert many.periods.of(i) == one.periods
-        assert {r: damages.usd(c[i]) for r, c in many.cents.items()} == one.damages_by_rounding
-        assert {m: {r: damages.usd(c[i]) for r, c in by.items()}
+        assert {r: usd(c[i]) for r, c in many.cents.items()} == one.damages_by_rounding
+        assert {m: {r: usd(c[i]) for r, c in by.items()}
                 for m, by in many.sensitivity.items()} == one.sensitivity

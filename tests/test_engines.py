@@ -108,9 +108,9 @@ def engine(request: pytest.FixtureRequest) -> Iterator[str]:
     if request.param != "spark-ranges":
         yield str(request.param)
         return
-    from scrapewatch.engine import spark
+    from scrapewatch.engine import spark, spark_tasks
 
-    made = spark._tasks
+    made = spark.load_tasks
 
     def tasks(paths: list[str], config: Config) -> Any:
         made_now = made(paths, config)
@@ -118,8 +118,8 @@ def engine(request: pytest.FixtureRequest) -> Iterator[str]:
         return made_now
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(spark, "SPLIT_BYTES", 20_000)
-        patch.setattr(spark, "_tasks", tasks)
+        patch.setattr(spark_tasks, "SPLIT_BYTES", 20_000)
+        patch.setattr(spark, "load_tasks", tasks)
         yield str(request.param)
 
 

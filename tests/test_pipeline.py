@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from scrapewatch.allow import AllowList
 from scrapewatch.config import Config, PostsConfig, load_config
-from scrapewatch.damages import iso, period_damages
+from scrapewatch.damages import iso
+from scrapewatch.damages.money import period_damages
 from scrapewatch.errors import ConfigError
 from scrapewatch.pipeline import scan
 from scrapewatch.posts import PostsRule

@@ -1,6 +1,6 @@
 """Where a run's work happens. The parse is written once (reading/), detection's SQL
 once (detect/windows.py, the queries of reporting/findings.py) and the damages policy
-once (damages.py); an engine runs them.
+once (damages/); an engine runs them.
 
 DuckDB (engine/duckdb.py) loads the files and runs the statements in this process;
 Spark (engine/spark.py) loads each file in a task on an executor (the same load, on a

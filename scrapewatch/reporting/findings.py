@@ -28,7 +28,8 @@ import pyarrow.parquet as pq
 
 from scrapewatch.allow import AllowList
 from scrapewatch.config import PERIODS, ROUNDINGS, Config
-from scrapewatch.damages import Activities, Activity, Period, assess_many, usd
+from scrapewatch.damages import Activities, Activity, Period, assess_many
+from scrapewatch.damages.money import usd
 from scrapewatch.detect.windows import EntityWindow
 from scrapewatch.errors import TempFolderError
 from scrapewatch.reporting.charts import EntitySeries, entity_series

@@ -16,7 +16,8 @@ from typing import Any, Generic, TypeVar, overload
 import pyarrow.parquet as pq
 
 from scrapewatch.config import PERIODS, ROUNDINGS, Policy
-from scrapewatch.damages import Assessment, Period, iso, usd
+from scrapewatch.damages import Assessment, Period, iso
+from scrapewatch.damages.money import usd
 from scrapewatch.detect.windows import EntityWindow
 from scrapewatch.reading.inputs import DuplicateInput, SkippedInput
 from scrapewatch.reporting.charts import EntitySeries

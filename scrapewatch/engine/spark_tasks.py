@@ -1,0 +1,269 @@
+"""What a Spark scan runs on the executors: each task loads a local file, a range of
+one, or a file Spark read from a URI, with the DuckDB engine's load (reading/read.py)
+on a DuckDB connection of the task's own, and sends back what it found (see LOADED).
+The driver plans the tasks (`load_tasks`) and puts a file's load together again from
+its tasks' rows (`loaded_file`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from scrapewatch.config import Config
+from scrapewatch.engine.duckdb import connect
+from scrapewatch.errors import ScrapewatchError
+from scrapewatch.reading.formats import FORMATS
+from scrapewatch.reading.read import FileLoad, LoadedFile, load_file, load_path
+from scrapewatch.reading.sniff import choose_format
+from scrapewatch.reading.sources import BLOCK_BYTES, LogSource
+from scrapewatch.sql import run
+
+BATCH_ROWS = 65_536
+
+# What a load task sends back: the rows of its files' activity parts, which stay on the
+# cluster; and, in `extra` (the other columns empty), an Arrow IPC stream of a batch of
+# one of its other tables, which come to the driver: a file's load (or why it could not
+# be read), its rejects or its line offsets, the table named in the stream's metadata.
+PARTS = pa.schema([  # schema.activity_parts
+    ("entity_kind", pa.string()), ("entity", pa.string()), ("sec", pa.int64()),
+    ("posts", pa.int64()), ("requests", pa.int64()), ("observed_posts", pa.int64()),
+    ("file_id", pa.int32()), ("first_line", pa.int64()), ("last_line", pa.int64())])
+
+
+LOADED = PARTS.append(pa.field("extra", pa.binary()))
+
+
+_FILE = pa.schema([
+    ("file_id", pa.int32()), ("start", pa.int64()), ("path", pa.string()), ("size", pa.int64()),
+    ("format", pa.string()), ("lines", pa.int64()), ("requests", pa.int64()),
+    ("rejected", pa.int64()), ("sha256", pa.string()), ("first_request", pa.int64()),
+    ("last_request", pa.int64()), ("read_sha256", pa.string()), ("read_bytes", pa.int64()),
+    ("content_sha256", pa.string()), ("error_kind", pa.string()), ("error", pa.string())])
+
+
+_EXTRA_TABLES = ("rejects", "line_offsets")  # besides the files' loads
+
+
+# A plain text file past this size loads in ranges of about this size, one task each.
+SPLIT_BYTES = 128 << 20
+
+
+@dataclass(frozen=True)
+class _Task:
+    """A local file to load in one task: whole, or the lines of its content bytes
+    [start, end), the first of them line `first_line`, in the format sniffed for all
+    its ranges."""
+
+    file_id: int
+    path: str
+    start: int = 0
+    end: int | None = None
+    first_line: int = 1
+    format: str = ""
+
+
+@dataclass
+class _Split:
+    """A file loaded in ranges: its size and SHA-256 (hashed on the driver meanwhile)."""
+
+    size: int
+    sha256: Future[str]
+
+
+def load_tasks(paths: list[str], config: Config) -> tuple[list[_Task], dict[int, _Split]]:
+    """The tasks that load the local files `paths` (file_id: their position), and the
+    files loaded in ranges (see `_ranges`)."""
+    tasks, splits = [], {}
+    hashing = ThreadPoolExecutor(1, thread_name_prefix="scrapewatch-hash")
+    for file_id, path in enumerate(paths):
+        ranges = _ranges(Path(path), config)
+        if ranges is None:
+            tasks.append(_Task(file_id, path))
+            continue
+        fmt, size = ranges.pop()
+        splits[file_id] = _Split(size, hashing.submit(_sha256, Path(path), size))
+        tasks += [_Task(file_id, path, start, end, line, fmt) for start, end, line in ranges]
+    hashing.shutdown(wait=False)
+    return tasks, splits
+
+
+def _ranges(path: Path, config: Config) -> list[Any] | None:
+    """Ranges of about SPLIT_BYTES of a plain text file over that size in a format
+    without a header (whose lines each read alone): (start, end, first line) each, cut
+    just after a newline, then (its format, the size they cover). None for a file
+    loaded whole (a task then finds its format, as a DuckDB scan does)."""
+    with LogSource.open(path, hashing=False) as source:
+        if source.compression != "none" or source.size <= SPLIT_BYTES or any(
+                f.magic and source.magic == f.magic for f in FORMATS.values()):
+            return None
+        first = next(source.blocks(), None)
+        if first is None:
+            return None
+        fmt = choose_format(source, first, config.input.format)
+    if fmt.header:
+        return None
+    ranges: list[Any] = []
+    start, line, offset, newlines = 0, 1, 0, 0
+    with path.open("rb") as raw:
+        while chunk := raw.read(BLOCK_BYTES):
+            at = start + SPLIT_BYTES - offset  # where the next cut is looked for
+            while 0 <= at < len(chunk) or (at < 0 and chunk):
+                cut = chunk.find(b"\n", max(at, 0))
+                if cut < 0:
+                    break
+                ranges.append((start, offset + cut + 1, line))
+                line = newlines + chunk.count(b"\n", 0, cut + 1) + 1
+                start = offset + cut + 1
+                at = start + SPLIT_BYTES - offset
+            newlines += chunk.count(b"\n")
+            offset += len(chunk)
+    if start < offset:
+        ranges.append((start, offset, line))
+    name = fmt.name if config.input.format == "auto" else config.input.format
+    return [*ranges, (name, offset)]
+
+
+def _sha256(path: Path, size: int) -> str:
+    """The SHA-256 of the first `size` bytes of the file at `path`."""
+    digest = hashlib.sha256()
+    with path.open("rb") as raw:
+        while size and (chunk := raw.read(min(BLOCK_BYTES, size))):
+            digest.update(chunk)
+            size -= len(chunk)
+    return digest.hexdigest()
+
+
+def load_local(tasks: list[_Task], config: Config, ids: Iterator[pa.RecordBatch]
+                ) -> Iterator[pa.RecordBatch]:
+    """On an executor: load the local files or ranges of them that are the `id`s of
+    `ids` in `tasks`."""
+    with _task_connection() as con:
+        for batch in ids:
+            for task in (tasks[i] for i in batch.column("id").to_pylist()):
+                if task.end is None:
+                    yield from _load_one(con, config, task.file_id, task.path, Path(task.path))
+                else:
+                    yield from _load_range(con, config, task)
+
+
+def load_uris(ids: dict[str, int], config: Config, tasks: Iterator[pa.RecordBatch]
+               ) -> Iterator[pa.RecordBatch]:
+    """On an executor: load the files Spark read (`path` and `content`), each from a
+    temp file; `ids` gives each path's file_id."""
+    with _task_connection() as con:
+        for batch in tasks:
+            for path, content in zip(batch.column("path").to_pylist(),
+                                     batch.column("content").to_pylist(), strict=True):
+                with tempfile.TemporaryDirectory(prefix="scrapewatch-") as folder:
+                    local = Path(folder) / "input"
+                    local.write_bytes(content)
+                    del content
+                    yield from _load_one(con, config, ids[path], path, local)
+
+
+@contextlib.contextmanager
+def _task_connection() -> Iterator[duckdb.DuckDBPyConnection]:
+    con = connect()
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _load_one(con: duckdb.DuckDBPyConnection, config: Config, file_id: int, name: str,
+              path: Path) -> Iterator[pa.RecordBatch]:
+    """Load the file at `path` (named `name`) whole on `con`: its row and the rows it
+    added to each table, which are then deleted (the next file loads on `con` too)."""
+    try:
+        loaded = load_path(con, path, file_id=file_id, config=config, name=name)
+    except ScrapewatchError as error:
+        yield _failed(file_id, name, error, path)
+        return
+    yield _file_row(file_id, name, loaded.load, size=loaded.size,
+                    content_sha256=loaded.content_sha256)
+    yield from _rows(con)
+
+
+def _load_range(con: duckdb.DuckDBPyConnection, config: Config, task: _Task
+                ) -> Iterator[pa.RecordBatch]:
+    """Load the lines of `task`'s range of its file on `con` (see `_load_one`)."""
+    try:
+        with LogSource.open(Path(task.path), hashing=False) as source:
+            source.seek_content(task.start)
+            load = load_file(con, source, file_id=task.file_id, format_name=task.format,
+                             config=config, first_line=task.first_line, skip=task.start,
+                             limit=task.end)
+    except ScrapewatchError as error:
+        yield _failed(task.file_id, task.path, error, Path(task.path), task.start)
+        return
+    yield _file_row(task.file_id, task.path, load, start=task.start)
+    yield from _rows(con)
+
+
+def _file_row(file_id: int, name: str, load: FileLoad, *, start: int = 0, size: int = 0,
+              content_sha256: str = "") -> pa.RecordBatch:
+    return _extra("files", pa.Table.from_pylist([{
+        "file_id": file_id, "start": start, "path": name, "size": size,
+        "format": load.format, "lines": load.lines, "requests": load.requests,
+        "rejected": load.rejected, "sha256": load.sha256, "first_request": load.first_request,
+        "last_request": load.last_request, "read_sha256": load.content_sha256,
+        "read_bytes": load.content_bytes, "content_sha256": content_sha256}], _FILE))
+
+
+def _failed(file_id: int, name: str, error: ScrapewatchError, path: Path, start: int = 0
+            ) -> pa.RecordBatch:
+    """The row of a file (or range) that could not be loaded, naming it as `name`."""
+    return _extra("files", pa.Table.from_pylist([{
+        "file_id": file_id, "start": start, "path": name, "error_kind": type(error).__name__,
+        "error": str(error).replace(str(path), name)}], _FILE))
+
+
+def _rows(con: duckdb.DuckDBPyConnection) -> Iterator[pa.RecordBatch]:
+    """The rows a load added to `con`'s tables, which are then emptied."""
+    for batch in con.sql("SELECT * FROM activity_parts").to_arrow_reader(BATCH_ROWS):
+        yield pa.RecordBatch.from_arrays(
+            [batch.column(f.name).cast(f.type) for f in PARTS]
+            + [pa.nulls(len(batch), pa.binary())], schema=LOADED)
+    for table in _EXTRA_TABLES:
+        for batch in con.sql(f"SELECT * FROM {table}").to_arrow_reader(BATCH_ROWS):
+            yield _extra(table, pa.Table.from_batches([batch]))
+    for table in ("activity_parts", *_EXTRA_TABLES):
+        run(con, f"DELETE FROM {table}")
+
+
+def _extra(name: str, rows: pa.Table) -> pa.RecordBatch:
+    """A row of LOADED holding `rows` of the table `name` in `extra`."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, rows.schema.with_metadata({"table": name})) as writer:
+        writer.write_table(rows)
+    return pa.RecordBatch.from_arrays(
+        [pa.nulls(1, f.type) for f in PARTS] + [pa.array([sink.getvalue().to_pybytes()])],
+        schema=LOADED)
+
+
+def loaded_file(rows: list[dict[str, Any]], split: _Split | None) -> LoadedFile:
+    """A file's load from its task's row, or (`split`) its ranges' rows."""
+    row = rows[0]
+    if split is None:
+        load = FileLoad(row["format"], row["lines"], row["requests"], row["rejected"],
+                        row["sha256"], row["first_request"], row["last_request"],
+                        row["read_sha256"], row["read_bytes"])
+        return LoadedFile(row["path"], row["size"], load, row["content_sha256"])
+    sha256 = split.sha256.result()
+    firsts = [r["first_request"] for r in rows if r["first_request"] is not None]
+    lasts = [r["last_request"] for r in rows if r["last_request"] is not None]
+    load = FileLoad(row["format"], sum(r["lines"] for r in rows),
+                    sum(r["requests"] for r in rows), sum(r["rejected"] for r in rows),
+                    sha256, min(firsts, default=None), max(lasts, default=None), sha256,
+                    split.size)
+    return LoadedFile(row["path"], split.size, load, sha256)
