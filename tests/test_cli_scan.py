@@ -229,16 +229,6 @@ def test_progress_is_drawn_in_place_on_stderr(capsys: pytest.CaptureFixture[str]
                             "\r\x1b[K")
 
 
-def test_formats_lists_every_format_with_an_example() -> None:
-    from scrapewatch.reading.formats import FORMATS
-
-    result = CliRunner().invoke(cli, ["formats"])
-    assert (result.exit_code, result.stderr) == (0, "")
-    names = [line for line in result.stdout.splitlines() if not line.startswith(" ")]
-    assert names == list(FORMATS)
-    assert FORMATS["alb"].example in result.stdout
-
-
 def test_a_bad_custom_format_is_a_usage_error(in_root: None) -> None:
     result = scan("sample_logs/", "--format", "regex:(?P<time>x")
     assert result.exit_code == 2

@@ -210,3 +210,20 @@ def test_the_prompt_refuses_and_goes_on(stores: tuple[Path, Path], tmp_path: Pat
         f"{FLAG}",
         'error: changing the setting "lock_configuration" is not allowed: the settings of '
         f"sql are locked so that it sees only the store ({FLAG})"]
+
+
+def test_a_statement_prints_a_table_or_writes_parquet_and_an_error_is_one_line(
+        stores: tuple[Path, Path], tmp_path: Path) -> None:
+    import duckdb
+
+    store, _ = stores
+    table = _sql(store, "SELECT count(*) AS n FROM files")
+    assert (table.exit_code, table.stdout) == (0, "n\n-\n3\n(1 row)\n")
+    out = tmp_path / "periods.parquet"
+    written = _sql(store, "SELECT * FROM periods", "--output", "parquet", "--out", str(out))
+    assert (written.exit_code, written.stdout) == (0, "")
+    assert duckdb.sql(f"SELECT count(*) FROM '{out}'").fetchall() == [(3,)]
+    bad = _sql(store, "SELECT nope")
+    assert bad.exit_code == 1 and bad.stderr.startswith("error: SQL error")
+    prompt = _sql(store, stdin="SELECT count(*) AS n\nFROM files;\n.quit\n", home=tmp_path)
+    assert prompt.exit_code == 0 and prompt.stdout == "n\n-\n3\n(1 row)\n"

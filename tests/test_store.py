@@ -4,7 +4,6 @@ scans; one writer at a time; SQL on the store."""
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import signal
 import subprocess
@@ -16,11 +15,9 @@ from typing import Any
 
 import duckdb
 import pytest
-from click.testing import CliRunner
 from conftest import ROOT
 from helpers import load
 
-from scrapewatch.cli import cli
 from scrapewatch.config import load_config
 from scrapewatch.errors import ConfigError, StoreBusyError
 from scrapewatch.pipeline import scan
@@ -199,37 +196,6 @@ def test_since_until_and_prune(tmp_path: Path) -> None:
             .files} == {"skipped"}
 
 
-def test_cli_ingest_report_and_sql(tmp_path: Path) -> None:
-    store = str(tmp_path / "s.db")
-    runner = CliRunner()
-    first = runner.invoke(cli, ["ingest", str(ROOT / "sample_logs"), "--store", store,
-                                "--output", "json", "--fail-on-violation"])
-    assert first.exit_code == 3, first.stderr
-    summary = json.loads(first.stdout)
-    assert (summary["files_added"], summary["rejected"], summary["findings"],
-            summary["new_findings"], summary["damages_usd"]) == (
-        3, 1, 2, ["api_key:k-acme-scraper", "client_ip:198.51.100.23"], "60000.00")
-    again = json.loads(runner.invoke(cli, ["ingest", str(ROOT / "sample_logs"), "--store",
-                                           store, "--output", "json"]).stdout)
-    assert (again["files_added"], again["files_skipped"], again["new_findings"]) == (0, 3, [])
-    scanned = runner.invoke(cli, ["scan", str(ROOT / "sample_logs"), "--output", "json"])
-    reported = runner.invoke(cli, ["report", "--store", store, "--output", "json"])
-    assert json.loads(reported.stdout)["totals"] == json.loads(scanned.stdout)["totals"]
-    table = runner.invoke(cli, ["sql", "--store", store,
-                                "SELECT count(*) AS n FROM runs WHERE command = 'report'"])
-    assert table.stdout == "n\n-\n3\n(1 row)\n"
-    out = tmp_path / "periods.parquet"
-    assert runner.invoke(cli, ["sql", "--store", store, "SELECT * FROM periods", "--output",
-                               "parquet", "--out", str(out)]).exit_code == 0
-    assert duckdb.sql(f"SELECT count(*) FROM '{out}'").fetchall() == [(9,)]
-    bad = runner.invoke(cli, ["sql", "--store", store, "SELECT nope"])
-    assert bad.exit_code == 1 and "SQL error" in bad.stderr
-    prompt = runner.invoke(cli, ["sql", "--store", store],
-                           input="SELECT count(*) AS n\nFROM files;\n.quit\n",
-                           env={"HOME": str(tmp_path)})
-    assert prompt.exit_code == 0 and prompt.stdout == "n\n-\n3\n(1 row)\n"
-
-
 def test_the_store_is_a_plain_duckdb_file(tmp_path: Path) -> None:
     store = tmp_path / "s.db"
     ingest(store, [str(ROOT / "sample_logs")], config=CONFIG)
@@ -314,37 +280,6 @@ def test_first_and_last_request_as_scan_gives_them(tmp_path: Path) -> None:
     scanned = scan([str(log)], config=CONFIG)
     assert (run.report.first_request_at, run.report.last_request_at) == (
         scanned.first_request_at, scanned.last_request_at)
-
-
-def test_a_file_that_cannot_be_read_fails_alone(tmp_path: Path) -> None:
-    store = tmp_path / "s.db"
-    (tmp_path / "notes.txt").write_text("dear diary\n")
-    good = _log(tmp_path / "good.log", [LINE.format(i=1, status=200)])
-    run = ingest(store, [str(tmp_path / "notes.txt"), str(good)], config=CONFIG)
-    assert [f.action for f in run.files] == ["failed", "added"]
-    result = CliRunner().invoke(cli, ["ingest", str(tmp_path / "notes.txt"), "--store",
-                                      str(store)])
-    assert result.exit_code == 1 and "failed" in result.stdout
-
-
-def test_report_and_prune_need_an_existing_store(tmp_path: Path) -> None:
-    for args in (["report"], ["prune", "--before", "2025-01-01"]):
-        result = CliRunner().invoke(cli, [*args, "--store", str(tmp_path / "typo.db")])
-        assert result.exit_code == 1 and "no such store" in result.stderr
-        assert not (tmp_path / "typo.db").exists()
-
-
-def test_ingest_pseudonymises_its_summary_and_allow_lists_need_no_new_store(
-        tmp_path: Path) -> None:
-    store = str(tmp_path / "s.db")
-    key = {"SCRAPEWATCH_PSEUDONYM_KEY": "a key of sixteen bytes or more"}
-    result = CliRunner().invoke(cli, ["ingest", str(ROOT / "sample_logs"), "--store", store,
-                                      "--pseudonymise"], env=key)
-    assert result.exit_code == 0, result.stderr
-    assert "k-acme-scraper" not in result.stdout and "api_key:anon-" in result.stdout
-    allowing = load_config(overrides={"entity.allow": "k-acme-scraper"})
-    assert [f.window.entity for f in report(Path(store), config=allowing).allowed] == [
-        "k-acme-scraper"]
 
 
 # a small threshold, so that a few lines make charged periods with evidence
