@@ -99,7 +99,7 @@ class SparkEngine:
         local = [p for p in paths if not is_uri(p)]
         uris = [p for p in paths if is_uri(p)]
         frames = []
-        tasks, splits = load_tasks(local, config)
+        tasks, splits = load_tasks(local, config, _cores(self.spark))
         if tasks:
             task = functools.partial(load_local, tasks, config)
             frames.append(self.spark.range(0, len(tasks), 1, len(tasks))
@@ -184,6 +184,15 @@ class SparkEngine:
         for frame in self.kept.values():
             frame.unpersist()
         self.kept.clear()
+
+
+def _cores(spark: SparkSession) -> int:
+    """The cores of the cluster (Spark's default parallelism); 8 through Spark Connect,
+    which does not tell."""
+    try:
+        return int(spark.sparkContext.defaultParallelism)
+    except NotImplementedError:  # Spark Connect: no SparkContext
+        return 8
 
 
 def _arrow_batches(frame: DataFrame) -> Iterator[pa.RecordBatch]:

@@ -54,7 +54,8 @@ _FILE = pa.schema([
 _EXTRA_TABLES = ("rejects", "line_offsets")  # besides the files' loads
 
 
-# A plain text file past this size loads in ranges of about this size, one task each.
+# A plain text file past twice this size loads in ranges, one task each: as many as
+# the cluster has cores, none smaller than this.
 SPLIT_BYTES = 128 << 20
 
 
@@ -80,13 +81,14 @@ class _Split:
     sha256: Future[str]
 
 
-def load_tasks(paths: list[str], config: Config) -> tuple[list[_Task], dict[int, _Split]]:
-    """The tasks that load the local files `paths` (file_id: their position), and the
-    files loaded in ranges (see `_ranges`)."""
+def load_tasks(paths: list[str], config: Config, cores: int
+               ) -> tuple[list[_Task], dict[int, _Split]]:
+    """The tasks that load the local files `paths` (file_id: their position) on a
+    cluster of `cores` cores, and the files loaded in ranges (see `_ranges`)."""
     tasks, splits = [], {}
     hashing = ThreadPoolExecutor(1, thread_name_prefix="scrapewatch-hash")
     for file_id, path in enumerate(paths):
-        ranges = _ranges(Path(path), config)
+        ranges = _ranges(Path(path), config, cores)
         if ranges is None:
             tasks.append(_Task(file_id, path))
             continue
@@ -97,15 +99,16 @@ def load_tasks(paths: list[str], config: Config) -> tuple[list[_Task], dict[int,
     return tasks, splits
 
 
-def _ranges(path: Path, config: Config) -> list[Any] | None:
-    """Ranges of about SPLIT_BYTES of a plain text file over that size in a format
-    without a header (whose lines each read alone): (start, end, first line) each, cut
-    just after a newline, then (its format, the size they cover). None for a file
-    loaded whole (a task then finds its format, as a DuckDB scan does)."""
+def _ranges(path: Path, config: Config, cores: int) -> list[Any] | None:
+    """Ranges of a plain text file past 2 SPLIT_BYTES in a format without a header
+    (whose lines each read alone), one a core but none under SPLIT_BYTES: (start, end,
+    first line) each, cut just after a newline, then (its format, the size they cover).
+    None for a file loaded whole (a task then finds its format, as a DuckDB scan does)."""
     with LogSource.open(path, hashing=False) as source:
-        if source.compression != "none" or source.size <= SPLIT_BYTES or any(
+        if source.compression != "none" or source.size < 2 * SPLIT_BYTES or cores < 2 or any(
                 f.magic and source.magic == f.magic for f in FORMATS.values()):
             return None
+        step = max(SPLIT_BYTES, -(-source.size // cores))
         first = next(source.blocks(), None)
         if first is None:
             return None
@@ -116,7 +119,7 @@ def _ranges(path: Path, config: Config) -> list[Any] | None:
     start, line, offset, newlines = 0, 1, 0, 0
     with path.open("rb") as raw:
         while chunk := raw.read(BLOCK_BYTES):
-            at = start + SPLIT_BYTES - offset  # where the next cut is looked for
+            at = start + step - offset  # where the next cut is looked for
             while 0 <= at < len(chunk) or (at < 0 and chunk):
                 cut = chunk.find(b"\n", max(at, 0))
                 if cut < 0:
@@ -124,7 +127,7 @@ def _ranges(path: Path, config: Config) -> list[Any] | None:
                 ranges.append((start, offset + cut + 1, line))
                 line = newlines + chunk.count(b"\n", 0, cut + 1) + 1
                 start = offset + cut + 1
-                at = start + SPLIT_BYTES - offset
+                at = start + step - offset
             newlines += chunk.count(b"\n")
             offset += len(chunk)
     if start < offset:
