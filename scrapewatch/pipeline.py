@@ -12,9 +12,9 @@ import duckdb
 import pyarrow as pa
 
 from scrapewatch.config import Config, config_json, load_config
-from scrapewatch.detect.windows import ALL_PARTS, entity_windows
-from scrapewatch.engine import Engine
-from scrapewatch.engine.duckdb import DuckDBEngine, connect
+from scrapewatch.detect.windows import entity_windows
+from scrapewatch.engine import Engine, engine_for
+from scrapewatch.engine.duckdb import connect
 from scrapewatch.errors import EmptyInputError, InputError, RejectLimitError
 from scrapewatch.organisations import Organisations
 from scrapewatch.posts import check_rules
@@ -32,6 +32,7 @@ from scrapewatch.reporting.findings import Found, find
 from scrapewatch.reporting.model import FileSummary, Report
 from scrapewatch.reporting.outputs import write_out_dir
 from scrapewatch.reporting.privacy import pseudonymised, redacted
+from scrapewatch.schema import ALL_PARTS
 from scrapewatch.sql import cursor
 
 if TYPE_CHECKING:
@@ -69,8 +70,7 @@ def scan(paths: Sequence[str], *, config: Config | None = None, out: Path | None
         get_format(config.input.format)  # fail on a bad name before reading anything
     con = connect(memory_limit=memory_limit)
     check_rules(con, config.posts.rules)
-    engine = (DuckDBEngine(con, consume=True, keep_requests=keep_requests) if spark is None
-              else _spark_engine(spark, con))
+    engine = engine_for(con, spark, consume=True, keep_requests=keep_requests)
     try:
         loads = engine.load([str(p) for p in inputs.files] + uris, config, progress)
         kept, copies = distinct(loads)
@@ -88,12 +88,6 @@ def scan(paths: Sequence[str], *, config: Config | None = None, out: Path | None
                       pseudonym_key)
     finally:
         engine.release()
-
-
-def _spark_engine(spark: SparkSession, con: duckdb.DuckDBPyConnection) -> Engine:
-    from scrapewatch.engine.spark import SparkEngine
-
-    return SparkEngine(spark, con)
 
 
 def distinct(loads: Sequence[LoadedFile]

@@ -63,6 +63,9 @@ WHERE reject_reason IS NULL AND counted
 GROUP BY entity_kind, entity, sec, file_id
 """
 
+# Every activity part of a run, as detection reads them by default.
+ALL_PARTS = "SELECT * FROM activity_parts"
+
 # The tables that hold rows of each file loaded, by file_id.
 FILE_TABLES = ("activity_parts", "rejects", "requests", "line_offsets")
 

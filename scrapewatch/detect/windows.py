@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from scrapewatch.config import Policy
+from scrapewatch.schema import ALL_PARTS
 
 if TYPE_CHECKING:
     from scrapewatch.engine import Engine
@@ -47,7 +48,6 @@ SELECT entity_kind, entity, sec,
 FROM candidate_parts
 GROUP BY entity_kind, entity, sec
 """
-ALL_PARTS = "SELECT * FROM activity_parts"
 
 # evidence: candidate parts -> per (entity, second, file) the first and last line,
 # requests and posts.

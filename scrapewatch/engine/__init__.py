@@ -12,12 +12,16 @@ connection, where they are priced in batches.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 
 from scrapewatch.config import Config
 from scrapewatch.reading.read import LoadedFile, Progress
+
+if TYPE_CHECKING:
+    import duckdb
+    from pyspark.sql import SparkSession
 
 
 class Engine(Protocol):
@@ -40,6 +44,11 @@ class Engine(Protocol):
         """Every rejected line of the kept files: path, line number, reason, text; by
         file and line."""
 
+    def use_parts(self, parts: str, files: str) -> tuple[str, str]:
+        """Have detection read the activity parts that `parts` selects and the files of
+        the table `files` on the local connection (a store's): how it then reads them on
+        this engine (the parts' query, the files' table)."""
+
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         """All rows of a query."""
 
@@ -57,3 +66,18 @@ class Engine(Protocol):
 
     def release(self) -> None:
         """Let go of every table detection made (its rows are in the findings now)."""
+
+
+def engine_for(local: duckdb.DuckDBPyConnection, spark: SparkSession | None = None, *,
+               consume: bool = False, keep_requests: bool = False) -> Engine:
+    """The engine of a run, the one place it is chosen: Spark's on the session `spark`,
+    else DuckDB's on the local connection `local` (see engine.duckdb.connect), which
+    either way holds the files' counts, rejects and line offsets. `consume` and
+    `keep_requests` are DuckDB's (see DuckDBEngine)."""
+    if spark is None:
+        from scrapewatch.engine.duckdb import DuckDBEngine
+
+        return DuckDBEngine(local, consume=consume, keep_requests=keep_requests)
+    from scrapewatch.engine.spark import SparkEngine
+
+    return SparkEngine(spark, local)

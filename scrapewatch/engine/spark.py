@@ -42,6 +42,7 @@ from scrapewatch.engine.spark_tasks import (
 from scrapewatch.errors import InputError, ScrapewatchError
 from scrapewatch.reading.inputs import is_uri
 from scrapewatch.reading.read import LoadedFile, Progress
+from scrapewatch.schema import ALL_PARTS
 from scrapewatch.sql import insert_arrow, run
 
 BATCH_ROWS = 65_536
@@ -141,16 +142,16 @@ class SparkEngine:
     def rejects(self) -> Iterator[tuple[str, int, str, str]]:
         return rejects_of(self.local)
 
-    def take_parts(self, con: duckdb.DuckDBPyConnection, parts: str, files: str) -> None:
-        """Make `activity_parts` the rows `parts` selects on `con` (a store's), and
-        `files` the rows of its table `files`: they reach Spark as Parquet in a temp
-        folder, which the executors must be able to read (local mode, or a temp folder
-        on a shared file system)."""
+    def use_parts(self, parts: str, files: str) -> tuple[str, str]:
+        """The parts reach Spark as Parquet in a temp folder, which the executors must
+        be able to read (local mode, or a temp folder on a shared file system)."""
         with tempfile.TemporaryDirectory(prefix="scrapewatch-") as folder:
             target = Path(folder) / "parts.parquet"
-            run(con, f"COPY ({parts}) TO '{_sql_text(str(target))}' (FORMAT parquet)")
+            run(self.local, f"COPY ({parts}) TO '{_sql_text(str(target))}' (FORMAT parquet)")
             self.keep("activity_parts", self.spark.read.parquet(hadoop_path(str(target))))
-        self.put("files", con.sql(f"SELECT file_id, path, sha256 FROM {files}").to_arrow_table())
+        self.put("files", self.local.sql(f"SELECT file_id, path, sha256 FROM {files}")
+                 .to_arrow_table())
+        return ALL_PARTS, "files"
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in self.spark.sql(sql).collect()]

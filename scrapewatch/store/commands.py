@@ -14,9 +14,8 @@ import duckdb
 import pyarrow as pa
 
 from scrapewatch.config import Config, load_config
-from scrapewatch.detect.windows import ALL_PARTS
-from scrapewatch.engine import Engine
-from scrapewatch.engine.duckdb import DuckDBEngine, rejects_of
+from scrapewatch.engine import engine_for
+from scrapewatch.engine.duckdb import rejects_of
 from scrapewatch.errors import InputError, SandboxError, ScrapewatchError
 from scrapewatch.pipeline import build_report, check_rejects, detect, finish, no_lines_error
 from scrapewatch.posts import check_rules
@@ -238,16 +237,9 @@ def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime |
     low = int(since.timestamp()) if since else -(2**62)
     high = int(until.timestamp()) if until else 2**62
     parts = f"SELECT * FROM store.activity_parts WHERE sec >= {low} AND sec < {high}"
-    engine: Engine
-    if spark is None:
-        engine, paths = DuckDBEngine(con), "store.files"
-    else:
-        from scrapewatch.engine.spark import SparkEngine
-
-        engine, paths = SparkEngine(spark, con), "files"
-        engine.take_parts(con, parts, "store.files")
-        parts = ALL_PARTS
+    engine = engine_for(con, spark)
     try:
+        parts, paths = engine.use_parts(parts, "store.files")
         with cursor(con) as db:
             detected = detect(engine, db, config, parts, files=paths,
                               offsets="store.line_offsets", quote=not redact)
