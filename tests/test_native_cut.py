@@ -155,7 +155,7 @@ def both_ways(path: Path, fmt: str) -> tuple[Any, Any]:
 
 
 @needs_native
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=files_of(clf_lines()), fmt=st.sampled_from(["combined", "common"]))
 def test_native_cut_equals_the_regex_cut(tmp_path_factory: pytest.TempPathFactory,
                                          data: bytes, fmt: str) -> None:
@@ -167,7 +167,7 @@ def test_native_cut_equals_the_regex_cut(tmp_path_factory: pytest.TempPathFactor
 
 
 @needs_native
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=files_of(clf_lines(vhost=True)))
 def test_native_cut_equals_the_regex_of_vhost_combined(
         tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
@@ -181,7 +181,7 @@ def test_native_cut_equals_the_regex_of_vhost_combined(
 
 
 @needs_native
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.one_of(files_of(aws_lines(alb=True)).map(lambda d: ("alb", d)),
                       files_of(aws_lines(alb=False)).map(lambda d: ("elb", d))))
 def test_native_cut_equals_the_regex_of_alb_and_elb(
@@ -339,7 +339,7 @@ CLOUDFRONT_HEADER = "#Version: 1.0\n#Fields: " + " ".join([
 
 
 @needs_native
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.one_of(
     delimited_files(",", "timestamp,client_ip,api_key,path,query,status").map(
         lambda d: ("csv", d)),
