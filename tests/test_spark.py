@@ -223,3 +223,12 @@ def test_a_file_an_executor_cannot_read_is_the_error_duckdb_gives(spark: Any, tm
         errors.append(str(caught.value))
     assert errors[0] == errors[1]
     assert errors[0].startswith(f"{tmp_path / 'b.log.gz'}: ")
+
+
+def test_a_uri_spark_cannot_list_is_an_input_error(spark: Any, tmp_path: Path) -> None:
+    from scrapewatch.errors import InputError
+
+    missing = (tmp_path / "nowhere").as_uri()
+    with pytest.raises(InputError, match=r"nowhere: Spark cannot list it: \[PATH_NOT_FOUND\] "
+                                         r"Path does not exist: file:"):
+        scan([missing], spark=spark)

@@ -25,6 +25,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema
 
@@ -106,9 +107,13 @@ class SparkEngine:
             frames.append(self.spark.range(0, len(tasks), 1, len(tasks))
                           .mapInArrow(task, from_arrow_schema(LOADED)))
         if uris:
-            found = (self.spark.read.format("binaryFile")
-                     .option("recursiveFileLookup", "true").load([hadoop_path(u) for u in uris]))
-            listed = sorted(row[0] for row in found.select("path").collect())
+            try:
+                found = (self.spark.read.format("binaryFile").option("recursiveFileLookup", "true")
+                         .load([hadoop_path(u) for u in uris]))
+                listed = sorted(row[0] for row in found.select("path").collect())
+            except AnalysisException as error:  # no such path, no file system for the scheme
+                reason = str(error).splitlines()[0].split(" SQLSTATE")[0]
+                raise InputError(f"{', '.join(uris)}: Spark cannot list it: {reason}") from None
             if not listed:
                 raise InputError(f"no files under {', '.join(uris)}")
             ids = {path: len(local) + index for index, path in enumerate(listed)}
