@@ -232,3 +232,12 @@ def test_a_uri_spark_cannot_list_is_an_input_error(spark: Any, tmp_path: Path) -
     with pytest.raises(InputError, match=r"nowhere: Spark cannot list it: \[PATH_NOT_FOUND\] "
                                          r"Path does not exist: file:"):
         scan([missing], spark=spark)
+
+
+def test_no_input_allowed_empty_gives_the_empty_report_on_spark(spark: Any, tmp_path: Path
+                                                                ) -> None:
+    allow = load_config(overrides={"input.allow_empty": True})
+    reports = [scan([str(tmp_path)], config=allow, spark=engine).to_json()
+               for engine in (None, spark)]
+    assert reports[1] == reports[0] | {"generated_at": reports[1]["generated_at"]}
+    assert (reports[1]["inputs"]["files"], reports[1]["entities"]) == ([], [])

@@ -96,31 +96,48 @@ class SparkEngine:
 
     def load(self, paths: Sequence[str], config: Config, progress: Progress | None
              ) -> list[LoadedFile]:
-        """One task per local file; a URI's files in tasks as Spark's reader groups them.
-        With `progress`, Spark draws its own (see spark_session)."""
+        """A task per local file or range of one (see spark_tasks.load_tasks), and for
+        the files under the URIs as Spark's reader groups them. With `progress`, Spark
+        draws its own (see spark_session)."""
         local = [p for p in paths if not is_uri(p)]
         uris = [p for p in paths if is_uri(p)]
-        frames = []
         tasks, splits = load_tasks(local, config, _cores(self.spark))
+        frames = []
         if tasks:
             task = functools.partial(load_local, tasks, config)
             frames.append(self.spark.range(0, len(tasks), 1, len(tasks))
                           .mapInArrow(task, from_arrow_schema(LOADED)))
         if uris:
-            try:
-                found = (self.spark.read.format("binaryFile").option("recursiveFileLookup", "true")
-                         .load([hadoop_path(u) for u in uris]))
-                listed = sorted(row[0] for row in found.select("path").collect())
-            except AnalysisException as error:  # no such path, no file system for the scheme
-                reason = str(error).splitlines()[0].split(" SQLSTATE")[0]
-                raise InputError(f"{', '.join(uris)}: Spark cannot list it: {reason}") from None
-            if not listed:
-                raise InputError(f"no files under {', '.join(uris)}")
-            ids = {path: len(local) + index for index, path in enumerate(listed)}
-            task = functools.partial(load_uris, ids, config)
-            frames.append(found.select("path", "content")
-                          .mapInArrow(task, from_arrow_schema(LOADED)))
+            frames.append(self._uri_tasks(uris, len(local), config))
+        if not frames:
+            return []
         self.keep("sw_loaded", functools.reduce(DataFrame.unionByName, frames))
+        files = sorted(self._extras(), key=lambda row: (row["file_id"], row["start"]))
+        failed = next((row for row in files if row["error"] is not None), None)
+        if failed is not None:
+            raise getattr(errors, failed["error_kind"], ScrapewatchError)(failed["error"])
+        return [loaded_file(list(rows), splits.get(file_id)) for file_id, rows in
+                itertools.groupby(files, key=lambda row: row["file_id"])]
+
+    def _uri_tasks(self, uris: list[str], first_id: int, config: Config) -> DataFrame:
+        """The tasks that load the files under `uris`, read by Spark, numbered from
+        `first_id` in the order of their names."""
+        try:
+            found = (self.spark.read.format("binaryFile").option("recursiveFileLookup", "true")
+                     .load([hadoop_path(u) for u in uris]))
+            listed = sorted(row[0] for row in found.select("path").collect())
+        except AnalysisException as error:  # no such path, no file system for the scheme
+            reason = str(error).splitlines()[0].split(" SQLSTATE")[0]
+            raise InputError(f"{', '.join(uris)}: Spark cannot list it: {reason}") from None
+        if not listed:
+            raise InputError(f"no files under {', '.join(uris)}")
+        ids = {path: first_id + index for index, path in enumerate(listed)}
+        return found.select("path", "content").mapInArrow(
+            functools.partial(load_uris, ids, config), from_arrow_schema(LOADED))
+
+    def _extras(self) -> list[dict[str, Any]]:
+        """The load tasks' rows of each file (or range), their rejects and line offsets
+        put in the local tables."""
         files = []
         for (extra,) in self.spark.sql("SELECT extra FROM sw_loaded WHERE extra IS NOT NULL"
                                        ).toLocalIterator():
@@ -130,12 +147,7 @@ class SparkEngine:
                 files += table.to_pylist()
             else:
                 insert_arrow(self.local, name, table)
-        files.sort(key=lambda row: (row["file_id"], row["start"]))
-        failed = next((row for row in files if row["error"] is not None), None)
-        if failed is not None:
-            raise getattr(errors, failed["error_kind"], ScrapewatchError)(failed["error"])
-        return [loaded_file(list(rows), splits.get(file_id)) for file_id, rows in
-                itertools.groupby(files, key=lambda row: row["file_id"])]
+        return files
 
     def keep_files(self, kept: Sequence[tuple[int, LoadedFile]]) -> None:
         keep_local_files(self.local, kept)
