@@ -38,21 +38,14 @@ PARTS = pa.schema([  # schema.activity_parts
     ("entity_kind", pa.string()), ("entity", pa.string()), ("sec", pa.int64()),
     ("posts", pa.int64()), ("requests", pa.int64()), ("observed_posts", pa.int64()),
     ("file_id", pa.int32()), ("first_line", pa.int64()), ("last_line", pa.int64())])
-
-
 LOADED = PARTS.append(pa.field("extra", pa.binary()))
-
-
-_FILE = pa.schema([
+_FILE = pa.schema([  # a file's load, or a range's, or why it could not be read
     ("file_id", pa.int32()), ("start", pa.int64()), ("path", pa.string()), ("size", pa.int64()),
     ("format", pa.string()), ("lines", pa.int64()), ("requests", pa.int64()),
     ("rejected", pa.int64()), ("sha256", pa.string()), ("first_request", pa.int64()),
     ("last_request", pa.int64()), ("read_sha256", pa.string()), ("read_bytes", pa.int64()),
     ("content_sha256", pa.string()), ("error_kind", pa.string()), ("error", pa.string())])
-
-
 _EXTRA_TABLES = ("rejects", "line_offsets")  # besides the files' loads
-
 
 # A plain text file past twice this size loads in ranges, one task each: as many as
 # the cluster has cores, none smaller than this.
@@ -150,7 +143,7 @@ def load_local(tasks: list[_Task], config: Config, ids: Iterator[pa.RecordBatch]
                 ) -> Iterator[pa.RecordBatch]:
     """On an executor: load the local files or ranges of them that are the `id`s of
     `ids` in `tasks`."""
-    with _task_connection() as con:
+    with contextlib.closing(connect()) as con:
         for batch in ids:
             for task in (tasks[i] for i in batch.column("id").to_pylist()):
                 if task.end is None:
@@ -160,10 +153,10 @@ def load_local(tasks: list[_Task], config: Config, ids: Iterator[pa.RecordBatch]
 
 
 def load_uris(ids: dict[str, int], config: Config, tasks: Iterator[pa.RecordBatch]
-               ) -> Iterator[pa.RecordBatch]:
+              ) -> Iterator[pa.RecordBatch]:
     """On an executor: load the files Spark read (`path` and `content`), each from a
     temp file; `ids` gives each path's file_id."""
-    with _task_connection() as con:
+    with contextlib.closing(connect()) as con:
         for batch in tasks:
             for path, content in zip(batch.column("path").to_pylist(),
                                      batch.column("content").to_pylist(), strict=True):
@@ -172,15 +165,6 @@ def load_uris(ids: dict[str, int], config: Config, tasks: Iterator[pa.RecordBatc
                     local.write_bytes(content)
                     del content
                     yield from _load_one(con, config, ids[path], path, local)
-
-
-@contextlib.contextmanager
-def _task_connection() -> Iterator[duckdb.DuckDBPyConnection]:
-    con = connect()
-    try:
-        yield con
-    finally:
-        con.close()
 
 
 def _load_one(con: duckdb.DuckDBPyConnection, config: Config, file_id: int, name: str,
