@@ -140,7 +140,7 @@ def _sha256(path: Path, size: int) -> str:
 
 
 def load_local(tasks: list[_Task], config: Config, ids: Iterator[pa.RecordBatch]
-                ) -> Iterator[pa.RecordBatch]:
+               ) -> Iterator[pa.RecordBatch]:
     """On an executor: load the local files or ranges of them that are the `id`s of
     `ids` in `tasks`."""
     with contextlib.closing(connect()) as con:
