@@ -15,7 +15,7 @@ from scrapewatch.config import Config, config_json, load_config
 from scrapewatch.detect.windows import entity_windows
 from scrapewatch.engine import Engine, engine_for
 from scrapewatch.engine.duckdb import connect
-from scrapewatch.errors import EmptyInputError, InputError, RejectLimitError
+from scrapewatch.errors import ConfigError, EmptyInputError, InputError, RejectLimitError
 from scrapewatch.organisations import Organisations
 from scrapewatch.posts import check_rules
 from scrapewatch.reading.formats import get_format
@@ -60,6 +60,9 @@ def scan(paths: Sequence[str], *, config: Config | None = None, out: Path | None
             rejected (after writing `out/rejects`).
     """
     config = config or load_config()
+    if spark is not None and keep_requests:
+        raise ConfigError("keep_requests is the DuckDB engine's: a Spark scan keeps no "
+                          "table of requests")
     uris = [p for p in paths if is_uri(p)]
     if uris and spark is None:
         raise InputError(f"{uris[0]}: a URI is read by the Spark engine only (--engine spark)")

@@ -241,3 +241,30 @@ def test_no_input_allowed_empty_gives_the_empty_report_on_spark(spark: Any, tmp_
                for engine in (None, spark)]
     assert reports[1] == reports[0] | {"generated_at": reports[1]["generated_at"]}
     assert (reports[1]["inputs"]["files"], reports[1]["entities"]) == ([], [])
+
+
+def test_the_first_file_that_cannot_be_read_is_the_error_with_ranges_too(
+        spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The driver sniffs a large file to cut it in ranges before any task runs: its
+    error must still come after an earlier file's, as on DuckDB."""
+    from scrapewatch.engine import spark_tasks
+    from scrapewatch.errors import InputError
+
+    monkeypatch.setattr(spark_tasks, "SPLIT_BYTES", 1000)
+    good = _combined("192.0.2.1", T0, "/") + "\n"
+    (tmp_path / "a.log.gz").write_bytes(gzip.compress(good.encode() * 1000)[:-20])
+    (tmp_path / "b.txt").write_text("dear diary\n" * 500)  # no format: cut in ranges
+    errors = []
+    for engine in (None, spark):
+        with pytest.raises(InputError) as caught:
+            scan([str(tmp_path / "a.log.gz"), str(tmp_path / "b.txt")], spark=engine)
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1]
+    assert errors[0].startswith(f"{tmp_path / 'a.log.gz'}: ")
+
+
+def test_keep_requests_is_refused_on_spark(spark: Any) -> None:
+    from scrapewatch.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="keep_requests is the DuckDB engine's"):
+        scan(["sample_logs"], keep_requests=True, spark=spark)

@@ -109,12 +109,13 @@ class SparkEngine:
                           .mapInArrow(task, from_arrow_schema(LOADED)))
         if uris:
             frames.append(self._uri_tasks(uris, len(local), config))
-        if not frames:
-            return []
-        self.keep("sw_loaded", functools.reduce(DataFrame.unionByName, frames))
+        self.keep("sw_loaded", functools.reduce(DataFrame.unionByName, frames) if frames else
+                  self.spark.createDataFrame([], from_arrow_schema(LOADED)))
         files = sorted(self._extras(), key=lambda row: (row["file_id"], row["start"]))
         failed = next((row for row in files if row["error"] is not None), None)
         if failed is not None:
+            for split in splits.values():
+                split.sha256.cancel()  # not hashed in vain before the error is told
             raise getattr(errors, failed["error_kind"], ScrapewatchError)(failed["error"])
         return [loaded_file(list(rows), splits.get(file_id)) for file_id, rows in
                 itertools.groupby(files, key=lambda row: row["file_id"])]
@@ -198,9 +199,10 @@ class SparkEngine:
         yield from _arrow_batches(self.spark.sql(sql))
 
     def release(self) -> None:
-        """Let go of every kept table's rows."""
-        for frame in self.kept.values():
+        """Let go of every kept table's rows, and its name."""
+        for name, frame in self.kept.items():
             frame.unpersist()
+            self.spark.catalog.dropTempView(name)
         self.kept.clear()
 
 

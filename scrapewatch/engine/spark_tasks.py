@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from scrapewatch.config import Config
 from scrapewatch.engine.duckdb import connect
-from scrapewatch.errors import ScrapewatchError
+from scrapewatch.errors import InputError, ScrapewatchError
 from scrapewatch.reading.formats import FORMATS
 from scrapewatch.reading.read import FileLoad, LoadedFile, load_file, load_path
 from scrapewatch.reading.sniff import choose_format
@@ -81,7 +81,10 @@ def load_tasks(paths: list[str], config: Config, cores: int
     tasks, splits = [], {}
     hashing = ThreadPoolExecutor(1, thread_name_prefix="scrapewatch-hash")
     for file_id, path in enumerate(paths):
-        ranges = _ranges(Path(path), config, cores)
+        try:
+            ranges = _ranges(Path(path), config, cores)
+        except ScrapewatchError:
+            ranges = None  # its task says what is wrong, in the order of the files
         if ranges is None:
             tasks.append(_Task(file_id, path))
             continue
@@ -132,10 +135,14 @@ def _ranges(path: Path, config: Config, cores: int) -> list[Any] | None:
 def _sha256(path: Path, size: int) -> str:
     """The SHA-256 of the first `size` bytes of the file at `path`."""
     digest = hashlib.sha256()
-    with path.open("rb") as raw:
-        while size and (chunk := raw.read(min(BLOCK_BYTES, size))):
-            digest.update(chunk)
-            size -= len(chunk)
+    try:
+        with path.open("rb") as raw:
+            while size and (chunk := raw.read(min(BLOCK_BYTES, size))):
+                digest.update(chunk)
+                size -= len(chunk)
+    except OSError as error:
+        raise InputError(f"{path}: cannot read it again to hash it: {error.strerror}"
+                         ) from None
     return digest.hexdigest()
 
 
