@@ -312,3 +312,16 @@ def test_spark_engine_without_pyspark_says_how_to_install_it(
     assert result.exit_code == 1
     assert "pip install 'scrapewatch[spark]'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_missing_path_is_told_before_spark_starts(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import scrapewatch.cli as commands
+
+    def no_spark(*args: object) -> None:
+        raise AssertionError("Spark started")
+
+    monkeypatch.setattr(commands, "spark_session_for", no_spark)
+    result = scan(str(tmp_path / "nope.log"), "--engine", "spark")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"error: {tmp_path / 'nope.log'}: no such file or directory\n"

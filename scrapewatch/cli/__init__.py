@@ -95,7 +95,14 @@ def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None
     key = pseudonym_key(pseudonymise, pseudonym_key_file)
     with errors_reported(ctx):
         config = load_config(config_path, overrides=overrides)
-        spark = spark_session_for(spark_master, spark_remote, quiet) if engine == "spark" else None
+        spark = None
+        if engine == "spark":
+            from scrapewatch.reading.inputs import is_uri, list_inputs
+
+            # a missing path is told before Spark's JVM takes seconds to start
+            list_inputs([p for p in paths if not is_uri(p)],
+                        allow_empty=config.input.allow_empty)
+            spark = spark_session_for(spark_master, spark_remote, quiet)
         report = run_scan(paths, config=config, out=out, memory_limit=memory_limit, now=now,
                           progress=progress_display(quiet), pseudonym_key=key, spark=spark)
         print_report(report, output)
