@@ -21,7 +21,7 @@ from scrapewatch.reading.read import LoadedFile, Progress, load_path
 from scrapewatch.schema import FILE_TABLES, WORK_TABLES_SQL
 from scrapewatch.sql import WORK, insert_arrow, run
 
-BATCH_ROWS = 65_536
+BATCH_ROWS = 65_536  # rows of a batch that leaves an engine
 
 
 # DuckDB's share of a scan's memory; the rest (Python, blocks in flight) is about 300 MB.

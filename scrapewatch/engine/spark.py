@@ -31,7 +31,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from scrapewatch import errors
 from scrapewatch.config import Config
-from scrapewatch.engine.duckdb import files_table, keep_local_files, rejects_of
+from scrapewatch.engine.duckdb import BATCH_ROWS, files_table, keep_local_files, rejects_of
 from scrapewatch.engine.spark_tasks import (
     LOADED,
     PARTS,
@@ -45,8 +45,6 @@ from scrapewatch.reading.inputs import is_uri
 from scrapewatch.reading.read import LoadedFile, Progress
 from scrapewatch.schema import ALL_PARTS
 from scrapewatch.sql import insert_arrow, run
-
-BATCH_ROWS = 65_536
 
 
 def spark_session(master: str | None = None, remote: str | None = None, *,

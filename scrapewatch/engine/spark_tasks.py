@@ -20,15 +20,13 @@ import duckdb
 import pyarrow as pa
 
 from scrapewatch.config import Config
-from scrapewatch.engine.duckdb import connect
+from scrapewatch.engine.duckdb import BATCH_ROWS, connect
 from scrapewatch.errors import InputError, ScrapewatchError
 from scrapewatch.reading.formats import FORMATS
 from scrapewatch.reading.read import FileLoad, LoadedFile, load_file, load_path
 from scrapewatch.reading.sniff import choose_format
 from scrapewatch.reading.sources import BLOCK_BYTES, LogSource
 from scrapewatch.sql import run
-
-BATCH_ROWS = 65_536
 
 # What a load task sends back: the rows of its files' activity parts, which stay on the
 # cluster; and, in `extra` (the other columns empty), an Arrow IPC stream of a batch of
