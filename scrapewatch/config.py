@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import ipaddress
+import math
 import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -74,6 +75,11 @@ class Policy:
     warning_share: Decimal = _setting(
         Decimal("0.8"), "Entities whose peak reaches this share of the threshold, without "
         "passing it, are on the watchlist.", low=0, high=1, places=PLACES)
+
+    @property
+    def watch_level(self) -> int:
+        """The fewest posts in 24 hours that put an entity on the watchlist."""
+        return math.ceil(self.warning_share * self.threshold_posts)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ integers from the policy, written in as literals.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -120,16 +119,11 @@ class EntityWindow:
     first_crossing: int | None
 
 
-def watch_level(policy: Policy) -> int:
-    """The fewest posts in 24 hours that put an entity on the watchlist."""
-    return math.ceil(policy.warning_share * policy.threshold_posts)
-
-
 def entity_windows(engine: Engine, policy: Policy, parts: str = ALL_PARTS) -> None:
     """Build `activity` and `evidence` from the activity parts `parts` selects, then
     `windows`: the window figures of every entity whose peak reaches the watch level,
     flagged (over the threshold) or watched."""
-    level = watch_level(policy)
+    level = policy.watch_level
     engine.create("candidate_parts", CANDIDATE_PARTS_SQL.format(parts=parts, watch_level=level))
     engine.parts_read()
     engine.create("activity", ACTIVITY_SQL)

@@ -39,6 +39,7 @@ from scrapewatch.engine.spark_tasks import (
     load_tasks,
     load_uris,
     loaded_file,
+    unpack,
 )
 from scrapewatch.errors import InputError, ScrapewatchError
 from scrapewatch.reading.inputs import is_uri
@@ -91,6 +92,7 @@ class SparkEngine:
         self.spark = spark
         self.local = local
         self.kept: dict[str, DataFrame] = {}
+        self.watch_level: int | None = None  # see keep_files
 
     def load(self, paths: Sequence[str], config: Config, progress: Progress | None
              ) -> list[LoadedFile]:
@@ -109,6 +111,7 @@ class SparkEngine:
             frames.append(self._uri_tasks(uris, len(local), config))
         self.keep("sw_loaded", functools.reduce(DataFrame.unionByName, frames) if frames else
                   self.spark.createDataFrame([], from_arrow_schema(LOADED)))
+        self.watch_level = None if config.entity.organisations else config.policy.watch_level
         files = sorted(self._extras(), key=lambda row: (row["file_id"], row["start"]))
         failed = next((row for row in files if row["error"] is not None), None)
         if failed is not None:
@@ -149,11 +152,22 @@ class SparkEngine:
         return files
 
     def keep_files(self, kept: Sequence[tuple[int, LoadedFile]]) -> None:
+        """`activity_parts` unpacks the parts of the entities whose posts reach the watch
+        level (of all of them when organisations, which merge entities, are configured):
+        detection's candidates, found from a row an entity and file."""
         keep_local_files(self.local, kept)
         self.put("files", files_table(kept))
-        self.spark.sql(f"SELECT {', '.join(PARTS.names)} FROM sw_loaded WHERE extra IS NULL "
-                       "AND file_id IN (SELECT file_id FROM files)"
-                       ).createOrReplaceTempView("activity_parts")
+        packed = ("SELECT * FROM sw_loaded WHERE extra IS NULL "
+                  "AND file_id IN (SELECT file_id FROM files)")
+        if self.watch_level is not None:
+            packed = f"""
+                SELECT /*+ BROADCAST(c) */ p.* FROM ({packed}) p LEFT SEMI JOIN (
+                    SELECT entity_kind, entity FROM ({packed}) t
+                    GROUP BY entity_kind, entity
+                    HAVING sum(total_posts) >= {self.watch_level}) c
+                ON p.entity_kind = c.entity_kind AND p.entity = c.entity"""
+        self.spark.sql(packed).mapInArrow(unpack, from_arrow_schema(PARTS)
+                                          ).createOrReplaceTempView("activity_parts")
 
     def rejects(self) -> Iterator[tuple[str, int, str, str]]:
         return rejects_of(self.local)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from scrapewatch.config import Config
@@ -36,7 +37,12 @@ PARTS = pa.schema([  # schema.activity_parts
     ("entity_kind", pa.string()), ("entity", pa.string()), ("sec", pa.int64()),
     ("posts", pa.int64()), ("requests", pa.int64()), ("observed_posts", pa.int64()),
     ("file_id", pa.int32()), ("first_line", pa.int64()), ("last_line", pa.int64())])
-LOADED = PARTS.append(pa.field("extra", pa.binary()))
+# A part's figures, packed as int64s a part (see _pack).
+FIGURES = ("sec", "posts", "requests", "observed_posts", "first_line", "last_line")
+PACKED = pa.schema([  # an entity's parts in a file: their posts, and their figures
+    ("entity_kind", pa.string()), ("entity", pa.string()), ("file_id", pa.int32()),
+    ("total_posts", pa.int64()), ("figures", pa.binary())])
+LOADED = PACKED.append(pa.field("extra", pa.binary()))
 _FILE = pa.schema([  # a file's load, or a range's, or why it could not be read
     ("file_id", pa.int32()), ("start", pa.int64()), ("path", pa.string()), ("size", pa.int64()),
     ("format", pa.string()), ("lines", pa.int64()), ("requests", pa.int64()),
@@ -44,6 +50,15 @@ _FILE = pa.schema([  # a file's load, or a range's, or why it could not be read
     ("last_request", pa.int64()), ("read_sha256", pa.string()), ("read_bytes", pa.int64()),
     ("content_sha256", pa.string()), ("error_kind", pa.string()), ("error", pa.string())])
 _EXTRA_TABLES = ("rejects", "line_offsets")  # besides the files' loads
+# packed: a task's activity parts, a row an entity and file (PACKED), so that Spark
+# handles a row per entity, not per entity and second, until it knows the few entities
+# that can reach the watch level (see SparkEngine.keep_files).
+_PACKED_SQL = f"""
+SELECT entity_kind, entity, file_id, CAST(sum(posts) AS BIGINT) AS total_posts,
+       list({{{', '.join(f"'{name}': {name}" for name in FIGURES)}}}) AS parts
+FROM activity_parts
+GROUP BY entity_kind, entity, file_id
+"""
 
 # A plain text file past twice this size loads in ranges, one task each: as many as
 # the cluster has cores, none smaller than this.
@@ -222,10 +237,8 @@ def _failed(file_id: int, name: str, error: ScrapewatchError, path: Path, start:
 
 def _rows(con: duckdb.DuckDBPyConnection) -> Iterator[pa.RecordBatch]:
     """The rows a load added to `con`'s tables, which are then emptied."""
-    for batch in con.sql("SELECT * FROM activity_parts").to_arrow_reader(BATCH_ROWS):
-        yield pa.RecordBatch.from_arrays(
-            [batch.column(f.name).cast(f.type) for f in PARTS]
-            + [pa.nulls(len(batch), pa.binary())], schema=LOADED)
+    for batch in con.sql(_PACKED_SQL).to_arrow_reader(BATCH_ROWS):
+        yield _pack(batch)
     for table in _EXTRA_TABLES:
         for batch in con.sql(f"SELECT * FROM {table}").to_arrow_reader(BATCH_ROWS):
             yield _extra(table, pa.Table.from_batches([batch]))
@@ -239,7 +252,7 @@ def _extra(name: str, rows: pa.Table) -> pa.RecordBatch:
     with pa.ipc.new_stream(sink, rows.schema.with_metadata({"table": name})) as writer:
         writer.write_table(rows)
     return pa.RecordBatch.from_arrays(
-        [pa.nulls(1, f.type) for f in PARTS] + [pa.array([sink.getvalue().to_pybytes()])],
+        [pa.nulls(1, f.type) for f in PACKED] + [pa.array([sink.getvalue().to_pybytes()])],
         schema=LOADED)
 
 
@@ -259,3 +272,42 @@ def loaded_file(rows: list[dict[str, Any]], split: _Split | None) -> LoadedFile:
                     sha256, min(firsts, default=None), max(lasts, default=None), sha256,
                     split.size)
     return LoadedFile(row["path"], split.size, load, sha256)
+
+
+def _pack(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A batch of _PACKED_SQL as LOADED: each row's parts as one binary value, their
+    FIGURES as int64s, a part after another. Spark carries the bytes without reading
+    them, whatever the number of parts."""
+    parts = batch.column("parts")
+    figures = dict(zip(FIGURES, parts.flatten().flatten(), strict=True))  # as sliced
+    table = np.column_stack([figures[name].to_numpy(zero_copy_only=False)
+                             for name in FIGURES]).astype(np.int64, copy=False)
+    starts = np.asarray(parts.offsets) - parts.offsets[0].as_py()
+    packed = pa.Array.from_buffers(pa.binary(), len(batch), [
+        None, pa.py_buffer((starts * _PART_BYTES).astype(np.int32)),
+        pa.py_buffer(np.ascontiguousarray(table))])
+    return pa.RecordBatch.from_arrays(
+        [batch.column(name).cast(PACKED.field(name).type)
+         for name in ("entity_kind", "entity", "file_id", "total_posts")]
+        + [packed, pa.nulls(len(batch), pa.binary())], schema=LOADED)
+
+
+def unpack(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """On an executor: rows of PACKED back as activity parts (PARTS)."""
+    for batch in batches:
+        packed = batch.column("figures")
+        if not len(packed):
+            continue
+        ends = np.frombuffer(packed.buffers()[1], np.int32)[
+            packed.offset:packed.offset + len(packed) + 1]
+        data = np.frombuffer(packed.buffers()[2], np.uint8)[ends[0]:ends[-1]]
+        table = data.view(np.int64).reshape(-1, len(FIGURES))
+        owner = pa.array(np.repeat(np.arange(len(packed)), np.diff(ends) // _PART_BYTES))
+        columns = {name: pa.array(table[:, i]) for i, name in enumerate(FIGURES)}
+        columns.update({name: batch.column(name).take(owner)
+                        for name in ("entity_kind", "entity", "file_id")})
+        yield pa.RecordBatch.from_arrays([columns[name] for name in PARTS.names],
+                                         schema=PARTS)
+
+
+_PART_BYTES = 8 * len(FIGURES)
