@@ -59,6 +59,7 @@ SELECT entity_kind, entity, file_id, CAST(sum(posts) AS BIGINT) AS total_posts,
 FROM activity_parts
 GROUP BY entity_kind, entity, file_id
 """
+PACKED_ROWS = 4096  # entities a packed batch: few, as one may hold a part a second for days
 
 # A plain text file past twice this size loads in ranges, one task each: as many as
 # the cluster has cores, none smaller than this.
@@ -237,7 +238,7 @@ def _failed(file_id: int, name: str, error: ScrapewatchError, path: Path, start:
 
 def _rows(con: duckdb.DuckDBPyConnection) -> Iterator[pa.RecordBatch]:
     """The rows a load added to `con`'s tables, which are then emptied."""
-    for batch in con.sql(_PACKED_SQL).to_arrow_reader(BATCH_ROWS):
+    for batch in con.sql(_PACKED_SQL).to_arrow_reader(PACKED_ROWS):
         yield _pack(batch)
     for table in _EXTRA_TABLES:
         for batch in con.sql(f"SELECT * FROM {table}").to_arrow_reader(BATCH_ROWS):
