@@ -253,7 +253,7 @@ def json_lines(draw: st.DrawFn, times: list[str] | None) -> str:
     return line if draw(st.integers(0, 9)) else draw(st.sampled_from(["", "  ", "x", "{"]))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(lines=st.sampled_from([ISO_TIMES, ISO_TIMES + OTHER_TIMES, None]).flatmap(
            lambda times: st.lists(json_lines(times), min_size=1, max_size=5)),
        end=st.sampled_from(["\n", "\r\n"]))
