@@ -101,7 +101,6 @@ SELECT entity_kind, entity, sum(posts) AS total_posts, sum(requests) AS requests
 FROM peaks
 GROUP BY entity_kind, entity
 HAVING max(peak) >= {watch_level}
-ORDER BY entity_kind, entity
 """
 
 
