@@ -150,6 +150,15 @@ def test_spark_report_equals_duckdb_report(spark: Any, logs: Path, tmp_path: Pat
         assert entities["k-edge"]["damages_usd"] == "15000.02"
 
 
+def test_past_the_most_candidates_every_part_is_unpacked(
+        spark: Any, logs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scrapewatch.engine import spark as spark_engine
+    monkeypatch.setattr(spark_engine, "CANDIDATES_MAX", 1)  # the logs have more
+    duck, on_spark = both(spark, logs, config(periods="greedy"), tmp_path)
+    assert on_spark.to_json() == duck.to_json()
+    assert_same_outputs(tmp_path)
+
+
 def test_report_over_a_store_on_spark(spark: Any, logs: Path, tmp_path: Path) -> None:
     from scrapewatch.store import ingest, report
 

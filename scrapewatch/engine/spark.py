@@ -25,16 +25,18 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from scrapewatch import errors
 from scrapewatch.config import Config
-from scrapewatch.engine.duckdb import BATCH_ROWS, files_table, keep_local_files, rejects_of
+from scrapewatch.engine.duckdb import files_table, keep_local_files, rejects_of
 from scrapewatch.engine.spark_tasks import (
     LOADED,
     PARTS,
+    ipc_stream,
     load_local,
     load_tasks,
     load_uris,
@@ -46,6 +48,9 @@ from scrapewatch.reading.inputs import is_uri
 from scrapewatch.reading.read import LoadedFile, Progress
 from scrapewatch.schema import ALL_PARTS
 from scrapewatch.sql import insert_arrow, run
+
+# The most candidates whose parts alone are unpacked (see SparkEngine.keep_files).
+CANDIDATES_MAX = 1_000_000
 
 
 def spark_session(master: str | None = None, remote: str | None = None, *,
@@ -153,21 +158,24 @@ class SparkEngine:
 
     def keep_files(self, kept: Sequence[tuple[int, LoadedFile]]) -> None:
         """`activity_parts` unpacks the parts of the entities whose posts reach the watch
-        level (of all of them when organisations, which merge entities, are configured):
-        detection's candidates, found from a row an entity and file."""
+        level: detection's candidates, found from a row an entity and file. It unpacks
+        them all when organisations, which merge entities, are configured, or when more
+        than CANDIDATES_MAX entities reach it (the unpacking tasks are sent them)."""
         keep_local_files(self.local, kept)
         self.put("files", files_table(kept))
-        packed = ("SELECT * FROM sw_loaded WHERE extra IS NULL "
-                  "AND file_id IN (SELECT file_id FROM files)")
+        loaded = "sw_loaded WHERE file_id IN (SELECT file_id FROM files)"
+        candidates = None
         if self.watch_level is not None:
-            packed = f"""
-                SELECT /*+ BROADCAST(c) */ p.* FROM ({packed}) p LEFT SEMI JOIN (
-                    SELECT entity_kind, entity FROM ({packed}) t
-                    GROUP BY entity_kind, entity
-                    HAVING sum(total_posts) >= {self.watch_level}) c
-                ON p.entity_kind = c.entity_kind AND p.entity = c.entity"""
-        self.spark.sql(packed).mapInArrow(unpack, from_arrow_schema(PARTS)
-                                          ).createOrReplaceTempView("activity_parts")
+            found = self.spark.sql(f"""
+                SELECT entity_kind, entity FROM {loaded} AND total_posts IS NOT NULL
+                GROUP BY entity_kind, entity HAVING sum(total_posts) >= {self.watch_level}
+                LIMIT {CANDIDATES_MAX + 1}""").toArrow()
+            if len(found) <= CANDIDATES_MAX:
+                candidates = {kind: found.filter(pc.equal(found["entity_kind"], kind))["entity"]
+                              for kind in pc.unique(found["entity_kind"]).to_pylist()}
+        self.keep("activity_parts", self.spark.sql(
+            f"SELECT parts FROM {loaded} AND parts IS NOT NULL").mapInArrow(
+            functools.partial(unpack, candidates), from_arrow_schema(PARTS)))
 
     def rejects(self) -> Iterator[tuple[str, int, str, str]]:
         return rejects_of(self.local)
@@ -228,11 +236,19 @@ def _cores(spark: SparkSession) -> int:
 
 
 def _arrow_batches(frame: DataFrame) -> Iterator[pa.RecordBatch]:
-    """The rows of `frame`, streamed to the driver in record batches."""
-    names = frame.columns
-    rows = frame.toLocalIterator(prefetchPartitions=True)
-    while chunk := list(itertools.islice(rows, BATCH_ROWS)):
-        yield pa.RecordBatch.from_pylist([dict(zip(names, row, strict=True)) for row in chunk])
+    """The rows of `frame`, streamed to the driver in record batches: each task's
+    batches as Arrow IPC streams, in the frame's order, a partition at a time."""
+    streams = frame.mapInArrow(_as_ipc, "ipc binary")
+    for (stream,) in streams.toLocalIterator(prefetchPartitions=True):
+        yield from pa.ipc.open_stream(stream)
+
+
+def _as_ipc(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """On an executor: each of `batches` as a row holding it as an Arrow IPC stream."""
+    for batch in batches:
+        yield pa.RecordBatch.from_arrays(
+            [pa.array([ipc_stream(pa.Table.from_batches([batch]))], pa.binary())],
+            names=["ipc"])
 
 
 def hadoop_path(name: str) -> str:

@@ -19,6 +19,8 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark import TaskContext
 
 from scrapewatch.config import Config
 from scrapewatch.engine.duckdb import BATCH_ROWS, connect
@@ -29,20 +31,22 @@ from scrapewatch.reading.sniff import choose_format
 from scrapewatch.reading.sources import BLOCK_BYTES, LogSource
 from scrapewatch.sql import run
 
-# What a load task sends back: the rows of its files' activity parts, which stay on the
-# cluster; and, in `extra` (the other columns empty), an Arrow IPC stream of a batch of
-# one of its other tables, which come to the driver: a file's load (or why it could not
-# be read), its rejects or its line offsets, the table named in the stream's metadata.
+# What a load task sends back, a kind of row each (the other columns null):
+# - an entity's posts in a file (entity_kind, entity, file_id, total_posts), from which
+#   Spark finds the few entities that can reach the watch level (SparkEngine.keep_files);
+# - in `parts`, a batch of the file's activity parts (PARTS) as a compressed Arrow IPC
+#   stream, which Spark carries unread and stays on the cluster until `unpack` keeps
+#   those entities' parts: a row of Spark's per batch, not per entity and second;
+# - in `extra`, an Arrow IPC stream of a batch of one of its other tables, which come
+#   to the driver: a file's load (or why it could not be read), its rejects or its line
+#   offsets, the table named in the stream's metadata.
 PARTS = pa.schema([  # schema.activity_parts
     ("entity_kind", pa.string()), ("entity", pa.string()), ("sec", pa.int64()),
     ("posts", pa.int64()), ("requests", pa.int64()), ("observed_posts", pa.int64()),
     ("file_id", pa.int32()), ("first_line", pa.int64()), ("last_line", pa.int64())])
-# A part's figures, packed as int64s a part (see _pack).
-FIGURES = ("sec", "posts", "requests", "observed_posts", "first_line", "last_line")
-PACKED = pa.schema([  # an entity's parts in a file: their posts, and their figures
+LOADED = pa.schema([
     ("entity_kind", pa.string()), ("entity", pa.string()), ("file_id", pa.int32()),
-    ("total_posts", pa.int64()), ("figures", pa.binary())])
-LOADED = PACKED.append(pa.field("extra", pa.binary()))
+    ("total_posts", pa.int64()), ("parts", pa.binary()), ("extra", pa.binary())])
 _FILE = pa.schema([  # a file's load, or a range's, or why it could not be read
     ("file_id", pa.int32()), ("start", pa.int64()), ("path", pa.string()), ("size", pa.int64()),
     ("format", pa.string()), ("lines", pa.int64()), ("requests", pa.int64()),
@@ -50,16 +54,13 @@ _FILE = pa.schema([  # a file's load, or a range's, or why it could not be read
     ("last_request", pa.int64()), ("read_sha256", pa.string()), ("read_bytes", pa.int64()),
     ("content_sha256", pa.string()), ("error_kind", pa.string()), ("error", pa.string())])
 _EXTRA_TABLES = ("rejects", "line_offsets")  # besides the files' loads
-# packed: a task's activity parts, a row an entity and file (PACKED), so that Spark
-# handles a row per entity, not per entity and second, until it knows the few entities
-# that can reach the watch level (see SparkEngine.keep_files).
-_PACKED_SQL = f"""
-SELECT entity_kind, entity, file_id, CAST(sum(posts) AS BIGINT) AS total_posts,
-       list({{{', '.join(f"'{name}': {name}" for name in FIGURES)}}}) AS parts
+_TOTALS_SQL = """
+SELECT entity_kind, entity, file_id, CAST(sum(posts) AS BIGINT) AS total_posts
 FROM activity_parts
 GROUP BY entity_kind, entity, file_id
 """
-PACKED_ROWS = 4096  # entities a packed batch: few, as one may hold a part a second for days
+# zstd: parts compress to a sixth (a third with lz4), in about the time lz4 takes
+_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
 
 # A plain text file past twice this size loads in ranges, one task each: as many as
 # the cluster has cores, none smaller than this.
@@ -164,7 +165,7 @@ def load_local(tasks: list[_Task], config: Config, ids: Iterator[pa.RecordBatch]
                ) -> Iterator[pa.RecordBatch]:
     """On an executor: load the local files or ranges of them that are the `id`s of
     `ids` in `tasks`."""
-    with contextlib.closing(connect()) as con:
+    with contextlib.closing(_connect()) as con:
         for batch in ids:
             for task in (tasks[i] for i in batch.column("id").to_pylist()):
                 if task.end is None:
@@ -177,7 +178,7 @@ def load_uris(ids: dict[str, int], config: Config, tasks: Iterator[pa.RecordBatc
               ) -> Iterator[pa.RecordBatch]:
     """On an executor: load the files Spark read (`path` and `content`), each from a
     temp file; `ids` gives each path's file_id."""
-    with contextlib.closing(connect()) as con:
+    with contextlib.closing(_connect()) as con:
         for batch in tasks:
             for path, content in zip(batch.column("path").to_pylist(),
                                      batch.column("content").to_pylist(), strict=True):
@@ -186,6 +187,15 @@ def load_uris(ids: dict[str, int], config: Config, tasks: Iterator[pa.RecordBatc
                     local.write_bytes(content)
                     del content
                     yield from _load_one(con, config, ids[path], path, local)
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    """On an executor: a DuckDB connection with as many threads as the task has cores
+    (spark.task.cpus, 1 by default): the other cores run other tasks."""
+    con = connect()
+    task = TaskContext.get()
+    run(con, f"SET threads = {task.cpus() if task else 1}")
+    return con
 
 
 def _load_one(con: duckdb.DuckDBPyConnection, config: Config, file_id: int, name: str,
@@ -238,8 +248,15 @@ def _failed(file_id: int, name: str, error: ScrapewatchError, path: Path, start:
 
 def _rows(con: duckdb.DuckDBPyConnection) -> Iterator[pa.RecordBatch]:
     """The rows a load added to `con`'s tables, which are then emptied."""
-    for batch in con.sql(_PACKED_SQL).to_arrow_reader(PACKED_ROWS):
-        yield _pack(batch)
+    for batch in con.sql(_TOTALS_SQL).to_arrow_reader(BATCH_ROWS):
+        yield pa.RecordBatch.from_arrays(
+            [batch.column(i).cast(LOADED.field(i).type) for i in range(4)]
+            + [pa.nulls(len(batch), pa.binary())] * 2, schema=LOADED)
+    for batch in con.sql(f"SELECT {', '.join(PARTS.names)} FROM activity_parts"
+                         ).to_arrow_reader(BATCH_ROWS):
+        if len(batch):  # of one file: the rows of each file are sent, then deleted
+            yield _row(parts=ipc_stream(pa.Table.from_batches([batch]).cast(PARTS)),
+                       file_id=batch.column("file_id")[0].as_py())
     for table in _EXTRA_TABLES:
         for batch in con.sql(f"SELECT * FROM {table}").to_arrow_reader(BATCH_ROWS):
             yield _extra(table, pa.Table.from_batches([batch]))
@@ -249,12 +266,22 @@ def _rows(con: duckdb.DuckDBPyConnection) -> Iterator[pa.RecordBatch]:
 
 def _extra(name: str, rows: pa.Table) -> pa.RecordBatch:
     """A row of LOADED holding `rows` of the table `name` in `extra`."""
+    return _row(extra=ipc_stream(rows.replace_schema_metadata({"table": name})))
+
+
+def ipc_stream(rows: pa.Table) -> bytes:
+    """`rows` as an Arrow IPC stream, compressed."""
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, rows.schema.with_metadata({"table": name})) as writer:
+    with pa.ipc.new_stream(sink, rows.schema, options=_IPC_OPTIONS) as writer:
         writer.write_table(rows)
+    stream: bytes = sink.getvalue().to_pybytes()
+    return stream
+
+
+def _row(**values: Any) -> pa.RecordBatch:
+    """A row of LOADED with `values`, its other columns null."""
     return pa.RecordBatch.from_arrays(
-        [pa.nulls(1, f.type) for f in PACKED] + [pa.array([sink.getvalue().to_pybytes()])],
-        schema=LOADED)
+        [pa.array([values.get(f.name)], f.type) for f in LOADED], schema=LOADED)
 
 
 def loaded_file(rows: list[dict[str, Any]], split: _Split | None) -> LoadedFile:
@@ -275,40 +302,19 @@ def loaded_file(rows: list[dict[str, Any]], split: _Split | None) -> LoadedFile:
     return LoadedFile(row["path"], split.size, load, sha256)
 
 
-def _pack(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """A batch of _PACKED_SQL as LOADED: each row's parts as one binary value, their
-    FIGURES as int64s, a part after another. Spark carries the bytes without reading
-    them, whatever the number of parts."""
-    parts = batch.column("parts")
-    figures = dict(zip(FIGURES, parts.flatten().flatten(), strict=True))  # as sliced
-    table = np.column_stack([figures[name].to_numpy(zero_copy_only=False)
-                             for name in FIGURES]).astype(np.int64, copy=False)
-    starts = np.asarray(parts.offsets) - parts.offsets[0].as_py()
-    packed = pa.Array.from_buffers(pa.binary(), len(batch), [
-        None, pa.py_buffer((starts * _PART_BYTES).astype(np.int32)),
-        pa.py_buffer(np.ascontiguousarray(table))])
-    return pa.RecordBatch.from_arrays(
-        [batch.column(name).cast(PACKED.field(name).type)
-         for name in ("entity_kind", "entity", "file_id", "total_posts")]
-        + [packed, pa.nulls(len(batch), pa.binary())], schema=LOADED)
-
-
-def unpack(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """On an executor: rows of PACKED back as activity parts (PARTS)."""
+def unpack(candidates: dict[str, pa.Array] | None, batches: Iterator[pa.RecordBatch]
+           ) -> Iterator[pa.RecordBatch]:
+    """On an executor: the activity parts (PARTS) in the `parts` of `batches`, those of
+    the `candidates` (entities by kind) only, unless None."""
     for batch in batches:
-        packed = batch.column("figures")
-        if not len(packed):
-            continue
-        ends = np.frombuffer(packed.buffers()[1], np.int32)[
-            packed.offset:packed.offset + len(packed) + 1]
-        data = np.frombuffer(packed.buffers()[2], np.uint8)[ends[0]:ends[-1]]
-        table = data.view(np.int64).reshape(-1, len(FIGURES))
-        owner = pa.array(np.repeat(np.arange(len(packed)), np.diff(ends) // _PART_BYTES))
-        columns = {name: pa.array(table[:, i]) for i, name in enumerate(FIGURES)}
-        columns.update({name: batch.column(name).take(owner)
-                        for name in ("entity_kind", "entity", "file_id")})
-        yield pa.RecordBatch.from_arrays([columns[name] for name in PARTS.names],
-                                         schema=PARTS)
-
-
-_PART_BYTES = 8 * len(FIGURES)
+        for stream in batch.column("parts").to_pylist():
+            for parts in pa.ipc.open_stream(stream):
+                if candidates is not None:
+                    kinds, entities = parts.column("entity_kind"), parts.column("entity")
+                    keep = pa.array(np.zeros(len(parts), bool))
+                    for kind, kept in candidates.items():
+                        keep = pc.or_(keep, pc.and_(pc.equal(kinds, kind),
+                                                    pc.is_in(entities, value_set=kept)))
+                    parts = parts.filter(keep)
+                if len(parts):
+                    yield parts
