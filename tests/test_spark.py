@@ -272,6 +272,34 @@ def test_the_first_file_that_cannot_be_read_is_the_error_with_ranges_too(
     assert errors[0].startswith(f"{tmp_path / 'a.log.gz'}: ")
 
 
+def test_ranges_number_their_rejects_and_quoted_lines_as_the_whole_file(
+        spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each range numbers its lines from 1; the driver moves its rejects, line offsets
+    and evidence by the lines of the ranges before it."""
+    from scrapewatch.engine import spark as spark_engine
+    from scrapewatch.engine import spark_tasks
+
+    monkeypatch.setattr(spark_tasks, "SPLIT_BYTES", 40_000)
+    monkeypatch.setattr(spark_engine, "_cores", lambda session: 16)
+    lines = [f"not a log line {i}" if i % 1000 == 999 else
+             _combined("198.51.100.23", T0 + timedelta(seconds=10 * i), "/bulk?n=200")
+             for i in range(6_000)]  # 1,198,800 posts in 17 hours; past 2 line marks
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "big.log").write_text("\n".join(lines) + "\n")
+    tasks = []
+    monkeypatch.setattr(spark_engine, "load_tasks", lambda *a: tasks.append(
+        spark_tasks.load_tasks(*a)) or tasks[-1])
+    duck, on_spark = both(spark, tmp_path / "logs", config(), tmp_path)
+    assert len(tasks[0][0]) > 8
+    assert on_spark.to_json() == duck.to_json()
+    assert_same_outputs(tmp_path)
+    rejects = (tmp_path / "spark" / "rejects").read_text()
+    assert [int(line.split(",")[1]) for line in rejects.splitlines()[1:]] == [
+        1000, 2000, 3000, 4000, 5000, 6000]
+    evidence = duck.to_json()["entities"][0]["periods"][0]["evidence"][0]
+    assert (evidence["first_line"], evidence["last_line"]) == (1, 5999)
+
+
 def test_keep_requests_is_refused_on_spark(spark: Any) -> None:
     from scrapewatch.errors import ConfigError
 

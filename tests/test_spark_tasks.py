@@ -9,7 +9,7 @@ import pytest
 
 from scrapewatch.engine import spark_tasks
 from scrapewatch.engine.duckdb import connect
-from scrapewatch.engine.spark_tasks import PARTS, _rows, unpack
+from scrapewatch.engine.spark_tasks import PARTS, _rows, line_shifts, unpack
 from scrapewatch.sql import insert_arrow
 
 ROWS = [  # entity_kind, entity, sec, posts, requests, observed_posts, file_id, first, last
@@ -28,7 +28,7 @@ def test_loaded_parts_unpack_as_they_were(batch_rows: int,
     con = connect()
     insert_arrow(con, "activity_parts", pa.Table.from_pylist(
         [dict(zip(PARTS.names, row, strict=True)) for row in ROWS], PARTS))
-    loaded = pa.Table.from_batches(list(_rows(con)))
+    loaded = pa.Table.from_batches(list(_rows(con, 0)))
     assert con.sql("SELECT count(*) FROM activity_parts").fetchall() == [(0,)]  # sent
     totals = loaded.filter(loaded["total_posts"].is_valid())
     assert sorted(tuple(r.values()) for r in totals.select(
@@ -39,9 +39,26 @@ def test_loaded_parts_unpack_as_they_were(batch_rows: int,
     assert len(packed) == -(-len(ROWS) // batch_rows)
     # Spark hands the rows over in batches of its own: here, one a row too
     for batches in (packed.to_batches(), packed.to_batches(max_chunksize=1)):
-        rows = [tuple(r.values()) for b in unpack(None, iter(batches)) for r in b.to_pylist()]
+        rows = [tuple(r.values()) for b in unpack(None, {}, iter(batches)) for r in b.to_pylist()]
         assert sorted(rows, key=repr) == sorted(ROWS, key=repr)
     candidates = {"api_key": pa.array(["k-1"]), "user": pa.array(["é", "x"])}
-    rows = [tuple(r.values()) for b in unpack(candidates, iter(packed.to_batches()))
+    rows = [tuple(r.values()) for b in unpack(candidates, {}, iter(packed.to_batches()))
             for r in b.to_pylist()]
     assert sorted(rows, key=repr) == sorted([ROWS[0], ROWS[1], ROWS[4]], key=repr)
+
+
+def test_a_range_numbers_its_lines_after_the_lines_of_the_ranges_before_it() -> None:
+    files = [{"file_id": 0, "start": 0, "lines": 5}, {"file_id": 1, "start": 0, "lines": 7},
+             {"file_id": 1, "start": 700, "lines": 3}, {"file_id": 1, "start": 900,
+                                                         "lines": 4},
+             {"file_id": 2, "start": 0, "lines": 2}]
+    assert line_shifts(files) == {(1, 700): 7, (1, 900): 10}
+    con = connect()
+    insert_arrow(con, "activity_parts", pa.Table.from_pylist(
+        [dict(zip(PARTS.names, row, strict=True)) for row in ROWS[:2]], PARTS))
+    packed = pa.Table.from_batches(list(_rows(con, 0, 700)))
+    packed = packed.filter(packed["parts"].is_valid())
+    assert packed["start"].to_pylist() == [700]
+    moved = [(r["first_line"], r["last_line"]) for b in unpack(None, {(0, 700): 7}, iter(
+        packed.to_batches())) for r in b.to_pylist()]
+    assert sorted(moved) == [(8, 8), (9, 16)]

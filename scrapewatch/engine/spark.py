@@ -37,6 +37,7 @@ from scrapewatch.engine.spark_tasks import (
     LOADED,
     PARTS,
     ipc_stream,
+    line_shifts,
     load_local,
     load_tasks,
     load_uris,
@@ -98,6 +99,7 @@ class SparkEngine:
         self.local = local
         self.kept: dict[str, DataFrame] = {}
         self.watch_level: int | None = None  # see keep_files
+        self.shifts: dict[tuple[int, int], int] = {}  # see spark_tasks.line_shifts
 
     def load(self, paths: Sequence[str], config: Config, progress: Progress | None
              ) -> list[LoadedFile]:
@@ -117,12 +119,19 @@ class SparkEngine:
         self.keep("sw_loaded", functools.reduce(DataFrame.unionByName, frames) if frames else
                   self.spark.createDataFrame([], from_arrow_schema(LOADED)))
         self.watch_level = None if config.entity.organisations else config.policy.watch_level
-        files = sorted(self._extras(), key=lambda row: (row["file_id"], row["start"]))
+        files, ranges = self._extras()
+        files.sort(key=lambda row: (row["file_id"], row["start"]))
         failed = next((row for row in files if row["error"] is not None), None)
         if failed is not None:
             for split in splits.values():
                 split.sha256.cancel()  # not hashed in vain before the error is told
             raise getattr(errors, failed["error_kind"], ScrapewatchError)(failed["error"])
+        self.shifts = line_shifts(files)
+        for (file_id, start), held in ranges.items():
+            for table in ("rejects", "line_offsets"):
+                run(self.local, f"UPDATE {table} SET file_id = $file_id, "
+                    "line_no = line_no + $shift WHERE file_id = $held",
+                    {"file_id": file_id, "shift": self.shifts[file_id, start], "held": held})
         return [loaded_file(list(rows), splits.get(file_id)) for file_id, rows in
                 itertools.groupby(files, key=lambda row: row["file_id"])]
 
@@ -142,19 +151,26 @@ class SparkEngine:
         return found.select("path", "content").mapInArrow(
             functools.partial(load_uris, ids, config), from_arrow_schema(LOADED))
 
-    def _extras(self) -> list[dict[str, Any]]:
+    def _extras(self) -> tuple[list[dict[str, Any]], dict[tuple[int, int], int]]:
         """The load tasks' rows of each file (or range), their rejects and line offsets
-        put in the local tables."""
-        files = []
-        for (extra,) in self.spark.sql("SELECT extra FROM sw_loaded WHERE extra IS NOT NULL"
-                                       ).toLocalIterator():
+        put in the local tables. Those of a range after a file's first are numbered from
+        its start until the lines before it are known: they are held under a file_id of
+        their own (negative), given for each (file_id, start)."""
+        files: list[dict[str, Any]] = []
+        ranges: dict[tuple[int, int], int] = {}
+        for file_id, start, extra in self.spark.sql(
+                "SELECT file_id, start, extra FROM sw_loaded WHERE extra IS NOT NULL"
+        ).toLocalIterator():
             table = pa.ipc.open_stream(extra).read_all()
             name = table.schema.metadata[b"table"].decode()
             if name == "files":
                 files += table.to_pylist()
+            elif start:
+                held = ranges.setdefault((file_id, start), -1 - len(ranges))
+                insert_arrow(self.local, name, table, f"* REPLACE ({held} AS file_id)")
             else:
                 insert_arrow(self.local, name, table)
-        return files
+        return files, ranges
 
     def keep_files(self, kept: Sequence[tuple[int, LoadedFile]]) -> None:
         """`activity_parts` unpacks the parts of the entities whose posts reach the watch
@@ -174,8 +190,8 @@ class SparkEngine:
                 candidates = {kind: found.filter(pc.equal(found["entity_kind"], kind))["entity"]
                               for kind in pc.unique(found["entity_kind"]).to_pylist()}
         self.keep("activity_parts", self.spark.sql(
-            f"SELECT parts FROM {loaded} AND parts IS NOT NULL").mapInArrow(
-            functools.partial(unpack, candidates), from_arrow_schema(PARTS)))
+            f"SELECT file_id, start, parts FROM {loaded} AND parts IS NOT NULL").mapInArrow(
+            functools.partial(unpack, candidates, self.shifts), from_arrow_schema(PARTS)))
 
     def rejects(self) -> Iterator[tuple[str, int, str, str]]:
         return rejects_of(self.local)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import duckdb
 import numpy as np
@@ -34,19 +34,21 @@ from scrapewatch.sql import run
 # What a load task sends back, a kind of row each (the other columns null):
 # - an entity's posts in a file (entity_kind, entity, file_id, total_posts), from which
 #   Spark finds the few entities that can reach the watch level (SparkEngine.keep_files);
-# - in `parts`, a batch of the file's activity parts (PARTS) as a compressed Arrow IPC
-#   stream, which Spark carries unread and stays on the cluster until `unpack` keeps
-#   those entities' parts: a row of Spark's per batch, not per entity and second;
+# - in `parts`, a batch of the activity parts (PARTS) of a file (file_id) or of its
+#   range from byte `start`, as a compressed Arrow IPC stream, which Spark carries
+#   unread and keeps on the cluster until `unpack` keeps those entities' parts: a row
+#   of Spark's per batch, not per entity and second;
 # - in `extra`, an Arrow IPC stream of a batch of one of its other tables, which come
 #   to the driver: a file's load (or why it could not be read), its rejects or its line
-#   offsets, the table named in the stream's metadata.
+#   offsets, the table named in the stream's metadata (with file_id and start).
 PARTS = pa.schema([  # schema.activity_parts
     ("entity_kind", pa.string()), ("entity", pa.string()), ("sec", pa.int64()),
     ("posts", pa.int64()), ("requests", pa.int64()), ("observed_posts", pa.int64()),
     ("file_id", pa.int32()), ("first_line", pa.int64()), ("last_line", pa.int64())])
 LOADED = pa.schema([
     ("entity_kind", pa.string()), ("entity", pa.string()), ("file_id", pa.int32()),
-    ("total_posts", pa.int64()), ("parts", pa.binary()), ("extra", pa.binary())])
+    ("total_posts", pa.int64()), ("start", pa.int64()), ("parts", pa.binary()),
+    ("extra", pa.binary())])
 _FILE = pa.schema([  # a file's load, or a range's, or why it could not be read
     ("file_id", pa.int32()), ("start", pa.int64()), ("path", pa.string()), ("size", pa.int64()),
     ("format", pa.string()), ("lines", pa.int64()), ("requests", pa.int64()),
@@ -70,14 +72,13 @@ SPLIT_BYTES = 128 << 20
 @dataclass(frozen=True)
 class _Task:
     """A local file to load in one task: whole, or the lines of its content bytes
-    [start, end), the first of them line `first_line`, in the format sniffed for all
+    [start, end), numbered from 1 (see `line_shifts`), in the format sniffed for all
     its ranges."""
 
     file_id: int
     path: str
     start: int = 0
     end: int | None = None
-    first_line: int = 1
     format: str = ""
 
 
@@ -105,21 +106,22 @@ def load_tasks(paths: list[str], config: Config, cores: int
             continue
         fmt, size = ranges.pop()
         splits[file_id] = _Split(size, hashing.submit(_sha256, Path(path), size))
-        tasks += [_Task(file_id, path, start, end, line, fmt) for start, end, line in ranges]
+        tasks += [_Task(file_id, path, start, end, fmt) for start, end in ranges]
     hashing.shutdown(wait=False)
     return tasks, splits
 
 
 def _ranges(path: Path, config: Config, cores: int) -> list[Any] | None:
     """Ranges of a plain text file past 2 SPLIT_BYTES in a format without a header
-    (whose lines each read alone), one a core but none under SPLIT_BYTES: (start, end,
-    first line) each, cut just after a newline, then (its format, the size they cover).
-    None for a file loaded whole (a task then finds its format, as a DuckDB scan does)."""
+    (whose lines each read alone), one a core but none under SPLIT_BYTES: (start, end)
+    each, cut just after a newline, then (its format, the size they cover). None for a
+    file loaded whole (a task then finds its format, as a DuckDB scan does). Only the
+    bytes around each cut are read: the tasks count the lines."""
     with LogSource.open(path, hashing=False) as source:
         if source.compression != "none" or source.size < 2 * SPLIT_BYTES or cores < 2 or any(
                 f.magic and source.magic == f.magic for f in FORMATS.values()):
             return None
-        step = max(SPLIT_BYTES, -(-source.size // cores))
+        size, step = source.size, max(SPLIT_BYTES, -(-source.size // cores))
         first = next(source.blocks(), None)
         if first is None:
             return None
@@ -127,24 +129,25 @@ def _ranges(path: Path, config: Config, cores: int) -> list[Any] | None:
     if fmt.header:
         return None
     ranges: list[Any] = []
-    start, line, offset, newlines = 0, 1, 0, 0
+    start = 0
     with path.open("rb") as raw:
-        while chunk := raw.read(BLOCK_BYTES):
-            at = start + step - offset  # where the next cut is looked for
-            while 0 <= at < len(chunk) or (at < 0 and chunk):
-                cut = chunk.find(b"\n", max(at, 0))
-                if cut < 0:
-                    break
-                ranges.append((start, offset + cut + 1, line))
-                line = newlines + chunk.count(b"\n", 0, cut + 1) + 1
-                start = offset + cut + 1
-                at = start + step - offset
-            newlines += chunk.count(b"\n")
-            offset += len(chunk)
-    if start < offset:
-        ranges.append((start, offset, line))
+        while start + step < size and (cut := _after_newline(raw, start + step)) < size:
+            ranges.append((start, cut))
+            start = cut
+    ranges.append((start, size))
     name = fmt.name if config.input.format == "auto" else config.input.format
-    return [*ranges, (name, offset)]
+    return [*ranges, (name, size)]
+
+
+def _after_newline(raw: BinaryIO, at: int) -> int:
+    """The offset just after the first newline of `raw` at or past `at`; past its end
+    when there is none."""
+    raw.seek(at)
+    while chunk := raw.read(1 << 16):
+        if (newline := chunk.find(b"\n")) >= 0:
+            return at + newline + 1
+        at += len(chunk)
+    return at + 1
 
 
 def _sha256(path: Path, size: int) -> str:
@@ -209,7 +212,7 @@ def _load_one(con: duckdb.DuckDBPyConnection, config: Config, file_id: int, name
         return
     yield _file_row(file_id, name, loaded.load, size=loaded.size,
                     content_sha256=loaded.content_sha256)
-    yield from _rows(con)
+    yield from _rows(con, file_id)
 
 
 def _load_range(con: duckdb.DuckDBPyConnection, config: Config, task: _Task
@@ -219,18 +222,17 @@ def _load_range(con: duckdb.DuckDBPyConnection, config: Config, task: _Task
         with LogSource.open(Path(task.path), hashing=False) as source:
             source.seek_content(task.start)
             load = load_file(con, source, file_id=task.file_id, format_name=task.format,
-                             config=config, first_line=task.first_line, skip=task.start,
-                             limit=task.end)
+                             config=config, skip=task.start, limit=task.end)
     except ScrapewatchError as error:
         yield _failed(task.file_id, task.path, error, Path(task.path), task.start)
         return
     yield _file_row(task.file_id, task.path, load, start=task.start)
-    yield from _rows(con)
+    yield from _rows(con, task.file_id, task.start)
 
 
 def _file_row(file_id: int, name: str, load: FileLoad, *, start: int = 0, size: int = 0,
               content_sha256: str = "") -> pa.RecordBatch:
-    return _extra("files", pa.Table.from_pylist([{
+    return _extra("files", file_id, start, pa.Table.from_pylist([{
         "file_id": file_id, "start": start, "path": name, "size": size,
         "format": load.format, "lines": load.lines, "requests": load.requests,
         "rejected": load.rejected, "sha256": load.sha256, "first_request": load.first_request,
@@ -241,32 +243,35 @@ def _file_row(file_id: int, name: str, load: FileLoad, *, start: int = 0, size: 
 def _failed(file_id: int, name: str, error: ScrapewatchError, path: Path, start: int = 0
             ) -> pa.RecordBatch:
     """The row of a file (or range) that could not be loaded, naming it as `name`."""
-    return _extra("files", pa.Table.from_pylist([{
+    return _extra("files", file_id, start, pa.Table.from_pylist([{
         "file_id": file_id, "start": start, "path": name, "error_kind": type(error).__name__,
         "error": str(error).replace(str(path), name)}], _FILE))
 
 
-def _rows(con: duckdb.DuckDBPyConnection) -> Iterator[pa.RecordBatch]:
-    """The rows a load added to `con`'s tables, which are then emptied."""
+def _rows(con: duckdb.DuckDBPyConnection, file_id: int, start: int = 0
+          ) -> Iterator[pa.RecordBatch]:
+    """The rows the load of a file (or its range from byte `start`) added to `con`'s
+    tables, which are then emptied."""
     for batch in con.sql(_TOTALS_SQL).to_arrow_reader(BATCH_ROWS):
         yield pa.RecordBatch.from_arrays(
             [batch.column(i).cast(LOADED.field(i).type) for i in range(4)]
-            + [pa.nulls(len(batch), pa.binary())] * 2, schema=LOADED)
+            + [pa.nulls(len(batch), f.type) for f in list(LOADED)[4:]], schema=LOADED)
     for batch in con.sql(f"SELECT {', '.join(PARTS.names)} FROM activity_parts"
                          ).to_arrow_reader(BATCH_ROWS):
-        if len(batch):  # of one file: the rows of each file are sent, then deleted
-            yield _row(parts=ipc_stream(pa.Table.from_batches([batch]).cast(PARTS)),
-                       file_id=batch.column("file_id")[0].as_py())
+        if len(batch):
+            yield _row(file_id=file_id, start=start,
+                       parts=ipc_stream(pa.Table.from_batches([batch]).cast(PARTS)))
     for table in _EXTRA_TABLES:
         for batch in con.sql(f"SELECT * FROM {table}").to_arrow_reader(BATCH_ROWS):
-            yield _extra(table, pa.Table.from_batches([batch]))
+            yield _extra(table, file_id, start, pa.Table.from_batches([batch]))
     for table in ("activity_parts", *_EXTRA_TABLES):
         run(con, f"DELETE FROM {table}")
 
 
-def _extra(name: str, rows: pa.Table) -> pa.RecordBatch:
+def _extra(name: str, file_id: int, start: int, rows: pa.Table) -> pa.RecordBatch:
     """A row of LOADED holding `rows` of the table `name` in `extra`."""
-    return _row(extra=ipc_stream(rows.replace_schema_metadata({"table": name})))
+    return _row(file_id=file_id, start=start,
+                extra=ipc_stream(rows.replace_schema_metadata({"table": name})))
 
 
 def ipc_stream(rows: pa.Table) -> bytes:
@@ -302,12 +307,26 @@ def loaded_file(rows: list[dict[str, Any]], split: _Split | None) -> LoadedFile:
     return LoadedFile(row["path"], split.size, load, sha256)
 
 
-def unpack(candidates: dict[str, pa.Array] | None, batches: Iterator[pa.RecordBatch]
-           ) -> Iterator[pa.RecordBatch]:
+def line_shifts(files: list[dict[str, Any]]) -> dict[tuple[int, int], int]:
+    """What to add to the line numbers of each range after a file's first, (file_id,
+    start): the lines of the ranges before it. `files`: their rows, in order."""
+    shifts, lines = {}, 0
+    for row, before in zip(files[1:], files, strict=False):
+        lines = lines + before["lines"] if row["file_id"] == before["file_id"] else 0
+        if lines:
+            shifts[row["file_id"], row["start"]] = lines
+    return shifts
+
+
+def unpack(candidates: dict[str, pa.Array] | None, shifts: dict[tuple[int, int], int],
+           batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """On an executor: the activity parts (PARTS) in the `parts` of `batches`, those of
-    the `candidates` (entities by kind) only, unless None."""
+    the `candidates` (entities by kind) only, unless None; the line numbers of a range
+    moved by its `shifts`."""
     for batch in batches:
-        for stream in batch.column("parts").to_pylist():
+        for file_id, start, stream in zip(*batch.select(["file_id", "start", "parts"])
+                                          .to_pydict().values(), strict=True):
+            shift = shifts.get((file_id, start), 0)
             for parts in pa.ipc.open_stream(stream):
                 if candidates is not None:
                     kinds, entities = parts.column("entity_kind"), parts.column("entity")
@@ -316,5 +335,10 @@ def unpack(candidates: dict[str, pa.Array] | None, batches: Iterator[pa.RecordBa
                         keep = pc.or_(keep, pc.and_(pc.equal(kinds, kind),
                                                     pc.is_in(entities, value_set=kept)))
                     parts = parts.filter(keep)
+                if shift:
+                    parts = pa.RecordBatch.from_arrays([
+                        pc.add(column, shift) if name in ("first_line", "last_line") else column
+                        for name, column in zip(parts.schema.names, parts.columns, strict=True)
+                    ], schema=parts.schema)
                 if len(parts):
                     yield parts
