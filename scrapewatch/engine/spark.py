@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyspark import StorageLevel
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema
@@ -49,6 +50,11 @@ from scrapewatch.reading.inputs import is_uri
 from scrapewatch.reading.read import LoadedFile, Progress
 from scrapewatch.schema import ALL_PARTS
 from scrapewatch.sql import insert_arrow, run
+
+# A local session's JVM lives for one scan, and its heavy work runs in the Python
+# tasks: compiling only with C1 and the serial collector start it faster (a scan of
+# 10 M lines 15 % sooner).
+LOCAL_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 # The most candidates whose parts alone are unpacked (see SparkEngine.keep_files).
 CANDIDATES_MAX = 1_000_000
@@ -79,7 +85,8 @@ def spark_session(master: str | None = None, remote: str | None = None, *,
             cores = re.fullmatch(r"local\[([0-9]+)", master.split(",")[0])
             partitions = 2 * (int(cores[1]) if cores else os.cpu_count() or 1)
             builder = (builder.config("spark.ui.enabled", "false")
-                       .config("spark.sql.shuffle.partitions", str(partitions)))
+                       .config("spark.sql.shuffle.partitions", str(partitions))
+                       .config("spark.driver.extraJavaOptions", LOCAL_JVM_OPTIONS))
     spark = builder.getOrCreate()
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     spark.conf.set("spark.sql.caseSensitive", "true")
@@ -214,13 +221,15 @@ class SparkEngine:
         self.keep(name, self.spark.sql(sql))
 
     def keep(self, name: str, frame: DataFrame) -> None:
-        """Materialise `frame` on the executors (spilling to disk past memory) as temp
-        view `name`. A local checkpoint, not a cache: the view's plan then no longer
-        holds how the rows were made, which every later query would otherwise carry and
-        re-optimise (megabytes of plan once parsing, activity and evidence stack up)."""
+        """Materialise `frame` on the executors' disks as temp view `name`. A local
+        checkpoint, not a cache: the view's plan then no longer holds how the rows were
+        made, which every later query would otherwise carry and re-optimise (megabytes
+        of plan once parsing, activity and evidence stack up). On disk, not in memory:
+        the loaded rows' blobs held in a local session's 1 GiB heap ran it out of heap
+        at 50 M lines, and are no slower read back from disk (the page cache)."""
         if name in self.kept:
             self.kept.pop(name).unpersist()
-        frame = frame.localCheckpoint(eager=True)
+        frame = frame.localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY)
         frame.createOrReplaceTempView(name)
         self.kept[name] = frame
 
