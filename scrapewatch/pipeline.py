@@ -32,7 +32,7 @@ from scrapewatch.reporting.findings import Found, find
 from scrapewatch.reporting.model import FileSummary, Report
 from scrapewatch.reporting.outputs import write_out_dir
 from scrapewatch.reporting.privacy import pseudonymised, redacted
-from scrapewatch.schema import ALL_PARTS
+from scrapewatch.schema import ALL_PARTS, ALL_TIME, Window
 from scrapewatch.sql import cursor
 
 if TYPE_CHECKING:
@@ -42,9 +42,11 @@ if TYPE_CHECKING:
 def scan(paths: Sequence[str], *, config: Config | None = None, out: Path | None = None,
          now: datetime | None = None, progress: Progress | None = None,
          memory_limit: str | None = None, keep_requests: bool = False,
-         pseudonym_key: bytes | None = None, spark: SparkSession | None = None) -> Report:
+         pseudonym_key: bytes | None = None, spark: SparkSession | None = None,
+         since: datetime | None = None, until: datetime | None = None) -> Report:
     """Read every log under `paths`, detect violations and total the damages, under
-    `config` (the defaults when None).
+    `config` (the defaults when None), counting only the activity in [since, until)
+    when given (the report records that window).
 
     Writes report.json, entities.csv, periods.csv and rejects into `out` when given.
     With `keep_requests`, the connection's `requests` table keeps every request (with
@@ -60,6 +62,7 @@ def scan(paths: Sequence[str], *, config: Config | None = None, out: Path | None
             rejected (after writing `out/rejects`).
     """
     config = config or load_config()
+    window = Window.of(since, until)
     if spark is not None and keep_requests:
         raise ConfigError("keep_requests is the DuckDB engine's: a Spark scan keeps no "
                           "table of requests")
@@ -82,11 +85,13 @@ def scan(paths: Sequence[str], *, config: Config | None = None, out: Path | None
         check_lines(summaries, config)
         check_rejects(summaries, config, out, engine.rejects, redact=pseudonym_key is not None)
         with cursor(con) as db:
-            detected = detect(engine, db, config, quote=pseudonym_key is None)
+            detected = detect(engine, db, config, window.parts(),
+                              quote=pseudonym_key is None)
         report = build_report(config, summaries, [(load.load.first_request,
                                                    load.load.last_request)
                                                   for _, load in kept], detected, now,
-                              duplicates=inputs.duplicates + copies, skipped=inputs.skipped)
+                              window=window, duplicates=inputs.duplicates + copies,
+                              skipped=inputs.skipped)
         return finish(report, out, engine.rejects() if report.rejected else None,
                       pseudonym_key)
     finally:
@@ -119,18 +124,17 @@ def summary_of(load: LoadedFile) -> FileSummary:
 
 def build_report(config: Config, files: list[FileSummary],
                 spans: list[tuple[int | None, int | None]], detected: Found,
-                now: datetime | None, *, duplicates: Sequence[DuplicateInput] = (),
+                now: datetime | None, *, window: Window = ALL_TIME,
+                duplicates: Sequence[DuplicateInput] = (),
                 skipped: Sequence[SkippedInput] = ()) -> Report:
     """The report of a run, the one place it is made (scan on either engine, a store's
-    report): its files, the first and last request of them all (from each file's, or
-    each range's, first and last, None when it has none), what detection found, and
-    the inputs set aside as `duplicates` or `skipped`."""
-    firsts = [first for first, _ in spans if first is not None]
-    lasts = [last for _, last in spans if last is not None]
+    report): its files, the first and last request of them all in the `window` (from
+    each file's, or each range's, first and last, None when it has none), what
+    detection found, and the inputs set aside as `duplicates` or `skipped`."""
+    first, last = window.span(spans)
     return Report(generated_at=(now or datetime.now(UTC)).astimezone(UTC),
-                  policy=config.policy, files=files,
-                  first_request_at=min(firsts, default=None),
-                  last_request_at=max(lasts, default=None),
+                  policy=config.policy, files=files, window=window,
+                  first_request_at=first, last_request_at=last,
                   findings=detected.findings, watchlist=detected.watchlist,
                   allowed=detected.allowed, config=config_json(config),
                   totals=detected.totals,

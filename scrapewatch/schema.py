@@ -7,6 +7,14 @@ Times are whole seconds since the Unix epoch, UTC: every window and period is co
 on these integers, so no engine's interval arithmetic is trusted at the 24-hour edge.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from scrapewatch.errors import ConfigError
+
 # Columns of a parse query, in order; reject_reason is NULL for a request, and
 # BLANK_LINE for a line of nothing but white space (skipped: neither request nor reject).
 PARSED_COLUMNS = ("line_no", "reject_reason", "ts", "client_ip", "user", "api_key", "method",
@@ -65,6 +73,49 @@ GROUP BY entity_kind, entity, sec, file_id
 
 # Every activity part of a run, as detection reads them by default.
 ALL_PARTS = "SELECT * FROM activity_parts"
+
+
+@dataclass(frozen=True)
+class Window:
+    """The instants a run counts, [since, until) in epoch seconds (None: unbounded):
+    `--since` and `--until`. Activity is by second, so the bounds are too."""
+
+    since: int | None = None
+    until: int | None = None
+
+    @classmethod
+    def of(cls, since: datetime | None, until: datetime | None) -> Window:
+        """The window from `since` to `until`, either of which may be None.
+
+        Raises:
+            ConfigError: when `since` is not before `until`.
+        """
+        low = None if since is None else int(since.timestamp())
+        high = None if until is None else int(until.timestamp())
+        if low is not None and high is not None and low >= high:
+            raise ConfigError(f"the window is empty: since ({since}) must be before "
+                              f"until ({until})")
+        return cls(low, high)
+
+    def parts(self, table: str = "activity_parts") -> str:
+        """The SELECT of the activity parts of `table` in the window."""
+        bounds = ([] if self.since is None else [f"sec >= {self.since}"]) + (
+            [] if self.until is None else [f"sec < {self.until}"])
+        return f"SELECT * FROM {table}" + (f" WHERE {' AND '.join(bounds)}" if bounds else "")
+
+    def span(self, spans: Iterable[tuple[int | None, int | None]]
+             ) -> tuple[int | None, int | None]:
+        """The first and last instants of `spans` (each file's first and last request,
+        None when it has none) inside the window."""
+        low, high = self.since, None if self.until is None else self.until - 1
+        inside = [(first if low is None else max(first, low),
+                   last if high is None else min(last, high))
+                  for first, last in spans if first is not None and last is not None
+                  and (high is None or first <= high) and (low is None or last >= low)]
+        return (min((first for first, _ in inside), default=None),
+                max((last for _, last in inside), default=None))
+
+ALL_TIME = Window()  # no --since or --until
 
 # The tables that hold rows of each file loaded, by file_id.
 FILE_TABLES = ("activity_parts", "rejects", "requests", "line_offsets")

@@ -325,3 +325,23 @@ def test_a_missing_path_is_told_before_spark_starts(tmp_path: Path,
     result = scan(str(tmp_path / "nope.log"), "--engine", "spark")
     assert (result.exit_code, result.stdout) == (1, "")
     assert result.stderr == f"error: {tmp_path / 'nope.log'}: no such file or directory\n"
+
+
+def test_since_and_until_scan_a_window_and_record_it(in_root: None) -> None:
+    # k-acme-scraper's periods start 2025-03-03T08:00 and 2025-03-05T12:00; 198.51.100.23
+    # crosses inside the window
+    result = scan("sample_logs/", "--output", "json", "--since", "2025-03-04T06:00:00Z",
+                  "--until", "2025-03-05T12:00:00Z")
+    assert (result.exit_code, result.stderr) == (0, "")
+    report = json.loads(result.stdout)
+    assert [(e["entity"], e["damages_usd"]) for e in report["entities"]] == [
+        ("198.51.100.23", "15000.00")]
+    assert report["run"]["window"] == {"since": "2025-03-04T06:00:00Z",
+                                       "until": "2025-03-05T12:00:00Z"}
+    assert report["inputs"]["lines"] == 5_840  # the files' whole, as the table says
+
+
+def test_a_bad_since_is_a_usage_error_naming_it() -> None:
+    result = scan("sample_logs/", "--since", "2025-03-04 at noon")
+    assert result.exit_code == 2
+    assert "Invalid value for '--since': '2025-03-04 at noon' is not an ISO 8601" in result.stderr

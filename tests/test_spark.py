@@ -105,10 +105,12 @@ def config(organisations: Path | None = None, **policy: Any) -> Config:
     return replace(base, posts=PostsConfig(rules=(*BUILTIN_RULES, bulk)), entity=entity)
 
 
-def both(spark: Any, logs: Path, cfg: Config, tmp_path: Path) -> tuple[Report, Report]:
+def both(spark: Any, logs: Path, cfg: Config, tmp_path: Path, **options: Any
+         ) -> tuple[Report, Report]:
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    duck = scan([str(logs)], config=cfg, out=tmp_path / "duckdb", now=now)
-    on_spark = scan([str(logs)], config=cfg, out=tmp_path / "spark", now=now, spark=spark)
+    duck = scan([str(logs)], config=cfg, out=tmp_path / "duckdb", now=now, **options)
+    on_spark = scan([str(logs)], config=cfg, out=tmp_path / "spark", now=now, spark=spark,
+                    **options)
     return duck, on_spark
 
 
@@ -157,6 +159,17 @@ def test_past_the_most_candidates_every_part_is_unpacked(
     duck, on_spark = both(spark, logs, config(periods="greedy"), tmp_path)
     assert on_spark.to_json() == duck.to_json()
     assert_same_outputs(tmp_path)
+
+
+def test_a_window_counts_the_same_activity_on_spark(spark: Any, logs: Path, tmp_path: Path
+                                                   ) -> None:
+    whole = scan([str(logs)], config=config(periods="greedy"))
+    since = datetime.fromtimestamp(whole.first_request_at + 3 * 3600, UTC)
+    duck, on_spark = both(spark, logs, config(periods="greedy"), tmp_path, since=since)
+    assert on_spark.to_json() == duck.to_json()
+    assert_same_outputs(tmp_path)
+    assert duck.first_request_at == whole.first_request_at + 3 * 3600
+    assert duck.to_json()["totals"] != whole.to_json()["totals"]
 
 
 def test_report_over_a_store_on_spark(spark: Any, logs: Path, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ Heavy modules (duckdb, pyarrow, numpy) are imported inside commands so that
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO, cast
 
@@ -26,10 +27,12 @@ from scrapewatch.cli.options import (
     READING,
     REPORT_OUTPUT,
     STORE,
+    WINDOW,
     check_engine,
     check_flags,
+    check_window,
     config_overrides,
-    instant,
+    instant_option,
     options,
     pinned_clock,
     pseudonym_key,
@@ -70,11 +73,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
-@options(CONFIG, FORMAT, ALLOW_EMPTY, REPORT_OUTPUT, QUIET, MEMORY_LIMIT, ENGINE,
-          POLICY, READING)
+@options(CONFIG, FORMAT, ALLOW_EMPTY, WINDOW, REPORT_OUTPUT, QUIET, MEMORY_LIMIT, ENGINE,
+         POLICY, READING)
 @click.pass_context
 def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None,
-         log_format: str | None, out: Path | None, output: str, fail_on_violation: bool,
+         log_format: str | None, since: datetime | None, until: datetime | None,
+         out: Path | None, output: str, fail_on_violation: bool,
          pseudonymise: bool, pseudonym_key_file: Path | None, quiet: bool,
          memory_limit: str | None, engine: str, spark_master: str | None,
          spark_remote: str | None,
@@ -82,8 +86,9 @@ def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None
     """Scan log files, directories (recursively) and globs; plain, .gz or .zst.
 
     Prints the flagged entities with their damages; --out writes the full report.
-    With --engine spark, each file is loaded by a task on Spark's executors, with the
-    same parse, and detection runs on Spark; the report is the same.
+    --since and --until count only the activity inside that window. With --engine
+    spark, each file is loaded by a task on Spark's executors, with the same parse, and
+    detection runs on Spark; the report is the same.
     """
     from scrapewatch.config import load_config
     from scrapewatch.pipeline import scan as run_scan
@@ -91,6 +96,7 @@ def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None
     overrides = config_overrides(flags, log_format)
     check_flags(overrides, memory_limit)
     check_engine(engine, spark_master, spark_remote, memory_limit)
+    check_window(since, until)
     now = pinned_clock()
     key = pseudonym_key(pseudonymise, pseudonym_key_file)
     with errors_reported(ctx):
@@ -104,7 +110,8 @@ def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None
                         allow_empty=config.input.allow_empty)
             spark = spark_session_for(spark_master, spark_remote, quiet)
         report = run_scan(paths, config=config, out=out, memory_limit=memory_limit, now=now,
-                          progress=progress_display(quiet), pseudonym_key=key, spark=spark)
+                          progress=progress_display(quiet), pseudonym_key=key, spark=spark,
+                          since=since, until=until)
         print_report(report, output)
     if fail_on_violation and report.findings:
         ctx.exit(ExitCode.VIOLATIONS)
@@ -165,13 +172,10 @@ def ingest(ctx: click.Context, /, paths: tuple[str, ...], store: Path, wait_s: f
 
 
 @cli.command()
-@options(STORE, CONFIG)
-@click.option("--since", help="Only activity at or after this instant (ISO 8601).")
-@click.option("--until", help="Only activity before this instant (ISO 8601).")
-@options(REPORT_OUTPUT, MEMORY_LIMIT, ENGINE, POLICY, READING)
+@options(STORE, CONFIG, WINDOW, REPORT_OUTPUT, MEMORY_LIMIT, ENGINE, POLICY, READING)
 @click.pass_context
 def report(ctx: click.Context, /, store: Path, wait_s: float, config_path: Path | None,
-           since: str | None, until: str | None, out: Path | None, output: str,
+           since: datetime | None, until: datetime | None, out: Path | None, output: str,
            fail_on_violation: bool, pseudonymise: bool, pseudonym_key_file: Path | None,
            memory_limit: str | None, engine: str, spark_master: str | None,
            spark_remote: str | None, **flags: Any) -> None:
@@ -188,6 +192,7 @@ def report(ctx: click.Context, /, store: Path, wait_s: float, config_path: Path 
     overrides = config_overrides(flags)
     check_flags(overrides, memory_limit)
     check_engine(engine, spark_master, spark_remote, None)
+    check_window(since, until)
     key = pseudonym_key(pseudonymise, pseudonym_key_file)
     with errors_reported(ctx):
         config = load_config(config_path, overrides=overrides)
@@ -195,8 +200,7 @@ def report(ctx: click.Context, /, store: Path, wait_s: float, config_path: Path 
                             wait_s=wait_s, memory_limit=memory_limit, pseudonym_key=key,
                             spark=spark_session_for(spark_master, spark_remote)
                             if engine == "spark" else None,
-                            since=instant(since, "--since") if since else None,
-                            until=instant(until, "--until") if until else None)
+                            since=since, until=until)
         print_report(result, output)
     if fail_on_violation and result.findings:
         ctx.exit(ExitCode.VIOLATIONS)
@@ -204,19 +208,19 @@ def report(ctx: click.Context, /, store: Path, wait_s: float, config_path: Path 
 
 @cli.command()
 @options(STORE)
-@click.option("--before", required=True, help="Drop activity before this instant (ISO 8601).")
+@instant_option("--before", "Drop activity before this instant (as report's --since).",
+                required=True)
 @click.pass_context
-def prune(ctx: click.Context, /, store: Path, wait_s: float, before: str) -> None:
+def prune(ctx: click.Context, /, store: Path, wait_s: float, before: datetime) -> None:
     """Drop a store's activity (and kept requests) older than --before.
 
     The manifest stays, so the files it came from are not ingested again.
     """
     from scrapewatch.store import prune as run_prune
 
-    cutoff = instant(before, "--before")
     with errors_reported(ctx):
-        dropped = run_prune(store, before=cutoff, wait_s=wait_s)
-    click.echo(f"Dropped {dropped:,} activity rows before {cutoff.isoformat()}.")
+        dropped = run_prune(store, before=before, wait_s=wait_s)
+    click.echo(f"Dropped {dropped:,} activity rows before {before.isoformat()}.")
 
 
 @cli.command()

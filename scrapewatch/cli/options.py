@@ -231,11 +231,35 @@ def pseudonym_key(pseudonymise: bool, key_file: Path | None) -> bytes | None:
     return key
 
 
-def instant(value: str, option: str) -> datetime:
+def _instant(ctx: click.Context, param: click.Parameter, value: str | None
+             ) -> datetime | None:
+    """An option callback: the ISO 8601 instant given, or a usage error with an example."""
     from scrapewatch.config import parse_instant
 
+    if value is None:
+        return None
     try:
         return parse_instant(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 date or instant",
-                                 param_hint=option) from None
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 date or instant (UTC unless it says otherwise), "
+            "such as 2025-03-01 or 2025-03-01T12:00:00Z") from None
+
+
+def instant_option(name: str, help: str, **kwargs: Any) -> Callable[[F], F]:
+    """An option that takes an ISO 8601 instant (a date alone: its midnight UTC)."""
+    return click.option(name, metavar="INSTANT", callback=_instant, help=help, **kwargs)
+
+
+WINDOW = options(
+    instant_option("--since", "Only activity at or after this instant: a date "
+                              "(2025-03-01, midnight UTC) or an instant "
+                              "(2025-03-01T12:00:00Z, 2025-03-01T08:00:00-04:00)."),
+    instant_option("--until", "Only activity before this instant (as --since)."))
+
+
+def check_window(since: datetime | None, until: datetime | None) -> None:
+    """Reject a window that holds no instant (exit 2)."""
+    if since is not None and until is not None and since >= until:
+        raise click.UsageError(f"--since ({since:%Y-%m-%dT%H:%M:%SZ}) must be before "
+                               f"--until ({until:%Y-%m-%dT%H:%M:%SZ})")

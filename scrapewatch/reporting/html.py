@@ -20,7 +20,7 @@ from scrapewatch.config import PERIODS, ROUNDINGS, Policy
 from scrapewatch.damages import iso
 from scrapewatch.reporting.charts import EntitySeries
 from scrapewatch.reporting.escape import for_html
-from scrapewatch.reporting.model import Finding, PeriodFile, Report
+from scrapewatch.reporting.model import Finding, PeriodFile, Report, window_words
 from scrapewatch.version import __version__
 
 TOP_CHARTS = 50  # at most report.findings.CHARTED: the entities with chart series
@@ -58,6 +58,12 @@ def write_report_html(report: Report, stream: TextIO) -> None:
     stream.write(render_html(report))
 
 
+def _window(report: Report) -> str:
+    """The --since/--until window the report counted, as a paragraph (or nothing)."""
+    words = window_words(report.window)
+    return "" if words is None else f"<p class='note'>{_e(words)}</p>\n"
+
+
 def render_html(report: Report) -> str:
     """The whole page."""
     p = report.policy
@@ -71,7 +77,7 @@ def render_html(report: Report) -> str:
 file(s): {report.lines:,} lines, {report.requests:,} requests, {report.rejected:,}
 rejected; requests from {_e(_when(report.first_request_at))} to
 {_e(_when(report.last_request_at))}.</p>
-<p class="total">{len(report.findings):,} entities over the limit; damages
+{_window(report)}<p class="total">{len(report.findings):,} entities over the limit; damages
 ${report.damages_usd:,.2f} in {report.periods:,} charged period(s).</p>
 <h2>The rule applied</h2>
 {_policy_words(p)}

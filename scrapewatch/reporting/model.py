@@ -21,7 +21,7 @@ from scrapewatch.damages.money import usd
 from scrapewatch.detect.windows import EntityWindow
 from scrapewatch.reading.inputs import DuplicateInput, SkippedInput
 from scrapewatch.reporting.charts import EntitySeries
-from scrapewatch.schema import DAY_SECONDS
+from scrapewatch.schema import ALL_TIME, DAY_SECONDS, Window
 from scrapewatch.version import __version__
 
 SCHEMA_VERSION = 1
@@ -84,6 +84,7 @@ class Report:
     # inputs not read: another path to, or a copy of, a file read; not regular files
     duplicates: list[DuplicateInput] = dataclasses.field(default_factory=list)
     skipped: list[SkippedInput] = dataclasses.field(default_factory=list)
+    window: Window = ALL_TIME  # the activity counted: --since and --until
 
     @property
     def lines(self) -> int:
@@ -123,7 +124,9 @@ class Report:
         inputs' hashes (the time is `generated_at`)."""
         return {"scrapewatch_version": __version__, "config": self.config,
                 "config_sha256": self.config_sha256 or config_sha256(self.config),
-                "input_sha256": sorted({f.sha256 for f in self.files})}
+                "input_sha256": sorted({f.sha256 for f in self.files}),
+                "window": {"since": _iso_or_none(self.window.since),
+                           "until": _iso_or_none(self.window.until)}}
 
     def to_json(self, *, lists: bool = True) -> dict[str, Any]:
         """The report.json document; without `lists`, its entities, watchlist and
@@ -298,6 +301,17 @@ def finding_json(finding: Finding) -> dict[str, Any]:
         "damages_by_rounding": {r: str(v) for r, v in a.damages_by_rounding.items()},
         "members": finding.members,
     }
+
+
+def window_words(window: Window) -> str | None:
+    """What a report with a --since/--until window counted, in a sentence; None for a
+    report of all activity."""
+    if window.since is None and window.until is None:
+        return None
+    bounds = " ".join(([] if window.since is None else [f"from {iso(window.since)}"])
+                      + ([] if window.until is None else [f"until {iso(window.until)}"]))
+    return (f"Window: only activity {bounds} (--since, --until) is counted; the line, "
+            "request and reject counts are the files' whole.")
 
 
 def _iso_or_none(seconds: int | None) -> str | None:

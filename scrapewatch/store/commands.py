@@ -25,7 +25,7 @@ from scrapewatch.reading.sources import LogSource, holds_content
 from scrapewatch.reporting.escape import for_terminal
 from scrapewatch.reporting.model import FileSummary, Report, batched
 from scrapewatch.reporting.privacy import pseudonym
-from scrapewatch.schema import FILE_TABLES
+from scrapewatch.schema import FILE_TABLES, Window
 from scrapewatch.sql import cursor, run
 from scrapewatch.store.database import (
     check_settings,
@@ -234,23 +234,18 @@ def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime |
                  con, "SELECT path, format, sha256, size, lines, rejected, requests "
                       "FROM store.files ORDER BY file_id")]
     check_rejects(files, config, out, lambda: rejects_of(con, "store."), redact=redact)
-    low = int(since.timestamp()) if since else -(2**62)
-    high = int(until.timestamp()) if until else 2**62
-    parts = f"SELECT * FROM store.activity_parts WHERE sec >= {low} AND sec < {high}"
+    window = Window.of(since, until)
     engine = engine_for(con, spark)
     try:
-        parts, paths = engine.use_parts(parts, "store.files")
+        parts, paths = engine.use_parts(window.parts("store.activity_parts"), "store.files")
         with cursor(con) as db:
             detected = detect(engine, db, config, parts, files=paths,
                               offsets="store.line_offsets", quote=not redact)
     finally:
         engine.release()
-    # the files' first and last requests, counted or not (as scan gives them), in range
-    first, last = run(con, "SELECT min(first_request), max(last_request) FROM store.manifest"
-                      )[0]
-    span = (None if first is None or first >= high else max(first, low),
-            None if last is None or last < low else min(last, high - 1))
-    result = build_report(config, files, [span], detected, now)
+    # the files' first and last requests, counted or not (as scan gives them)
+    spans = run(con, "SELECT first_request, last_request FROM store.manifest")
+    result = build_report(config, files, spans, detected, now, window=window)
     _record_report(con, result, started)
     return result
 
