@@ -130,6 +130,15 @@ class InputConfig:
 
 
 @dataclass(frozen=True)
+class StoreConfig:
+    """Where the store is, for the commands that use one."""
+
+    path: str = _setting(
+        "", "The store's file, when neither --store nor SCRAPEWATCH_STORE gives one "
+            "(relative to the working directory).")
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a run needs to know, by config file section."""
 
@@ -137,12 +146,13 @@ class Config:
     entity: EntityConfig = field(default_factory=EntityConfig)
     posts: PostsConfig = field(default_factory=PostsConfig)
     input: InputConfig = field(default_factory=InputConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
 
 
 def config_json(config: Config) -> dict[str, Any]:
     """The whole config as JSON values (Decimals and instants as strings), as a run
     manifest records it: with it and the inputs, anyone can re-run and get the same
-    numbers."""
+    numbers (where the store is does not change them)."""
     def plain(value: Any) -> Any:
         if isinstance(value, Decimal):
             return str(value)
@@ -158,14 +168,15 @@ def config_json(config: Config) -> dict[str, Any]:
 
 
 _SECTION_TYPES = {"policy": Policy, "entity": EntityConfig, "posts": PostsConfig,
-                  "input": InputConfig}
+                  "input": InputConfig, "store": StoreConfig}
 
 
 def load_config(path: Path | None = None, *, overrides: dict[str, Any] | None = None) -> Config:
     """Build the run's config: defaults, then the TOML file at `path`, then `overrides`.
 
     Args:
-        path: A TOML file with `[policy]`, `[entity]`, `[posts]` and `[input]` sections.
+        path: A TOML file with `[policy]`, `[entity]`, `[posts]`, `[input]` and `[store]`
+            sections.
         overrides: Values from command-line flags, keyed `section.name`; None values are ignored.
 
     Raises:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from conftest import SAMPLE_LOGS
 
@@ -56,3 +57,37 @@ def test_ingest_pseudonymises_its_summary_and_allow_lists_need_no_new_store(
     allowing = load_config(overrides={"entity.allow": "k-acme-scraper"})
     assert [f.window.entity for f in report(Path(store), config=allowing).allowed] == [
         "k-acme-scraper"]
+
+
+def test_the_store_comes_from_scrapewatch_store_or_the_config(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CliRunner()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SCRAPEWATCH_STORE", "nightly.db")
+    added = runner.invoke(cli, ["ingest", str(SAMPLE_LOGS), "--output", "json"])
+    assert added.exit_code == 0, added.stderr
+    assert json.loads(added.stdout)["files_added"] == 3 and Path("nightly.db").is_file()
+    counted = runner.invoke(cli, ["sql", "SELECT count(*) AS n FROM files", "--output", "csv"])
+    assert (counted.exit_code, counted.stdout) == (0, "n\n3\n")
+    assert "Dropped 0 activity rows" in runner.invoke(
+        cli, ["prune", "--before", "2025-01-01"]).stdout
+    monkeypatch.delenv("SCRAPEWATCH_STORE")
+    Path("sw.toml").write_text('[store]\npath = "nightly.db"\n')
+    reported = runner.invoke(cli, ["report", "--config", "sw.toml", "--output", "json"])
+    assert reported.exit_code == 0, reported.stderr
+    assert json.loads(reported.stdout)["totals"]["damages_usd"] == "60000.00"
+    # --store wins over both
+    monkeypatch.setenv("SCRAPEWATCH_STORE", "nightly.db")
+    other = runner.invoke(cli, ["report", "--store", "other.db", "--config", "sw.toml"])
+    assert other.exit_code == 1 and "no such store" in other.stderr
+
+
+def test_no_store_anywhere_is_a_usage_error_that_says_where_one_comes_from(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SCRAPEWATCH_STORE", raising=False)
+    for args in (["ingest", str(SAMPLE_LOGS)], ["report"], ["sql", "SELECT 1"],
+                 ["prune", "--before", "2025-01-01"]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2, args
+        assert ("no store given: pass --store FILE, set SCRAPEWATCH_STORE, or set path "
+                "under [store] in the --config file") in result.stderr

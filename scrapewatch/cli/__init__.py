@@ -37,6 +37,8 @@ from scrapewatch.cli.options import (
     pinned_clock,
     pseudonym_key,
     spark_session_for,
+    store_option,
+    store_path,
 )
 from scrapewatch.cli.prompt import statements, write_result
 from scrapewatch.cli.terminal import (
@@ -134,7 +136,7 @@ def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None
               help="The key for --pseudonymise; else SCRAPEWATCH_PSEUDONYM_KEY.")
 @options(QUIET, MEMORY_LIMIT)
 @click.pass_context
-def ingest(ctx: click.Context, /, paths: tuple[str, ...], store: Path, wait_s: float,
+def ingest(ctx: click.Context, /, paths: tuple[str, ...], store: Path | None, wait_s: float,
            config_path: Path | None, log_format: str | None, keep_requests: bool, output: str,
            fail_on_violation: bool, pseudonymise: bool, pseudonym_key_file: Path | None,
            quiet: bool, memory_limit: str | None, **flags: Any) -> None:
@@ -157,7 +159,8 @@ def ingest(ctx: click.Context, /, paths: tuple[str, ...], store: Path, wait_s: f
     key = pseudonym_key(pseudonymise, pseudonym_key_file)
     with errors_reported(ctx):
         config = load_config(config_path, overrides=overrides)
-        summary = run_ingest(store, paths, config=config, keep_requests=keep_requests,
+        summary = run_ingest(store_path(store, config), paths, config=config,
+                             keep_requests=keep_requests,
                              wait_s=wait_s, progress=progress_display(quiet),
                              memory_limit=memory_limit, now=pinned_clock(), pseudonym_key=key)
         if output == "json":
@@ -174,7 +177,8 @@ def ingest(ctx: click.Context, /, paths: tuple[str, ...], store: Path, wait_s: f
 @cli.command()
 @options(STORE, CONFIG, WINDOW, REPORT_OUTPUT, MEMORY_LIMIT, ENGINE, POLICY, READING)
 @click.pass_context
-def report(ctx: click.Context, /, store: Path, wait_s: float, config_path: Path | None,
+def report(ctx: click.Context, /, store: Path | None, wait_s: float,
+           config_path: Path | None,
            since: datetime | None, until: datetime | None, out: Path | None, output: str,
            fail_on_violation: bool, pseudonymise: bool, pseudonym_key_file: Path | None,
            memory_limit: str | None, engine: str, spark_master: str | None,
@@ -196,7 +200,8 @@ def report(ctx: click.Context, /, store: Path, wait_s: float, config_path: Path 
     key = pseudonym_key(pseudonymise, pseudonym_key_file)
     with errors_reported(ctx):
         config = load_config(config_path, overrides=overrides)
-        result = run_report(store, config=config, out=out, now=pinned_clock(),
+        result = run_report(store_path(store, config), config=config, out=out,
+                            now=pinned_clock(),
                             wait_s=wait_s, memory_limit=memory_limit, pseudonym_key=key,
                             spark=spark_session_for(spark_master, spark_remote)
                             if engine == "spark" else None,
@@ -207,26 +212,28 @@ def report(ctx: click.Context, /, store: Path, wait_s: float, config_path: Path 
 
 
 @cli.command()
-@options(STORE)
+@options(STORE, CONFIG)
 @instant_option("--before", "Drop activity before this instant (as report's --since).",
                 required=True)
 @click.pass_context
-def prune(ctx: click.Context, /, store: Path, wait_s: float, before: datetime) -> None:
+def prune(ctx: click.Context, /, store: Path | None, wait_s: float,
+          config_path: Path | None, before: datetime) -> None:
     """Drop a store's activity (and kept requests) older than --before.
 
     The manifest stays, so the files it came from are not ingested again.
     """
+    from scrapewatch.config import load_config
     from scrapewatch.store import prune as run_prune
 
     with errors_reported(ctx):
-        dropped = run_prune(store, before=before, wait_s=wait_s)
+        dropped = run_prune(store_path(store, load_config(config_path)), before=before,
+                            wait_s=wait_s)
     click.echo(f"Dropped {dropped:,} activity rows before {before.isoformat()}.")
 
 
 @cli.command()
 @click.argument("statement", required=False)
-@click.option("--store", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The store: a DuckDB database file (opened read-only).")
+@options(store_option("The store: a DuckDB database file (opened read-only)."), CONFIG)
 @click.option("--output", type=click.Choice(list(ROWS_OUTPUTS)),
               default="table", show_default=True,
               help="How to write the result: a table, CSV, JSON lines or Parquet.")
@@ -238,7 +245,8 @@ def prune(ctx: click.Context, /, store: Path, wait_s: float, before: datetime) -
                    "COPY ... TO, read_csv, read_parquet, glob. Without it, the SQL sees the "
                    "store only.")
 @click.pass_context
-def sql(ctx: click.Context, /, statement: str | None, store: Path, output: str,
+def sql(ctx: click.Context, /, statement: str | None, store: Path | None,
+        config_path: Path | None, output: str,
         out_file: Path | None, allow_files: Path | None) -> None:
     """Run SQL on a store, or, with no STATEMENT, open a prompt (history kept in
     ~/.scrapewatch_history; end a statement with ';', leave with .quit or Ctrl-D).
@@ -250,12 +258,14 @@ def sql(ctx: click.Context, /, statement: str | None, store: Path, output: str,
     change settings. The store is a plain DuckDB file: the duckdb CLI and Python
     package open it too.
     """
+    from scrapewatch.config import load_config
     from scrapewatch.reporting.escape import for_terminal
     from scrapewatch.store import VIEWS, query
 
     if output == "parquet" and out_file is None:
         raise click.UsageError("--output parquet needs --out FILE")
     with errors_reported(ctx):
+        store = store_path(store, load_config(config_path))
         if statement is not None:
             write_result(query(store, statement, allow_files=allow_files), output, out_file)
             return

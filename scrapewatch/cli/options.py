@@ -8,13 +8,16 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from scrapewatch.cli.terminal import progress_display
 from scrapewatch.config import CHARGES, PERIODS, ROUNDINGS
 from scrapewatch.reporting.outputs import REPORT_OUTPUTS
+
+if TYPE_CHECKING:
+    from scrapewatch.config import Config
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,7 +33,7 @@ def options(*options: Callable[[F], F]) -> Callable[[F], F]:
 
 CONFIG = click.option(
     "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-    help="TOML config file ([policy], [entity], [posts], [input]).")
+    help="TOML config file ([policy], [entity], [posts], [input], [store]).")
 
 
 FORMAT = click.option(
@@ -140,11 +143,28 @@ ENGINE = options(
                       "on instead of --spark-master."))
 
 
+def store_option(help: str) -> Callable[[F], F]:
+    """--store, which SCRAPEWATCH_STORE or the config's [store] path stand in for."""
+    return click.option(
+        "--store", type=click.Path(dir_okay=False, path_type=Path),
+        envvar="SCRAPEWATCH_STORE",
+        help=f"{help} [else SCRAPEWATCH_STORE, else path under [store] in --config].")
+
+
 STORE = options(
-    click.option("--store", type=click.Path(dir_okay=False, path_type=Path), required=True,
-                 help="The store: a DuckDB database file."),
+    store_option("The store: a DuckDB database file."),
     click.option("--wait", "wait_s", type=click.FloatRange(0), default=0, show_default=True,
                  help="Seconds to wait while another process writes the store."))
+
+
+def store_path(store: Path | None, config: Config) -> Path:
+    """The store the command uses: --store (or SCRAPEWATCH_STORE), else the config's."""
+    if store is not None:
+        return store
+    if config.store.path:
+        return Path(config.store.path)
+    raise click.UsageError("no store given: pass --store FILE, set SCRAPEWATCH_STORE, or "
+                           "set path under [store] in the --config file")
 
 
 def config_overrides(flags: dict[str, Any], log_format: str | None = None) -> dict[str, Any]:

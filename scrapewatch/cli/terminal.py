@@ -95,6 +95,8 @@ def errors_reported(ctx: click.Context) -> Iterator[None]:
         fail(str(error), ExitCode.REJECTS)
     except ScrapewatchError as error:
         fail(str(error), ExitCode.ERROR)
+    except click.ClickException:  # a usage error found late: click says it (exit 2)
+        raise
     except Exception as error:  # a bug: still one line, unless --debug
         fail(_unexpected(error), ExitCode.ERROR)
 
