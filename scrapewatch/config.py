@@ -259,7 +259,7 @@ def _coerce(spec: dataclasses.Field[Any], value: Any, key: str) -> Any:
         else:  # pragma: no cover - a field type this loader does not know
             raise TypeError(f"no coercion for {kind}")
     except (ValueError, InvalidOperation) as exc:
-        raise ConfigError(f"invalid value for {key}: {value!r} (expected {kind})") from exc
+        raise ConfigError(f"{key} must be {_EXPECTED.get(kind, kind)}; got {value!r}") from exc
     _check_range(spec, result, value, key)
     choices = spec.metadata.get("choices")
     if choices and result not in choices:
@@ -267,6 +267,18 @@ def _coerce(spec: dataclasses.Field[Any], value: Any, key: str) -> Any:
         suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
         raise ConfigError(f"invalid {key} {result!r}{suggestion}; valid: {', '.join(choices)}")
     return result
+
+
+# What a value of each setting type is, with an example, for the error that refuses one.
+_EXPECTED = {
+    "int": "a whole number, such as 1000000",
+    "Decimal": "a number, such as 15000 or 0.8",
+    "datetime": "an ISO 8601 date or instant, such as 2024-11-15 or 2024-11-15T00:00:00Z",
+    "bool": "true or false",
+    "str": "a string",
+    "tuple[str, ...]": "a list of strings, or one comma-separated string",
+    "dict[str, str]": "a table of strings",
+}
 
 
 def _check_range(spec: dataclasses.Field[Any], result: Any, value: Any, key: str) -> None:
@@ -337,9 +349,12 @@ def _validate(section: Any, name: str) -> None:
     if isinstance(section, Policy):
         try:
             parse_status_set(section.count_statuses)
+        except ValueError as exc:
+            raise ConfigError(f"policy.count_statuses: {exc}") from exc
+        try:
             ZoneInfo(section.timezone)
         except ValueError as exc:
-            raise ConfigError(f"policy: {exc}") from exc
+            raise ConfigError(f"policy.timezone: {exc}") from exc
         except ZoneInfoNotFoundError as exc:
             raise ConfigError(
                 f"unknown policy.timezone {section.timezone!r}: use an IANA name such as "
@@ -347,8 +362,8 @@ def _validate(section: Any, name: str) -> None:
     elif isinstance(section, EntityConfig):
         bad = [k for k in section.keys if k not in ENTITY_KEYS]
         if bad or not section.keys:
-            raise ConfigError(f"invalid entity key {bad[0] if bad else ''!r}; "
-                              f"valid: {', '.join(ENTITY_KEYS)}")
+            raise ConfigError(f"invalid entity.keys entry {bad[0] if bad else ''!r}; "
+                              f"valid: {', '.join(ENTITY_KEYS)}, such as api_key,client_ip")
         from scrapewatch.allow import AllowList
 
         AllowList.parse(section.allow)  # raises ConfigError on a bad entry, before any work

@@ -95,3 +95,10 @@ def test_the_window_is_recorded_in_the_run_and_shown_in_every_output(
 def test_prune_before_a_bad_instant_is_a_usage_error(store: Path) -> None:
     result = CliRunner().invoke(cli, ["prune", "--store", str(store), "--before", "last week"])
     assert result.exit_code == 2 and "'last week' is not an ISO 8601" in result.stderr
+
+
+def test_report_takes_quiet_and_debug_after_the_command(store: Path) -> None:
+    result = CliRunner().invoke(cli, ["report", "--store", str(store), "-q", "--debug",
+                                      "--output", "json"], env=PINNED)
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert json.loads(result.stdout)["totals"]["damages_usd"] == "60000.00"

@@ -22,6 +22,7 @@ from conftest import ROOT
 
 from scrapewatch.cli import cli
 from scrapewatch.cli.terminal import TerminalProgress
+from scrapewatch.errors import InputError
 
 GOLDEN = Path(__file__).parent / "golden"
 PINNED = {"SOURCE_DATE_EPOCH": "1741219200"}  # 2025-03-06T00:00:00Z
@@ -146,25 +147,61 @@ def test_usage_errors_exit_2() -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--rate", "1e400"], "Invalid value for '--rate': policy.rate_usd must be a number from 0 "
-                          "to 1,000,000,000 with at most 6 decimal places; got '1e400'"),
-    (["--rate", "1e-400"], "Invalid value for '--rate': policy.rate_usd must be a number from "
-                           "0 to 1,000,000,000 with at most 6 decimal places; got '1e-400'"),
+    (["--rate", "1e400"], "--rate must be a number from 0 to 1,000,000,000 with at most 6 "
+                          "decimal places; got '1e400'"),
+    (["--rate", "1e-400"], "--rate must be a number from 0 to 1,000,000,000 with at most 6 "
+                           "decimal places; got '1e-400'"),
     (["--per-posts", "99999999999999999999999999"],
-     "Invalid value for '--per-posts': policy.per_posts must be a whole number from 1 to "
-     "1,000,000,000,000; got 99999999999999999999999999"),
+     "--per-posts must be a whole number from 1 to 1,000,000,000,000; got "
+     "'99999999999999999999999999'"),
     (["--threshold", "99999999999999999999999999"],
-     "Invalid value for '--threshold': policy.threshold_posts must be a whole number from 0 "
-     "to 1,000,000,000,000; got 99999999999999999999999999"),
+     "--threshold must be a whole number from 0 to 1,000,000,000,000; got "
+     "'99999999999999999999999999'"),
+    (["--threshold", "lots"], "--threshold must be a whole number, such as 1000000; got 'lots'"),
     (["--max-rejected-share", "NaN"],
-     "Invalid value for '--max-rejected-share': input.max_rejected_share must be a number "
-     "from 0 to 1 with at most 6 decimal places; got 'NaN'"),
+     "--max-rejected-share must be a number from 0 to 1 with at most 6 decimal places; got "
+     "'NaN'"),
+    (["--effective-from", "yesterday"],
+     "--effective-from must be an ISO 8601 date or instant, such as 2024-11-15 or "
+     "2024-11-15T00:00:00Z; got 'yesterday'"),
+    (["--posts-default", "-1"], "--posts-default must be a whole number from 0 to "
+                                "1,000,000,000; got '-1'"),
+    (["--entity", "ip"], "invalid --entity entry 'ip'; valid: api_key, user, client_ip, "
+                         "such as api_key,client_ip"),
+    (["--timezone", "Mars/Base"], "unknown --timezone 'Mars/Base': use an IANA name such as "
+                                  "'UTC' or 'America/New_York'"),
 ])
-def test_a_number_flag_out_of_range_names_the_flag(in_root: None, args: list[str],
-                                                   message: str) -> None:
+def test_a_bad_flag_value_is_a_usage_error_naming_the_flag(in_root: None, args: list[str],
+                                                           message: str) -> None:
     result = scan("sample_logs/", *args)
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr.endswith(f"\nError: {message}\n")
+    assert "policy." not in result.stderr and "entity." not in result.stderr
+
+
+def test_posts_default_counts_requests_no_rule_matches(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    log.write_text(LINE.replace("/2/tweets/1", "/timeline") * 3)
+    assert json.loads(scan(str(log), "--output", "json").stdout)["entities"] == []
+    result = scan(str(log), "--output", "json", "--posts-default", "400000")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [(e["entity"], e["total_posts"], e["damages_usd"]) for e in report["entities"]] == [
+        ("192.0.2.1", 1_200_000, "15000.00")]
+    assert report["run"]["config"]["posts"]["default"] == 400_000
+
+
+def test_debug_and_quiet_are_taken_after_every_command(tmp_path: Path) -> None:
+    from scrapewatch.cli import cli as group
+
+    for name, command in group.commands.items():
+        opts = {opt for param in command.params for opt in getattr(param, "opts", [])}
+        assert {"--debug", "--quiet", "-q"} <= opts, name
+    missing = str(tmp_path / "nope.log")
+    plain = scan(missing)
+    assert plain.exit_code == 1 and plain.stderr.startswith("error: ")
+    traced = CliRunner().invoke(cli, ["scan", missing, "--debug"])
+    assert isinstance(traced.exception, InputError)  # raised, not turned into one line
 
 
 def test_a_number_out_of_range_in_the_config_file_is_one_line(in_root: None,

@@ -68,10 +68,15 @@ list_param = "ids"
     ("[polcy]\n", "unknown config key 'polcy' \\(did you mean 'policy'\\?\\)"),
     ("[policy]\nperiods = 'greedyy'\n", "invalid policy.periods 'greedyy' \\(did you mean "
                                         "'greedy'\\?\\)"),
-    ("[policy]\nthreshold_posts = 'many'\n", "invalid value for policy.threshold_posts"),
+    ("[policy]\nthreshold_posts = 'many'\n", "policy.threshold_posts must be a whole number, "
+                                             "such as 1000000; got 'many'"),
+    ("[policy]\neffective_from = 'yesterday'\n",
+     "policy.effective_from must be an ISO 8601 date or instant, such as 2024-11-15 or "
+     "2024-11-15T00:00:00Z; got 'yesterday'"),
     ("[policy]\ntimezone = 'Mars/Olympus'\n", "unknown policy.timezone 'Mars/Olympus'"),
     ("[policy]\ncount_statuses = '2x'\n", "count_statuses part '2x'"),
-    ("[entity]\nkeys = ['ip']\n", "invalid entity key 'ip'"),
+    ("[entity]\nkeys = ['ip']\n", "invalid entity.keys entry 'ip'; valid: api_key, user, "
+                                  "client_ip, such as api_key,client_ip"),
     ("[entity]\nipv4_prefix = 33\n", "entity.ipv4_prefix must be a whole number from 0 to 32; "
                                     "got 33"),
     ("[[posts.rules]]\npath = '^/x'\n", "needs exactly one of"),
@@ -86,7 +91,8 @@ def test_errors_name_the_key(tmp_path: Path, text: str, message: str) -> None:
 
 
 def test_flag_values_are_checked_like_file_values() -> None:
-    with pytest.raises(ConfigError, match=r"invalid value for policy\.rate_usd: 'abc'"):
+    with pytest.raises(ConfigError, match=r"policy\.rate_usd must be a number, such as 15000 "
+                                          r"or 0\.8; got 'abc'"):
         load_config(overrides={"policy.rate_usd": "abc"})
     assert load_config(overrides={"entity.keys": "user, client_ip"}).entity.keys == (
         "user", "client_ip")

@@ -168,11 +168,21 @@ def test_one_writer_at_a_time(tmp_path: Path) -> None:
 def test_the_settings_that_make_activity_must_not_change(tmp_path: Path) -> None:
     store = tmp_path / "s.db"
     ingest(store, [str(ROOT / "sample_logs/api-gateway.jsonl")], config=CONFIG)
-    other = load_config(overrides={"entity.keys": "client_ip"})
-    with pytest.raises(ConfigError, match="other entity settings"):
+    other = load_config(overrides={"entity.keys": "client_ip", "entity.ipv4_prefix": 24})
+    said = ('this store was filled with other settings: entity.keys is ["api_key", "user", '
+            '"client_ip"] in the store, ["client_ip"] here; entity.ipv4_prefix is 32 in the '
+            "store, 24 here; use the store's")
+    with pytest.raises(ConfigError) as refused:
         ingest(store, [str(ROOT / "sample_logs")], config=other)
-    with pytest.raises(ConfigError, match="other entity settings"):
+    assert str(refused.value).startswith(said)
+    with pytest.raises(ConfigError) as refused:
         report(store, config=other)
+    assert str(refused.value).startswith(said)
+    later = load_config(overrides={"policy.effective_from": "2025-01-01"})
+    with pytest.raises(ConfigError, match=r"policy\.effective_from is "
+                                          r'"2024-11-15T00:00:00\+00:00" in the store, '
+                                          r'"2025-01-01T00:00:00\+00:00" here'):
+        report(store, config=later)
     pricier = load_config(overrides={"policy.rate_usd": "20000"})  # a policy may differ
     assert report(store, config=pricier).damages_usd == Decimal("60000.00")  # 3 millions
 

@@ -19,6 +19,7 @@ import click
 from scrapewatch.cli.options import (
     ALLOW_EMPTY,
     CONFIG,
+    DEBUG,
     ENGINE,
     FORMAT,
     MEMORY_LIMIT,
@@ -76,7 +77,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
 @options(CONFIG, FORMAT, ALLOW_EMPTY, WINDOW, REPORT_OUTPUT, QUIET, MEMORY_LIMIT, ENGINE,
-         POLICY, READING)
+         POLICY, READING, DEBUG)
 @click.pass_context
 def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None,
          log_format: str | None, since: datetime | None, until: datetime | None,
@@ -134,7 +135,7 @@ def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None
 @click.option("--pseudonym-key", "pseudonym_key_file", metavar="FILE",
               type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="The key for --pseudonymise; else SCRAPEWATCH_PSEUDONYM_KEY.")
-@options(QUIET, MEMORY_LIMIT)
+@options(QUIET, MEMORY_LIMIT, DEBUG)
 @click.pass_context
 def ingest(ctx: click.Context, /, paths: tuple[str, ...], store: Path | None, wait_s: float,
            config_path: Path | None, log_format: str | None, keep_requests: bool, output: str,
@@ -175,13 +176,14 @@ def ingest(ctx: click.Context, /, paths: tuple[str, ...], store: Path | None, wa
 
 
 @cli.command()
-@options(STORE, CONFIG, WINDOW, REPORT_OUTPUT, MEMORY_LIMIT, ENGINE, POLICY, READING)
+@options(STORE, CONFIG, WINDOW, REPORT_OUTPUT, QUIET, MEMORY_LIMIT, ENGINE, POLICY, READING,
+         DEBUG)
 @click.pass_context
 def report(ctx: click.Context, /, store: Path | None, wait_s: float,
            config_path: Path | None,
            since: datetime | None, until: datetime | None, out: Path | None, output: str,
            fail_on_violation: bool, pseudonymise: bool, pseudonym_key_file: Path | None,
-           memory_limit: str | None, engine: str, spark_master: str | None,
+           quiet: bool, memory_limit: str | None, engine: str, spark_master: str | None,
            spark_remote: str | None, **flags: Any) -> None:
     """Detect violations and total the damages over a store, as scan does over files.
 
@@ -203,7 +205,7 @@ def report(ctx: click.Context, /, store: Path | None, wait_s: float,
         result = run_report(store_path(store, config), config=config, out=out,
                             now=pinned_clock(),
                             wait_s=wait_s, memory_limit=memory_limit, pseudonym_key=key,
-                            spark=spark_session_for(spark_master, spark_remote)
+                            spark=spark_session_for(spark_master, spark_remote, quiet)
                             if engine == "spark" else None,
                             since=since, until=until)
         print_report(result, output)
@@ -215,9 +217,10 @@ def report(ctx: click.Context, /, store: Path | None, wait_s: float,
 @options(STORE, CONFIG)
 @instant_option("--before", "Drop activity before this instant (as report's --since).",
                 required=True)
+@options(QUIET, DEBUG)
 @click.pass_context
 def prune(ctx: click.Context, /, store: Path | None, wait_s: float,
-          config_path: Path | None, before: datetime) -> None:
+          config_path: Path | None, before: datetime, quiet: bool) -> None:
     """Drop a store's activity (and kept requests) older than --before.
 
     The manifest stays, so the files it came from are not ingested again.
@@ -244,10 +247,11 @@ def prune(ctx: click.Context, /, store: Path | None, wait_s: float,
               help="Let the SQL read and write files in this folder (and its subfolders): "
                    "COPY ... TO, read_csv, read_parquet, glob. Without it, the SQL sees the "
                    "store only.")
+@options(QUIET, DEBUG)
 @click.pass_context
 def sql(ctx: click.Context, /, statement: str | None, store: Path | None,
         config_path: Path | None, output: str,
-        out_file: Path | None, allow_files: Path | None) -> None:
+        out_file: Path | None, allow_files: Path | None, quiet: bool) -> None:
     """Run SQL on a store, or, with no STATEMENT, open a prompt (history kept in
     ~/.scrapewatch_history; end a statement with ';', leave with .quit or Ctrl-D).
     Statements piped in run in turn; the first that fails ends the run (exit 1).
@@ -270,7 +274,7 @@ def sql(ctx: click.Context, /, statement: str | None, store: Path | None,
             write_result(query(store, statement, allow_files=allow_files), output, out_file)
             return
         interactive = sys.stdin.isatty()
-        if interactive:
+        if interactive and not quiet:
             click.echo("Views: " + "; ".join(f"{name} ({what})" for name, what in VIEWS.items()),
                        err=True)
         for text in statements(interactive):
@@ -283,7 +287,8 @@ def sql(ctx: click.Context, /, statement: str | None, store: Path | None,
 
 
 @cli.command()
-def formats() -> None:
+@options(QUIET, DEBUG)
+def formats(quiet: bool) -> None:
     """List the log formats --format takes, each with an example line.
 
     Custom formats are given as 'nginx:LOG_FORMAT' (the string of an nginx log_format

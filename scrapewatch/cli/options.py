@@ -62,7 +62,19 @@ REPORT_OUTPUT = options(
                       "SCRAPEWATCH_PSEUDONYM_KEY environment variable."))
 
 
-QUIET = click.option("--quiet", "-q", is_flag=True, help="No progress display on stderr.")
+QUIET = click.option("--quiet", "-q", is_flag=True,
+                     help="No progress display or notes on stderr; results still go to "
+                          "stdout and errors to stderr.")
+
+
+def _debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(dict)["debug"] = True
+
+
+# on every command, as well as before it (see cli): `scrapewatch scan x --debug`
+DEBUG = click.option("--debug", is_flag=True, expose_value=False, callback=_debug,
+                     help="Show a traceback on errors.")
 
 
 MEMORY_LIMIT = click.option(
@@ -71,54 +83,70 @@ MEMORY_LIMIT = click.option(
          "so memory stays flat however large the input.")
 
 
-def _number(key: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
-    """An option callback that checks a number setting against its range (declared in
-    config.py) as soon as it is read, so that the error names the option."""
-    def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-        from scrapewatch.config import load_config
-        from scrapewatch.errors import ConfigError
+# The options that set a config setting (their parameter name -> the setting's key).
+SETTING_FLAGS = {
+    "threshold": "policy.threshold_posts", "rate": "policy.rate_usd",
+    "per_posts": "policy.per_posts", "periods": "policy.periods",
+    "rounding": "policy.rounding", "charge": "policy.charge",
+    "count_status": "policy.count_statuses", "timezone": "policy.timezone",
+    "effective_from": "policy.effective_from", "entity": "entity.keys",
+    "ipv4_prefix": "entity.ipv4_prefix", "ipv6_prefix": "entity.ipv6_prefix",
+    "posts_default": "posts.default", "max_rejected_share": "input.max_rejected_share"}
 
-        if value is not None:
-            try:
-                load_config(None, overrides={key: value})
-            except ConfigError as error:
-                raise click.BadParameter(str(error)) from None
-        return value
-    return check
+
+def _setting(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """An option callback that checks the setting an option sets (see config.py) as soon
+    as it is read, so that a bad value is a usage error naming the option."""
+    from scrapewatch.config import load_config
+    from scrapewatch.errors import ConfigError
+
+    if value is not None:
+        assert param.name is not None
+        key = SETTING_FLAGS[param.name]
+        try:
+            load_config(None, overrides={key: value})
+        except ConfigError as error:
+            raise click.UsageError(str(error).replace(key, param.opts[0]), ctx) from None
+    return value
+
+
+def setting(*names: str, **kwargs: Any) -> Callable[[F], F]:
+    """An option that sets the config setting SETTING_FLAGS names for it."""
+    return click.option(*names, callback=_setting, **kwargs)
 
 
 POLICY = options(
-    click.option("--threshold", type=int, callback=_number("policy.threshold_posts"),
-                 help="Posts a 24-hour period may hold without violating "
-                      "[policy.threshold_posts: 1000000]."),
-    click.option("--rate", callback=_number("policy.rate_usd"),
-                 help="USD per --per-posts posts [policy.rate_usd: 15000]."),
-    click.option("--per-posts", type=int, callback=_number("policy.per_posts"),
-                 help="Posts that --rate prices [1000000]."),
-    click.option("--periods", type=click.Choice(PERIODS),
-                 help="How charged periods are chosen [greedy]."),
-    click.option("--rounding", type=click.Choice(ROUNDINGS),
-                 help="full: whole millions; prorata: to the cent; started: every started "
-                      "million [full]."),
-    click.option("--charge", type=click.Choice(CHARGES),
-                 help="Charge all posts of a period, or only those over the threshold [all]."),
-    click.option("--timezone", help="IANA zone of calendar days [UTC]."))
+    setting("--threshold", help="Posts a 24-hour period may hold without violating "
+                                "[policy.threshold_posts: 1000000]."),
+    setting("--rate", help="USD per --per-posts posts [policy.rate_usd: 15000]."),
+    setting("--per-posts", help="Posts that --rate prices [1000000]."),
+    setting("--periods", type=click.Choice(PERIODS),
+            help="How charged periods are chosen [greedy]."),
+    setting("--rounding", type=click.Choice(ROUNDINGS),
+            help="full: whole millions; prorata: to the cent; started: every started "
+                 "million [full]."),
+    setting("--charge", type=click.Choice(CHARGES),
+            help="Charge all posts of a period, or only those over the threshold [all]."),
+    setting("--timezone", help="IANA zone of calendar days, such as America/New_York [UTC]."))
 
 
 # settings that decide each request's activity: a store keeps those of its first ingest
 READING = options(
-    click.option("--count-status", help="Statuses that count: all, 2xx, 304, 200-206, "
-                                        "comma-separated [2xx]."),
-    click.option("--effective-from", help="Ignore requests before this instant "
-                                          "[2024-11-15T00:00:00Z]."),
-    click.option("--entity", help="Entity key order, comma-separated from api_key, user, "
-                                  "client_ip [api_key,user,client_ip]."),
-    click.option("--ipv4-prefix", type=click.IntRange(0, 32),
-                 help="Group IPv4 clients into networks of this prefix length [32]."),
-    click.option("--ipv6-prefix", type=click.IntRange(0, 128),
-                 help="Group IPv6 clients into networks of this prefix length [128]."),
-    click.option("--max-rejected-share", callback=_number("input.max_rejected_share"),
-                 help="Fail (exit 4) when more than this share of lines is rejected [0.01]."))
+    setting("--count-status", help="Statuses that count: all, 2xx, 304, 200-206, "
+                                   "comma-separated [2xx]."),
+    setting("--effective-from", help="Ignore requests before this instant, such as "
+                                     "2024-11-15 or 2024-11-15T00:00:00Z "
+                                     "[2024-11-15T00:00:00Z]."),
+    setting("--entity", help="Entity key order, comma-separated from api_key, user, "
+                             "client_ip [api_key,user,client_ip]."),
+    setting("--ipv4-prefix", help="Group IPv4 clients into networks of this prefix length "
+                                  "(0 to 32) [32]."),
+    setting("--ipv6-prefix", help="Group IPv6 clients into networks of this prefix length "
+                                  "(0 to 128) [128]."),
+    setting("--posts-default", help="Posts of a request that carries no count and that no "
+                                    "path rule matches [posts.default: 0]."),
+    setting("--max-rejected-share",
+            help="Fail (exit 4) when more than this share of lines is rejected [0.01]."))
 
 
 ALLOW_EMPTY = click.option(
@@ -169,14 +197,7 @@ def store_path(store: Path | None, config: Config) -> Path:
 
 def config_overrides(flags: dict[str, Any], log_format: str | None = None) -> dict[str, Any]:
     """Config overrides (`section.name` -> value) from the options given."""
-    names = {"threshold": "policy.threshold_posts", "rate": "policy.rate_usd",
-             "per_posts": "policy.per_posts", "periods": "policy.periods",
-             "rounding": "policy.rounding", "charge": "policy.charge",
-             "count_status": "policy.count_statuses", "timezone": "policy.timezone",
-             "effective_from": "policy.effective_from", "entity": "entity.keys",
-             "ipv4_prefix": "entity.ipv4_prefix", "ipv6_prefix": "entity.ipv6_prefix",
-             "max_rejected_share": "input.max_rejected_share"}
-    overrides = {key: flags.get(flag) for flag, key in names.items()}
+    overrides = {key: flags.get(flag) for flag, key in SETTING_FLAGS.items()}
     overrides["input.format"] = log_format
     overrides["input.allow_empty"] = flags.get("allow_empty") or None  # not given: the config's
     return overrides

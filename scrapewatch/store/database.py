@@ -193,14 +193,33 @@ def check_settings(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     rows = run(con, "SELECT value FROM store.store_info WHERE key = 'settings'")
     if not rows:
         return
-    stored = json.loads(rows[0][0])
-    wanted = json.loads(json.dumps(settings_of(config)))
-    changed = [key for key, value in wanted.items() if stored.get(key) != value]
+    stored = _by_key(json.loads(rows[0][0]))
+    wanted = _by_key(json.loads(json.dumps(settings_of(config))))
+    changed = [f"{key} is {_shown(stored.get(key))} in the store, {_shown(value)} here"
+               for key, value in wanted.items() if stored.get(key) != value]
     if changed:
         raise ConfigError(
-            f"this store was filled with other {', '.join(changed)} settings than these; "
-            "use the same ones (entity, posts, count_statuses, effective_from, input.fields), "
-            "or ingest into a new store")
+            f"this store was filled with other settings: {'; '.join(changed)}; use the "
+            "store's (the entity and posts settings, count_statuses, effective_from and "
+            "input.fields decide what a request counts), or ingest into a new store")
+
+
+def _by_key(settings: dict[str, Any]) -> dict[str, Any]:
+    """`settings_of`'s settings (as a store holds them) by their config keys."""
+    sections = {"count_statuses": "policy", "effective_from": "policy", "fields": "input"}
+    flat = {}
+    for name, value in settings.items():
+        if name in ("entity", "posts") and isinstance(value, dict):
+            flat.update({f"{name}.{key}": inner for key, inner in value.items()})
+        else:
+            flat[f"{sections.get(name, 'store')}.{name}"] = value
+    return flat
+
+
+def _shown(value: Any) -> str:
+    """A setting's value in an error: JSON, cut short past 60 characters."""
+    text = json.dumps(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def next_id(con: duckdb.DuckDBPyConnection, table: str, column: str) -> int:
