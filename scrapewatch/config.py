@@ -259,7 +259,8 @@ def _coerce(spec: dataclasses.Field[Any], value: Any, key: str) -> Any:
         else:  # pragma: no cover - a field type this loader does not know
             raise TypeError(f"no coercion for {kind}")
     except (ValueError, InvalidOperation) as exc:
-        raise ConfigError(f"{key} must be {_EXPECTED.get(str(kind), str(kind))}; got {value!r}") from exc
+        raise ConfigError(f"{key} must be {_EXPECTED.get(str(kind), str(kind))}; "
+                          f"got {value!r}") from exc
     _check_range(spec, result, value, key)
     choices = spec.metadata.get("choices")
     if choices and result not in choices:
