@@ -30,11 +30,13 @@ from scrapewatch.version import __version__
 
 if TYPE_CHECKING:
     from scrapewatch.pipeline import scan
+    from scrapewatch.reporting.custody import verify
     from scrapewatch.reporting.model import Report
     from scrapewatch.store import IngestRun, ingest, prune, query, report
 
 # The names that load DuckDB, imported on first use: `scrapewatch --help` loads none.
 _LAZY = {"scan": "scrapewatch.pipeline", "Report": "scrapewatch.reporting.model",
+         "verify": "scrapewatch.reporting.custody",
          **dict.fromkeys(("IngestRun", "ingest", "prune", "query", "report"),
                          "scrapewatch.store")}
 
@@ -51,5 +53,5 @@ __all__ = [
     "Config", "ConfigError", "EmptyInputError", "FormatError", "IngestRun", "InputError",
     "OutputError", "RejectLimitError", "Report", "SandboxError", "ScrapewatchError",
     "StoreBusyError", "StoreError", "TempFolderError", "__version__", "ingest",
-    "load_config", "prune", "query", "report", "scan",
+    "load_config", "prune", "query", "report", "scan", "verify",
 ]

@@ -72,8 +72,8 @@ def test_out_dir_files(in_root: None, tmp_path: Path) -> None:
     result = scan("sample_logs/", "--out", str(tmp_path / "r"), "--output", "csv")
     assert result.exit_code == 0
     files = sorted(p.name for p in (tmp_path / "r").iterdir())
-    assert files == ["entities.csv", "entities.parquet", "periods.csv", "periods.parquet",
-                     "rejects", "report.html", "report.json"]
+    assert files == ["entities.csv", "entities.parquet", "manifest.json", "periods.csv",
+                     "periods.parquet", "rejects", "report.html", "report.json"]
     out = {name: (tmp_path / "r" / name).read_text() for name in files
            if not name.endswith(".parquet")}
     assert out["entities.csv"] == result.stdout

@@ -38,7 +38,7 @@ T0 = datetime(2025, 3, 1, tzinfo=UTC)
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 REQUESTS = 2_100 + 450 + 30
 OUT_FILES = ("report.json", "entities.csv", "periods.csv", "entities.parquet",
-             "periods.parquet", "rejects", "report.html")
+             "periods.parquet", "rejects", "report.html", "manifest.json")
 
 # The cases of plain files in formats without a header, which Spark loads in ranges.
 SPLIT = ("combined", "common", "vhost_combined", "alb", "elb", "iis", "jsonl", "nginx:",

@@ -21,8 +21,8 @@ from scrapewatch.reporting import outputs
 from scrapewatch.reporting.files import out_folder
 
 LINE = '192.0.2.1 - - [04/Mar/2025:10:00:00 +0000] "GET /2/tweets/1 HTTP/1.1" 200 1 "-" "-"\n'
-FULL = ("entities.csv", "entities.parquet", "periods.csv", "periods.parquet", "rejects",
-        "report.html", "report.json")
+FULL = ("entities.csv", "entities.parquet", "manifest.json", "periods.csv", "periods.parquet",
+        "rejects", "report.html", "report.json")
 
 
 def scan(*args: str) -> Result:
@@ -222,4 +222,4 @@ def test_the_folder_check_knows_every_file_the_writers_write() -> None:
     those are the registry's files and rejects."""
     from scrapewatch.reporting.files import OUT_FILES
 
-    assert set(outputs.REPORT_FILES) | {"rejects"} == OUT_FILES
+    assert set(outputs.REPORT_FILES) | {"rejects", "manifest.json"} == OUT_FILES

@@ -115,8 +115,8 @@ def both(spark: Any, logs: Path, cfg: Config, tmp_path: Path, **options: Any
 
 
 def assert_same_outputs(folder: Path) -> None:
-    for name in ("report.json", "entities.csv", "periods.csv", "rejects", "report.html",
-                 "entities.parquet", "periods.parquet"):
+    for name in ("report.json", "manifest.json", "entities.csv", "periods.csv", "rejects",
+                 "report.html", "entities.parquet", "periods.parquet"):
         spark, duckdb = (folder / engine / name for engine in ("spark", "duckdb"))
         assert spark.read_bytes() == duckdb.read_bytes(), name
 

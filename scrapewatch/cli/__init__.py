@@ -287,6 +287,35 @@ def sql(ctx: click.Context, /, statement: str | None, store: Path | None,
 
 
 @cli.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@options(QUIET, DEBUG)
+@click.pass_context
+def verify(ctx: click.Context, /, folder: Path, quiet: bool) -> None:
+    """Check an --out FOLDER against its manifest.json: every file it lists has the
+    same size and SHA-256, and no other file is there.
+
+    Prints each file with what is wrong with it, if anything (with -q, only those);
+    exits 1 when any file changed, is missing or is not in the manifest.
+    """
+    from scrapewatch.reporting.custody import MANIFEST
+    from scrapewatch.reporting.custody import verify as run_verify
+    from scrapewatch.reporting.escape import for_terminal
+
+    with errors_reported(ctx):
+        checks = run_verify(folder)
+    for check in checks:
+        if not (quiet and check.ok):
+            click.echo(f"{check.status:10} {for_terminal(check.name)}"
+                       + (f": {check.detail}" if check.detail else ""))
+    wrong = [check for check in checks if not check.ok]
+    shown = for_terminal(str(folder))
+    if wrong:
+        fail(f"{shown}: {len(wrong)} of {len(checks)} file(s) differ from {MANIFEST}",
+             ExitCode.ERROR)
+    click.echo(f"verified {shown}: {len(checks)} file(s) as {MANIFEST} lists them", err=True)
+
+
+@cli.command()
 @options(QUIET, DEBUG)
 def formats(quiet: bool) -> None:
     """List the log formats --format takes, each with an example line.

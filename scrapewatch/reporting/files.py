@@ -187,7 +187,7 @@ def _write_csv(stream: TextIO, header: tuple[str, ...], rows: Iterable[Iterable[
 
 # The files an output folder may hold: a folder holding anything else is not replaced.
 OUT_FILES = frozenset({"report.json", "entities.csv", "periods.csv", "report.html",
-                       "rejects", "entities.parquet", "periods.parquet"})
+                       "rejects", "entities.parquet", "periods.parquet", "manifest.json"})
 # A temporary file that earlier versions, which wrote into the folder itself, left
 # when they died writing it.
 _LEFTOVER = re.compile(rf"\.(?:{'|'.join(map(re.escape, OUT_FILES))})\.[a-z0-9_]{{8}}")

@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from scrapewatch.reporting.custody import MANIFEST, write_manifest
 from scrapewatch.reporting.escape import for_csv, for_terminal
 from scrapewatch.reporting.files import (
     out_folder,
@@ -45,7 +46,7 @@ REPORT_FILES: dict[str, Writer] = {
 def write_out_dir(report: Report, out: Path,
                   rejects: Iterable[tuple[str, int, str, str]] | None) -> list[Path]:
     """Replace `out` by a folder holding every report file of this run (and `rejects`
-    when given); return their paths.
+    when given), and manifest.json of them all; return their paths.
 
     Raises:
         OutputError: when a file cannot be written or `out` cannot be replaced; `out`
@@ -56,6 +57,9 @@ def write_out_dir(report: Report, out: Path,
             folder.write(name, functools.partial(write, report), binary=binary)
         if rejects is not None:
             folder.write("rejects", lambda stream: write_rejects(rejects, stream))
+        written = [path.name for path in folder.paths]
+        folder.write(MANIFEST, lambda stream: write_manifest(report, folder.folder, written,
+                                                             stream))
     return folder.paths
 
 
