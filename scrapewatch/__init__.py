@@ -25,6 +25,7 @@ from scrapewatch.errors import (
     StoreBusyError,
     StoreError,
     TempFolderError,
+    UnknownFormatError,
 )
 from scrapewatch.version import __version__
 
@@ -52,6 +53,6 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Config", "ConfigError", "EmptyInputError", "FormatError", "IngestRun", "InputError",
     "OutputError", "RejectLimitError", "Report", "SandboxError", "ScrapewatchError",
-    "StoreBusyError", "StoreError", "TempFolderError", "__version__", "ingest",
-    "load_config", "prune", "query", "report", "scan", "verify",
+    "StoreBusyError", "StoreError", "TempFolderError", "UnknownFormatError", "__version__",
+    "ingest", "load_config", "prune", "query", "report", "scan", "verify",
 ]

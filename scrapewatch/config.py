@@ -127,6 +127,15 @@ class InputConfig:
     allow_empty: bool = _setting(
         False, "Let a run with no input (a directory without log files, or no line in "
                "them all) succeed with an empty report, instead of failing (exit 1).")
+    include: tuple[str, ...] = _setting(
+        (), "Read only the files found in directories (or by globs) that match one of "
+            "these patterns (`*.log`; with a `/`, the whole path: `*/nginx/access*`).")
+    exclude: tuple[str, ...] = _setting(
+        (), "Leave out the files found in directories (or by globs) that match one of "
+            "these patterns (as `include`); listed as excluded in report.json.")
+    strict: bool = _setting(
+        False, "A file no log format fits is an error (exit 1), instead of being skipped "
+               "with a warning and listed in report.json.")
 
 
 @dataclass(frozen=True)

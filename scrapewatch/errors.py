@@ -20,6 +20,15 @@ class FormatError(ScrapewatchError):
     """A file's format cannot be determined or is unknown."""
 
 
+class UnknownFormatError(FormatError):
+    """No format fits a file's first lines (`--format auto`): a stray file among logs,
+    set aside unless `input.strict`. `reason` says why, without the file's name."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
+
+
 class RejectLimitError(ScrapewatchError):
     """More lines were rejected than `max_rejected_share` allows."""
 

@@ -70,7 +70,7 @@ def scan(paths: Sequence[str], *, config: Config | None = None, out: Path | None
     if uris and spark is None:
         raise InputError(f"{uris[0]}: a URI is read by the Spark engine only (--engine spark)")
     local = [p for p in paths if not is_uri(p)]
-    inputs = (list_inputs(local, allow_empty=config.input.allow_empty) if local or not uris
+    inputs = (list_inputs(local, config.input) if local or not uris
               else Inputs([], [], []))
     if config.input.format != "auto":
         get_format(config.input.format)  # fail on a bad name before reading anything
@@ -79,10 +79,11 @@ def scan(paths: Sequence[str], *, config: Config | None = None, out: Path | None
     engine = engine_for(con, spark, consume=True, keep_requests=keep_requests)
     try:
         loads = engine.load([str(p) for p in inputs.files] + uris, config, progress)
+        unread = [SkippedInput(load.path, load.skipped) for load in loads if load.skipped]
         kept, copies = distinct(loads)
         engine.keep_files(kept)
         summaries = [summary_of(load) for _, load in kept]
-        check_lines(summaries, config)
+        check_lines(summaries, config, unread)
         check_rejects(summaries, config, out, engine.rejects, redact=pseudonym_key is not None)
         with cursor(con) as db:
             detected = detect(engine, db, config, window.parts(),
@@ -91,7 +92,7 @@ def scan(paths: Sequence[str], *, config: Config | None = None, out: Path | None
                                                    load.load.last_request)
                                                   for _, load in kept], detected, now,
                               window=window, duplicates=inputs.duplicates + copies,
-                              skipped=inputs.skipped)
+                              skipped=inputs.skipped + unread, excluded=inputs.excluded)
         return finish(report, out, engine.rejects() if report.rejected else None,
                       pseudonym_key)
     finally:
@@ -102,10 +103,13 @@ def distinct(loads: Sequence[LoadedFile]
              ) -> tuple[list[tuple[int, LoadedFile]], list[DuplicateInput]]:
     """The `loads` (with their file_id, their position) whose content is not an earlier
     one's, and the others (a copy, compressed or not) as duplicates, so that no request
-    counts twice. Empty files all share one hash and count nothing: none is a copy."""
+    counts twice. Empty files all share one hash and count nothing: none is a copy.
+    Files set aside unread (`skipped`) are in neither list."""
     kept, copies = [], []
     first: dict[str, str] = {}  # content SHA-256 -> the path read with it
     for file_id, load in enumerate(loads):
+        if load.skipped:
+            continue
         earlier = (first.setdefault(load.content_sha256, load.path) if load.load.lines
                    else load.path)
         if earlier == load.path:
@@ -126,11 +130,13 @@ def build_report(config: Config, files: list[FileSummary],
                 spans: list[tuple[int | None, int | None]], detected: Found,
                 now: datetime | None, *, window: Window = ALL_TIME,
                 duplicates: Sequence[DuplicateInput] = (),
-                skipped: Sequence[SkippedInput] = ()) -> Report:
+                skipped: Sequence[SkippedInput] = (),
+                excluded: Sequence[SkippedInput] = ()) -> Report:
     """The report of a run, the one place it is made (scan on either engine, a store's
     report): its files, the first and last request of them all in the `window` (from
     each file's, or each range's, first and last, None when it has none), what
-    detection found, and the inputs set aside as `duplicates` or `skipped`."""
+    detection found, and the inputs set aside as `duplicates`, `skipped` or
+    `excluded`."""
     first, last = window.span(spans)
     return Report(generated_at=(now or datetime.now(UTC)).astimezone(UTC),
                   policy=config.policy, files=files, window=window,
@@ -138,14 +144,17 @@ def build_report(config: Config, files: list[FileSummary],
                   findings=detected.findings, watchlist=detected.watchlist,
                   allowed=detected.allowed, config=config_json(config),
                   totals=detected.totals,
-                  duplicates=list(duplicates), skipped=list(skipped))
+                  duplicates=list(duplicates), skipped=list(skipped), excluded=list(excluded))
 
 
-def check_lines(files: Sequence[FileSummary], config: Config) -> None:
+def check_lines(files: Sequence[FileSummary], config: Config,
+                unread: Sequence[SkippedInput] = ()) -> None:
     """Raise EmptyInputError when `files` hold no line at all (a nightly job reading an
-    unmounted disk must not pass as a clean run), unless `input.allow_empty`."""
+    unmounted disk must not pass as a clean run), unless `input.allow_empty`; the files
+    `unread` (no format fits them) are named."""
     if not config.input.allow_empty and not any(f.lines for f in files):
-        raise no_lines_error([f.path for f in files])
+        raise no_lines_error([f.path for f in files] + [f"{u.path} (not read: {u.reason})"
+                                                        for u in unread])
 
 
 def no_lines_error(paths: Sequence[str]) -> EmptyInputError:

@@ -33,16 +33,16 @@ def test_the_summary_says_what_was_added_and_a_second_run_adds_nothing(tmp_path:
 
 def test_a_file_that_cannot_be_read_fails_alone(tmp_path: Path) -> None:
     store = tmp_path / "s.db"
-    (tmp_path / "notes.txt").write_text("dear diary\n")
+    (tmp_path / "cut.log.gz").write_bytes(b"\x1f\x8b\x08\x00" + b"not deflate" * 50)
     good = tmp_path / "good.log"
     good.write_text('192.0.2.1 - - [01/Mar/2025:10:00:01 +0000] "GET /2/tweets/search/all'
                     '?max_results=500 HTTP/1.1" 200 5\n')
-    result = CliRunner().invoke(cli, ["ingest", str(tmp_path / "notes.txt"), str(good),
+    result = CliRunner().invoke(cli, ["ingest", str(tmp_path / "cut.log.gz"), str(good),
                                       "--store", str(store), "--output", "json"])
     assert result.exit_code == 1
     summary = json.loads(result.stdout)
     assert [(Path(f["path"]).name, f["action"]) for f in summary["files"]] == [
-        ("notes.txt", "failed"), ("good.log", "added")]
+        ("cut.log.gz", "failed"), ("good.log", "added")]
     assert (summary["files_added"], summary["files_failed"]) == (1, 1)
 
 

@@ -166,10 +166,18 @@ def test_ingest_reads_another_path_to_the_same_file_once(logs: Path, tmp_path: P
 # ---- item 5: only regular files are read; a FIFO never blocks
 
 
+def warned(*lines: str) -> str:
+    """The warnings of a run that set inputs aside unread."""
+    return "".join(f"warning: not read: {line}\n" for line in lines) + (
+        "warning: --exclude GLOB leaves such files out; --strict makes a file no format "
+        "fits an error\n")
+
+
 def test_a_fifo_in_a_directory_is_skipped_not_read(logs: Path) -> None:
     os.mkfifo(logs / "pipe.log")
     done = cli_in_subprocess("scan", str(logs), "--output", "json")
-    assert (done.returncode, done.stderr) == (0, "")
+    assert (done.returncode, done.stderr) == (
+        0, warned(f"{logs / 'pipe.log'} (a named pipe, not a regular file)"))
     report = json.loads(done.stdout)
     assert report["totals"] == SINGLE_COPY
     assert report["inputs"]["skipped"] == [
@@ -182,7 +190,10 @@ def test_a_fifo_socket_and_broken_symlink_are_listed_in_the_table(logs: Path) ->
     with socket.socket(socket.AF_UNIX) as sock:
         sock.bind(str(logs / "sock.log"))
         done = cli_in_subprocess("scan", str(logs))
-    assert (done.returncode, done.stderr) == (0, "")
+    assert (done.returncode, done.stderr) == (0, warned(
+        f"{logs / 'gone.log'} (a broken symlink to nowhere.log)",
+        f"{logs / 'pipe.log'} (a named pipe, not a regular file)",
+        f"{logs / 'sock.log'} (a socket, not a regular file)"))
     assert done.stdout.splitlines()[1] == (
         f"Skipped 3 path(s), not read: {logs / 'gone.log'} (a broken symlink to "
         f"nowhere.log), {logs / 'pipe.log'} (a named pipe, not a regular file), "
@@ -201,7 +212,8 @@ def test_ingest_skips_a_fifo_and_releases_the_store(logs: Path, tmp_path: Path) 
     os.mkfifo(logs / "pipe.log")
     store = tmp_path / "s.db"
     done = cli_in_subprocess("ingest", str(logs), "--store", str(store), "--output", "json")
-    assert (done.returncode, done.stderr) == (0, "")
+    assert (done.returncode, done.stderr) == (
+        0, warned(f"{logs / 'pipe.log'} (a named pipe, not a regular file)"))
     summary = json.loads(done.stdout)
     assert [(f["path"], f["action"], f["reason"]) for f in summary["files"]] == [
         (str(logs / "access.log"), "added", "jsonl"),
@@ -282,3 +294,105 @@ def test_ingest_of_no_input_is_an_error_and_leaves_no_store(tmp_path: Path) -> N
     result = invoke("ingest", str(tmp_path / "logs"), "--store", str(store), "--allow-empty")
     assert (result.exit_code, result.stderr) == (0, "")
     assert "0 file(s) added, 1 skipped, 0 failed; 0 lines, 0 rejected." in result.stdout
+
+
+# ---- a stray file does not kill the run, and is never silently skipped (issue 15)
+
+UNKNOWN = ("not a log format scrapewatch knows (tried vhost_combined, combined, common, alb, "
+           "elb, cloudfront, w3c, iis, jsonl, csv, tsv); give --format if it is one of them")
+
+
+@pytest.fixture
+def stray(logs: Path) -> Path:
+    """The logs with a README and an nginx error log beside them."""
+    (logs / "README.txt").write_text("These are the gateway's logs.\n")
+    (logs / "error.log").write_text("2025/03/04 10:00:00 [error] 123#0: *1 open() "
+                                    '"/srv/x" failed (2: No such file or directory)\n')
+    return logs
+
+
+def test_a_file_no_format_fits_is_skipped_with_a_warning_and_listed(stray: Path,
+                                                                    tmp_path: Path) -> None:
+    result = invoke("scan", str(stray), "--output", "json", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 0
+    assert result.stderr == warned(f"{stray / 'README.txt'} ({UNKNOWN})",
+                                   f"{stray / 'error.log'} ({UNKNOWN})")
+    report = json.loads(result.stdout)
+    assert report["totals"] == SINGLE_COPY
+    assert report["inputs"]["skipped"] == [
+        {"path": str(stray / "README.txt"), "reason": UNKNOWN},
+        {"path": str(stray / "error.log"), "reason": UNKNOWN}]
+    assert [f["path"] for f in report["inputs"]["files"]] == [str(stray / "access.log")]
+    html = (tmp_path / "r/report.html").read_text()
+    assert f"<td><code>{stray / 'README.txt'}</code></td><td>not a log format" in html
+
+
+def test_strict_makes_a_file_no_format_fits_an_error(stray: Path, tmp_path: Path) -> None:
+    result = invoke("scan", str(stray), "--strict")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"error: {stray / 'README.txt'}: {UNKNOWN}\n"
+    (tmp_path / "c.toml").write_text("[input]\nstrict = true\n")
+    assert invoke("scan", str(stray), "--config", str(tmp_path / "c.toml")).exit_code == 1
+
+
+def test_include_and_exclude_choose_the_files_found(stray: Path, tmp_path: Path) -> None:
+    (stray / "old").mkdir()
+    (stray / "old" / "access.log").write_text(LOG.replace("2025-03-04", "2025-03-10"))
+    excluded = invoke("scan", str(stray), "--output", "json", "--exclude", "README*",
+                      "--exclude", "error.log", "--exclude", "*/old/*")
+    assert (excluded.exit_code, excluded.stderr) == (0, "")  # nothing read was skipped
+    report = json.loads(excluded.stdout)
+    assert report["totals"] == SINGLE_COPY and report["inputs"]["skipped"] == []
+    assert report["inputs"]["excluded"] == [
+        {"path": str(stray / "README.txt"), "reason": "excluded by --exclude 'README*'"},
+        {"path": str(stray / "error.log"), "reason": "excluded by --exclude 'error.log'"},
+        {"path": str(stray / "old" / "access.log"), "reason": "excluded by --exclude '*/old/*'"}]
+    included = json.loads(invoke("scan", str(stray), "--output", "json", "--include", "acc*",
+                                 "--quiet").stdout)
+    assert [f["path"] for f in included["inputs"]["files"]] == [
+        str(stray / "access.log"), str(stray / "old" / "access.log")]
+    assert included["totals"]["periods"] == 2
+    assert [e["reason"] for e in included["inputs"]["excluded"]] == [
+        "excluded: matches no --include ('acc*')"] * 2
+    # a file named on the command line is read whatever the patterns say
+    named = invoke("scan", str(stray / "access.log"), "--exclude", "*.log", "--output", "json")
+    assert json.loads(named.stdout)["totals"] == SINGLE_COPY
+    # in the config too; the table says what was left out
+    (tmp_path / "c.toml").write_text('[input]\ninclude = ["*.log"]\nexclude = ["error*"]\n')
+    table = invoke("scan", str(stray), "--config", str(tmp_path / "c.toml"))
+    assert (table.exit_code, table.stderr) == (0, "")
+    assert table.stdout.splitlines()[1] == (
+        f"Excluded 2 file(s) by --include and --exclude: {stray / 'README.txt'}, "
+        f"{stray / 'error.log'}.")
+
+
+def test_ingest_skips_a_stray_file_and_adds_the_logs(stray: Path, tmp_path: Path) -> None:
+    store = str(tmp_path / "s.db")
+    result = invoke("ingest", str(stray), "--store", store, "--output", "json")
+    assert result.exit_code == 0
+    assert result.stderr == warned(f"{stray / 'README.txt'} ({UNKNOWN})",
+                                   f"{stray / 'error.log'} ({UNKNOWN})")
+    summary = json.loads(result.stdout)
+    assert [(f["path"], f["action"], f["reason"]) for f in summary["files"]] == [
+        (str(stray / "README.txt"), "skipped", UNKNOWN),
+        (str(stray / "access.log"), "added", "jsonl"),
+        (str(stray / "error.log"), "skipped", UNKNOWN)]
+    assert (summary["files_added"], summary["files_skipped"], summary["damages_usd"]) == (
+        1, 2, "15000.00")
+    strict = invoke("ingest", str(stray), "--store", str(tmp_path / "t.db"), "--strict",
+                    "--output", "json")
+    assert strict.exit_code == 1
+    assert json.loads(strict.stdout)["files_failed"] == 2
+    excluded = invoke("ingest", str(stray), "--store", str(tmp_path / "u.db"), "--exclude",
+                      "*.txt", "--exclude", "error.log", "--output", "json")
+    assert (excluded.exit_code, excluded.stderr) == (0, "")
+    assert json.loads(excluded.stdout)["files_excluded"] == 2
+
+
+def test_a_folder_of_stray_files_only_is_no_input(tmp_path: Path) -> None:
+    (tmp_path / "README.txt").write_text("nothing here\n")
+    result = invoke("scan", str(tmp_path))
+    assert result.exit_code == 1
+    assert result.stderr.endswith(
+        f"error: the inputs hold no lines: {tmp_path / 'README.txt'} (not read: {UNKNOWN}); "
+        "pass --allow-empty (input.allow_empty) if that is expected\n")

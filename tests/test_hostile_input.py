@@ -143,8 +143,12 @@ def test_hostile_first_blocks_are_no_known_format(tmp_path: Path, case: str) -> 
     path = tmp_path / f"{case}.log"
     path.write_bytes(content)
     result = CliRunner().invoke(cli, ["scan", str(path), "--quiet"])
-    assert result.exit_code == 1
-    assert result.stderr == f"error: {path}: {UNKNOWN}{end}\n"
+    assert result.exit_code == 1  # set aside unread, it leaves no input
+    assert result.stderr == (f"error: the inputs hold no lines: {path} (not read: "
+                             f"{UNKNOWN}{end}); pass --allow-empty (input.allow_empty) if "
+                             "that is expected\n")
+    strict = CliRunner().invoke(cli, ["scan", str(path), "--quiet", "--strict"])
+    assert (strict.exit_code, strict.stderr) == (1, f"error: {path}: {UNKNOWN}{end}\n")
 
 
 @pytest.mark.parametrize("line", ["a" * (1 << 18), "a\rb,c", "[" * 100_000, '{"a":' * 100_000,

@@ -15,6 +15,7 @@ import gzip
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +171,20 @@ def test_a_window_counts_the_same_activity_on_spark(spark: Any, logs: Path, tmp_
     assert_same_outputs(tmp_path)
     assert duck.first_request_at == whole.first_request_at + 3 * 3600
     assert duck.to_json()["totals"] != whole.to_json()["totals"]
+
+
+def test_a_stray_file_is_skipped_alike_on_spark(spark: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    write_edge_cases(folder)
+    (folder / "README.txt").write_text("not a log\n")
+    cfg = config(periods="greedy")  # the edge cases alone: 6 of 31 lines rejected
+    cfg = replace(cfg, input=replace(cfg.input, max_rejected_share=Decimal(1)))
+    duck, on_spark = both(spark, folder, cfg, tmp_path)
+    assert on_spark.to_json() == duck.to_json()
+    assert_same_outputs(tmp_path)
+    assert [(s.path, s.reason[:32]) for s in duck.skipped] == [
+        (str(folder / "README.txt"), "not a log format scrapewatch kno")]
 
 
 def test_report_over_a_store_on_spark(spark: Any, logs: Path, tmp_path: Path) -> None:

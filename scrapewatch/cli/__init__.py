@@ -22,6 +22,7 @@ from scrapewatch.cli.options import (
     DEBUG,
     ENGINE,
     FORMAT,
+    INPUT_FILTERS,
     MEMORY_LIMIT,
     POLICY,
     QUIET,
@@ -50,6 +51,7 @@ from scrapewatch.cli.terminal import (
     print_report,
     progress_display,
     stdout_closed,
+    warn_unread,
 )
 from scrapewatch.reading.formats import native
 from scrapewatch.reporting.outputs import ROWS_OUTPUTS
@@ -76,8 +78,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
-@options(CONFIG, FORMAT, ALLOW_EMPTY, WINDOW, REPORT_OUTPUT, QUIET, MEMORY_LIMIT, ENGINE,
-         POLICY, READING, DEBUG)
+@options(CONFIG, FORMAT, INPUT_FILTERS, ALLOW_EMPTY, WINDOW, REPORT_OUTPUT, QUIET,
+         MEMORY_LIMIT, ENGINE, POLICY, READING, DEBUG)
 @click.pass_context
 def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None,
          log_format: str | None, since: datetime | None, until: datetime | None,
@@ -109,12 +111,12 @@ def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None
             from scrapewatch.reading.inputs import is_uri, list_inputs
 
             # a missing path is told before Spark's JVM takes seconds to start
-            list_inputs([p for p in paths if not is_uri(p)],
-                        allow_empty=config.input.allow_empty)
+            list_inputs([p for p in paths if not is_uri(p)], config.input)
             spark = spark_session_for(spark_master, spark_remote, quiet)
         report = run_scan(paths, config=config, out=out, memory_limit=memory_limit, now=now,
                           progress=progress_display(quiet), pseudonym_key=key, spark=spark,
                           since=since, until=until)
+        warn_unread(report.skipped)
         print_report(report, output)
     if fail_on_violation and report.findings:
         ctx.exit(ExitCode.VIOLATIONS)
@@ -122,7 +124,7 @@ def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
-@options(STORE, CONFIG, FORMAT, ALLOW_EMPTY, READING)
+@options(STORE, CONFIG, FORMAT, INPUT_FILTERS, ALLOW_EMPTY, READING)
 @click.option("--keep-requests", is_flag=True,
               help="Also keep every parsed request (file, line, entity, posts) for "
                    "drill-down; the store grows with the logs.")
@@ -168,6 +170,7 @@ def ingest(ctx: click.Context, /, paths: tuple[str, ...], store: Path | None, wa
             click.echo(json.dumps(summary.to_json(), indent=2, ensure_ascii=True))
         else:
             click.echo(summary.render(), nl=False)
+        warn_unread(summary.unread)
     if summary.failed:
         fail(f"{len(summary.failed)} file(s) could not be read; see the summary",
               ExitCode.ERROR)

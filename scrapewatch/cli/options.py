@@ -149,6 +149,20 @@ READING = options(
             help="Fail (exit 4) when more than this share of lines is rejected [0.01]."))
 
 
+INPUT_FILTERS = options(
+    click.option("--include", metavar="GLOB", multiple=True,
+                 help="Read only the files found in directories (or by globs) that match "
+                      "GLOB: '*.log' matches names; with a '/', the whole path "
+                      "('*/nginx/access*'). Repeat for more [input.include]."),
+    click.option("--exclude", metavar="GLOB", multiple=True,
+                 help="Leave out the files found in directories (or by globs) that match "
+                      "GLOB (as --include); listed as excluded. Repeat for more "
+                      "[input.exclude]."),
+    click.option("--strict", is_flag=True,
+                 help="A file no log format fits is an error (exit 1), not skipped with a "
+                      "warning [input.strict: false]."))
+
+
 ALLOW_EMPTY = click.option(
     "--allow-empty", is_flag=True,
     help="Succeed with an empty report when there is no input (a directory without log "
@@ -199,7 +213,11 @@ def config_overrides(flags: dict[str, Any], log_format: str | None = None) -> di
     """Config overrides (`section.name` -> value) from the options given."""
     overrides = {key: flags.get(flag) for flag, key in SETTING_FLAGS.items()}
     overrides["input.format"] = log_format
-    overrides["input.allow_empty"] = flags.get("allow_empty") or None  # not given: the config's
+    # a flag not given (or no pattern): the config's
+    overrides["input.allow_empty"] = flags.get("allow_empty") or None
+    overrides["input.strict"] = flags.get("strict") or None
+    overrides["input.include"] = flags.get("include") or None
+    overrides["input.exclude"] = flags.get("exclude") or None
     return overrides
 
 

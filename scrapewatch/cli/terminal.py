@@ -7,7 +7,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
@@ -68,6 +68,25 @@ def _redraw(text: str) -> None:
 
 def progress_display(quiet: bool) -> TerminalProgress | None:
     return None if quiet or not sys.stderr.isatty() else TerminalProgress()
+
+
+WARNINGS_SHOWN = 10
+
+
+def warn_unread(unread: Sequence[Any]) -> None:
+    """A warning on stderr for each input set aside unread (a SkippedInput: a stray
+    file no format fits, a named pipe...), the first WARNINGS_SHOWN of them."""
+    from scrapewatch.reporting.escape import for_terminal
+
+    for entry in unread[:WARNINGS_SHOWN]:
+        click.echo(f"warning: not read: {for_terminal(entry.path)} "
+                   f"({for_terminal(entry.reason)})", err=True)
+    if len(unread) > WARNINGS_SHOWN:
+        click.echo(f"warning: and {len(unread) - WARNINGS_SHOWN:,} more not read (report.json "
+                   "inputs.skipped lists them all)", err=True)
+    if unread:
+        click.echo("warning: --exclude GLOB leaves such files out; --strict makes a file no "
+                   "format fits an error", err=True)
 
 
 def print_report(report: Any, output: str) -> None:

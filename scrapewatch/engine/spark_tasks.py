@@ -54,7 +54,8 @@ _FILE = pa.schema([  # a file's load, or a range's, or why it could not be read
     ("format", pa.string()), ("lines", pa.int64()), ("requests", pa.int64()),
     ("rejected", pa.int64()), ("sha256", pa.string()), ("first_request", pa.int64()),
     ("last_request", pa.int64()), ("read_sha256", pa.string()), ("read_bytes", pa.int64()),
-    ("content_sha256", pa.string()), ("error_kind", pa.string()), ("error", pa.string())])
+    ("content_sha256", pa.string()), ("skipped", pa.string()), ("error_kind", pa.string()),
+    ("error", pa.string())])
 _EXTRA_TABLES = ("rejects", "line_offsets")  # besides the files' loads
 _TOTALS_SQL = """
 SELECT entity_kind, entity, file_id, CAST(sum(posts) AS BIGINT) AS total_posts
@@ -211,7 +212,7 @@ def _load_one(con: duckdb.DuckDBPyConnection, config: Config, file_id: int, name
         yield _failed(file_id, name, error, path)
         return
     yield _file_row(file_id, name, loaded.load, size=loaded.size,
-                    content_sha256=loaded.content_sha256)
+                    content_sha256=loaded.content_sha256, skipped=loaded.skipped)
     yield from _rows(con, file_id)
 
 
@@ -231,13 +232,14 @@ def _load_range(con: duckdb.DuckDBPyConnection, config: Config, task: _Task
 
 
 def _file_row(file_id: int, name: str, load: FileLoad, *, start: int = 0, size: int = 0,
-              content_sha256: str = "") -> pa.RecordBatch:
+              content_sha256: str = "", skipped: str | None = None) -> pa.RecordBatch:
     return _extra("files", file_id, start, pa.Table.from_pylist([{
         "file_id": file_id, "start": start, "path": name, "size": size,
         "format": load.format, "lines": load.lines, "requests": load.requests,
         "rejected": load.rejected, "sha256": load.sha256, "first_request": load.first_request,
         "last_request": load.last_request, "read_sha256": load.content_sha256,
-        "read_bytes": load.content_bytes, "content_sha256": content_sha256}], _FILE))
+        "read_bytes": load.content_bytes, "content_sha256": content_sha256,
+        "skipped": skipped}], _FILE))
 
 
 def _failed(file_id: int, name: str, error: ScrapewatchError, path: Path, start: int = 0
@@ -296,7 +298,8 @@ def loaded_file(rows: list[dict[str, Any]], split: _Split | None) -> LoadedFile:
         load = FileLoad(row["format"], row["lines"], row["requests"], row["rejected"],
                         row["sha256"], row["first_request"], row["last_request"],
                         row["read_sha256"], row["read_bytes"])
-        return LoadedFile(row["path"], row["size"], load, row["content_sha256"])
+        return LoadedFile(row["path"], row["size"], load, row["content_sha256"],
+                          row["skipped"])
     sha256 = split.sha256.result()
     firsts = [r["first_request"] for r in rows if r["first_request"] is not None]
     lasts = [r["last_request"] for r in rows if r["last_request"] is not None]

@@ -1,17 +1,20 @@
 """The inputs of a run: the files that paths, directories and globs name, each once,
-and what was set aside (a second path to the same file, a FIFO or a socket)."""
+and what was set aside (a second path to the same file, a FIFO or a socket, a file the
+--include and --exclude patterns leave out)."""
 
 from __future__ import annotations
 
 import errno
+import fnmatch
 import glob
 import os
 import re
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from scrapewatch.config import InputConfig
 from scrapewatch.errors import EmptyInputError, InputError
 
 _GLOB_CHARS = frozenset("*?[")
@@ -19,7 +22,8 @@ _GLOB_CHARS = frozenset("*?[")
 
 @dataclass(frozen=True)
 class SkippedInput:
-    """A path found among the inputs and not read: not a regular file."""
+    """A path found among the inputs and not read, and why: not a regular file, no log
+    format fits it, or (excluded) the --include and --exclude patterns leave it out."""
 
     path: str
     reason: str
@@ -43,6 +47,7 @@ class Inputs:
     files: list[Path]
     duplicates: list[DuplicateInput]
     skipped: list[SkippedInput]
+    excluded: list[SkippedInput] = field(default_factory=list)
 
 
 def is_uri(name: str) -> bool:
@@ -51,9 +56,14 @@ def is_uri(name: str) -> bool:
     return re.match(r"[A-Za-z][A-Za-z0-9+.-]+:/", name) is not None
 
 
-def list_inputs(paths: Sequence[str], *, allow_empty: bool = False) -> Inputs:
+def list_inputs(paths: Sequence[str], settings: InputConfig | None = None, *,
+                allow_empty: bool = False, include: Sequence[str] = (),
+                exclude: Sequence[str] = ()) -> Inputs:
     """The regular files named by `paths`: files as given, directories recursively
-    (following symlinks), globs expanded.
+    (following symlinks), globs expanded; of the files found in directories and by
+    globs, only those that match a pattern of `include` (when any) and none of
+    `exclude` (see `left_out`), the others listed as excluded. `settings` (a config's
+    [input]) gives `allow_empty`, `include` and `exclude` when given.
 
     Hidden files and folders (a name starting with '.') inside directories are left
     out. The files keep the order given, each directory's files sorted before its
@@ -68,7 +78,10 @@ def list_inputs(paths: Sequence[str], *, allow_empty: bool = False) -> Inputs:
         EmptyInputError: for a directory (or glob) holding no regular file, unless
             `allow_empty`.
     """
-    listing = _Listing()
+    if settings is not None:
+        allow_empty = settings.allow_empty
+        include, exclude = settings.include, settings.exclude
+    listing = _Listing(tuple(include), tuple(exclude))
     for given in paths:
         path = Path(given)
         listing.given = given
@@ -90,13 +103,28 @@ def list_inputs(paths: Sequence[str], *, allow_empty: bool = False) -> Inputs:
             raise EmptyInputError(f"no input: {given} holds no log file"
                                   f"{listing.skipped_under(given)}; pass --allow-empty "
                                   "(input.allow_empty) if that is expected")
-    return Inputs(list(listing.files), listing.duplicates, listing.skipped)
+    return Inputs(list(listing.files), listing.duplicates, listing.skipped, listing.excluded)
+
+
+def left_out(path: Path, include: Sequence[str], exclude: Sequence[str]) -> str | None:
+    """Why the patterns leave out the file at `path`, or None when they keep it. A
+    pattern (shell-style: `*`, `?`, `[ab]`) matches the file's name, or, when it holds a
+    `/`, its whole path as found (`*` then spans folders too)."""
+    def matches(pattern: str) -> bool:
+        return fnmatch.fnmatchcase(str(path) if "/" in pattern else path.name, pattern)
+
+    if include and not any(map(matches, include)):
+        return f"excluded: matches no --include ({', '.join(map(repr, include))})"
+    hit = next(filter(matches, exclude), None)
+    return None if hit is None else f"excluded by --exclude {hit!r}"
 
 
 class _Listing:
     """Files found so far, known by device and inode, and what was set aside."""
 
-    def __init__(self) -> None:
+    def __init__(self, include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> None:
+        self.include, self.exclude = include, exclude
+        self.excluded: list[SkippedInput] = []
         self.files: dict[Path, None] = {}
         self.seen: set[Path] = set()
         self.first: dict[tuple[int, int], Path] = {}
@@ -117,11 +145,11 @@ class _Listing:
                 self.duplicates.append(DuplicateInput(str(path), str(first), "same file"))
         return 1
 
-    def skip(self, path: Path, reason: str) -> None:
+    def skip(self, path: Path, reason: str, *, excluded: bool = False) -> None:
         entry = SkippedInput(str(path), reason)
         if entry.path not in self._skipped_paths:  # e.g. a folder given twice
             self._skipped_paths.add(entry.path)
-            self.skipped.append(entry)
+            (self.excluded if excluded else self.skipped).append(entry)
         self._skipped_from.setdefault(self.given, []).append(entry)
 
     def skipped_under(self, given: str) -> str:
@@ -190,6 +218,9 @@ class _Listing:
         if stat.S_ISDIR(status.st_mode):
             return 0, status
         if stat.S_ISREG(status.st_mode):
+            if (reason := left_out(path, self.include, self.exclude)) is not None:
+                self.skip(path, reason, excluded=True)
+                return 0, None
             return self.add_file(path, status), None
         self.skip(path, f"{file_kind(status.st_mode)}, not a regular file")
         return 0, None

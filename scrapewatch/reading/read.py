@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from scrapewatch.config import Config
 from scrapewatch.entities import client_ip_sql, entity_sql
+from scrapewatch.errors import UnknownFormatError
 from scrapewatch.posts import counted_sql, posts_sql
 from scrapewatch.reading.formats import FORMATS, LogFormat
 from scrapewatch.reading.formats.base import Part, Pieces
@@ -71,6 +72,9 @@ class FileLoad:
     content_bytes: int = 0
 
 
+UNREAD = FileLoad(None, 0, 0, 0, "", None, None)  # the load of a file set aside unread
+
+
 @dataclass(frozen=True)
 class LoadedFile:
     """One input file as loaded: how the report names it, its size, what the load found,
@@ -83,6 +87,7 @@ class LoadedFile:
     size: int
     load: FileLoad
     content_sha256: str
+    skipped: str | None = None  # why it was not read: no format fits it (see load_path)
 
 
 def load_path(con: duckdb.DuckDBPyConnection, path: Path, *, file_id: int, config: Config,
@@ -90,13 +95,19 @@ def load_path(con: duckdb.DuckDBPyConnection, path: Path, *, file_id: int, confi
               keep_requests: bool = False) -> LoadedFile:
     """Open the file at `path` (named `name` in the report, `path` itself by default) and
     `load_file` it whole, telling `progress` (file `file_id` of `count`). The one parse
-    of a scan, on every engine."""
+    of a scan, on every engine. A file no format fits is not read but `skipped`, unless
+    `input.strict`."""
     with LogSource.open(path) as source:
         if progress:
             progress.start_file(path, source.size, file_id, count)
-        loaded = load_file(con, source, file_id=file_id, format_name=config.input.format,
-                           config=config, progress=progress.advance if progress else None,
-                           keep_requests=keep_requests)
+        try:
+            loaded = load_file(con, source, file_id=file_id, format_name=config.input.format,
+                               config=config, progress=progress.advance if progress else None,
+                               keep_requests=keep_requests)
+        except UnknownFormatError as error:
+            if config.input.strict:
+                raise
+            return LoadedFile(name or str(path), source.size, UNREAD, "", error.reason)
     content = loaded.sha256 if source.compression == "none" else loaded.content_sha256
     return LoadedFile(name or str(path), source.size, loaded, content)
 

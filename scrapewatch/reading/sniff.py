@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from scrapewatch.errors import FormatError
+from scrapewatch.errors import UnknownFormatError
 from scrapewatch.reading.formats import FORMATS, LogFormat, get_format, sniff_format
 from scrapewatch.reading.sources import LogSource
 
@@ -22,8 +22,9 @@ def choose_format(source: LogSource, first: pa.StringArray, name: str) -> LogFor
     fmt = sniff_format(lines)
     if fmt is None:
         tried = ", ".join(f.name for f in FORMATS.values() if f.magic is None)
-        raise FormatError(f"{source.path}: not a log format scrapewatch knows (tried "
-                          f"{tried}); {_unknown_hint(lines)}")
+        reason = (f"not a log format scrapewatch knows (tried {tried}); "
+                  f"{_unknown_hint(lines)}")
+        raise UnknownFormatError(f"{source.path}: {reason}", reason)
     return fmt
 
 

@@ -294,12 +294,14 @@ def _files_table(report: Report) -> str:
 
 
 def _set_aside_table(report: Report) -> str:
-    """The inputs not read: duplicates of a file read, and paths that are not files."""
+    """The inputs not read: duplicates of a file read, paths that are not files or that
+    no format fits, and files the --include and --exclude patterns left out."""
     rows = [(d.path, f"{d.reason} as {d.duplicate_of}") for d in report.duplicates]
-    rows += [(s.path, s.reason) for s in report.skipped]
+    rows += [(s.path, s.reason) for s in report.skipped + report.excluded]
     if not rows:
         return ""
     cells = "".join(f"<tr><td><code>{_e(path)}</code></td><td>{_e(why)}</td></tr>"
                     for path, why in rows)
-    return ("<p>Not read (each input counts once; only regular files are read):</p>"
+    return ("<p>Not read (each input counts once; only regular files in a log format are "
+            "read, of those --include and --exclude keep):</p>"
             f"<table><tr><th>path</th><th>why</th></tr>{cells}</table>")

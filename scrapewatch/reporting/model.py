@@ -84,6 +84,8 @@ class Report:
     # inputs not read: another path to, or a copy of, a file read; not regular files
     duplicates: list[DuplicateInput] = dataclasses.field(default_factory=list)
     skipped: list[SkippedInput] = dataclasses.field(default_factory=list)
+    # files the --include and --exclude patterns left out
+    excluded: list[SkippedInput] = dataclasses.field(default_factory=list)
     window: Window = ALL_TIME  # the activity counted: --since and --until
 
     @property
@@ -142,6 +144,7 @@ class Report:
                 "files": [dataclasses.asdict(f) for f in self.files],
                 "duplicates": [dataclasses.asdict(d) for d in self.duplicates],
                 "skipped": [dataclasses.asdict(s) for s in self.skipped],
+                "excluded": [dataclasses.asdict(s) for s in self.excluded],
                 "lines": self.lines, "rejected": self.rejected, "requests": self.requests,
                 "first_request_at": _iso_or_none(self.first_request_at),
                 "last_request_at": _iso_or_none(self.last_request_at),

@@ -73,6 +73,9 @@ def _set_aside(report: Report) -> list[str]:
     if report.skipped:
         lines.append(_names(f"Skipped {len(report.skipped)} path(s), not read",
                             [f"{s.path} ({s.reason})" for s in report.skipped]))
+    if report.excluded:
+        lines.append(_names(f"Excluded {len(report.excluded)} file(s) by --include and "
+                            "--exclude", [s.path for s in report.excluded]))
     return lines
 
 

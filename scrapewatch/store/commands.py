@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,10 +16,10 @@ import pyarrow as pa
 from scrapewatch.config import Config, load_config
 from scrapewatch.engine import engine_for
 from scrapewatch.engine.duckdb import rejects_of
-from scrapewatch.errors import InputError, SandboxError, ScrapewatchError
+from scrapewatch.errors import InputError, SandboxError, ScrapewatchError, UnknownFormatError
 from scrapewatch.pipeline import build_report, check_rejects, detect, finish, no_lines_error
 from scrapewatch.posts import check_rules
-from scrapewatch.reading.inputs import list_inputs
+from scrapewatch.reading.inputs import SkippedInput, list_inputs
 from scrapewatch.reading.read import Advance, Progress, load_file
 from scrapewatch.reading.sources import LogSource, holds_content
 from scrapewatch.reporting.escape import for_terminal
@@ -64,6 +64,9 @@ class IngestRun:
     files: list[FileOutcome]
     report: Report
     new_findings: list[str]  # kind:entity flagged now, not by the previous report
+    # set aside unread (also among `files`, as skipped): not a regular file, or no
+    # format fits it
+    unread: list[SkippedInput] = field(default_factory=list)
 
     @property
     def added(self) -> list[FileOutcome]:
@@ -73,11 +76,19 @@ class IngestRun:
     def failed(self) -> list[FileOutcome]:
         return [f for f in self.files if f.action == "failed"]
 
+    @property
+    def excluded(self) -> list[FileOutcome]:
+        return [f for f in self.files if f.action == "excluded"]
+
+    @property
+    def skipped(self) -> list[FileOutcome]:
+        return [f for f in self.files if f.action == "skipped"]
+
     def to_json(self) -> dict[str, Any]:
         """The machine-readable summary."""
         return {"store": self.store, "run_id": self.run_id,
                 "files_added": len(self.added), "files_failed": len(self.failed),
-                "files_skipped": len(self.files) - len(self.added) - len(self.failed),
+                "files_skipped": len(self.skipped), "files_excluded": len(self.excluded),
                 "lines": sum(f.lines for f in self.added),
                 "rejected": sum(f.rejected for f in self.added),
                 "requests": sum(f.requests for f in self.added),
@@ -87,10 +98,10 @@ class IngestRun:
 
     def render(self) -> str:
         """The summary for a terminal (file names, reasons and entities escaped)."""
-        skipped = len(self.files) - len(self.added) - len(self.failed)
+        excluded = f", {len(self.excluded)} excluded" if self.excluded else ""
         lines = [f"Ingested into {for_terminal(self.store)} (run {self.run_id}): "
-                 f"{len(self.added)} file(s) added, {skipped} skipped, {len(self.failed)} "
-                 f"failed; {sum(f.lines for f in self.added):,} lines, "
+                 f"{len(self.added)} file(s) added, {len(self.skipped)} skipped{excluded}, "
+                 f"{len(self.failed)} failed; {sum(f.lines for f in self.added):,} lines, "
                  f"{sum(f.rejected for f in self.added):,} rejected."]
         for f in self.files:
             counts = (f": {f.lines:,} lines, {f.rejected:,} rejected"
@@ -109,16 +120,17 @@ def ingest(store: Path, paths: Sequence[str], *, config: Config | None = None,
            now: datetime | None = None, pseudonym_key: bytes | None = None) -> IngestRun:
     """Add the new content of every file under `paths` to `store`, then report over the
     whole store, all under one hold of its lock, under `config` (the defaults when
-    None). A file that cannot be read is
-    reported as failed and the others still go in; another path to a file listed
-    before it, and what is not a regular file, are reported as skipped.
+    None). A file that cannot be read is reported as failed and the others still go
+    in; another path to a file listed before it, what is not a regular file, and a
+    file no format fits (unless `input.strict`: failed) are reported as skipped, and
+    the files the include and exclude patterns leave out as excluded.
 
     Raises:
         EmptyInputError: before the store is opened, when a directory holds no log
             file or the inputs hold no content at all, unless `input.allow_empty`.
     """
     config = config or load_config()
-    inputs = list_inputs(paths, allow_empty=config.input.allow_empty)
+    inputs = list_inputs(paths, config.input)
     files = inputs.files
     # one small read of each file at most, until one holds something
     if not config.input.allow_empty and not any(map(holds_content, files)):
@@ -129,13 +141,20 @@ def ingest(store: Path, paths: Sequence[str], *, config: Config | None = None,
         run_id = next_id(con, "store.runs", "run_id")
         run(con, "INSERT INTO store.runs (run_id, command, started_at) "
                  "VALUES ($id, 'ingest', $start)", {"id": run_id, "start": datetime.now(UTC)})
-        outcomes = []
+        outcomes: list[FileOutcome] = []
+        unread = list(inputs.skipped)
         for index, path in enumerate(files):
             if progress:
                 progress.start_file(path, path.stat().st_size, index, len(files))
             try:
                 outcomes.append(_ingest_file(con, path, run_id, config, keep_requests,
                                              progress.advance if progress else None))
+            except UnknownFormatError as error:  # a stray file: failed only when strict
+                if config.input.strict:
+                    outcomes.append(FileOutcome(str(path), "failed", str(error)))
+                else:
+                    unread.append(SkippedInput(str(path), error.reason))
+                    outcomes.append(FileOutcome(str(path), "skipped", error.reason))
             except ScrapewatchError as error:
                 outcomes.append(FileOutcome(str(path), "failed", str(error)))
         if progress:
@@ -143,6 +162,7 @@ def ingest(store: Path, paths: Sequence[str], *, config: Config | None = None,
         outcomes += [FileOutcome(d.path, "skipped", f"{d.reason} as {d.duplicate_of}")
                      for d in inputs.duplicates]
         outcomes += [FileOutcome(s.path, "skipped", s.reason) for s in inputs.skipped]
+        outcomes += [FileOutcome(s.path, "excluded", s.reason) for s in inputs.excluded]
         added = [o for o in outcomes if o.action in ("added", "grew")]
         run(con, "UPDATE store.runs SET finished_at = $end, files_added = $added, "
                  "files_skipped = $skipped, lines = $lines, rejected = $rejected "
@@ -159,7 +179,8 @@ def ingest(store: Path, paths: Sequence[str], *, config: Config | None = None,
     if pseudonym_key is not None:
         found = finish(found, None, None, pseudonym_key)
         new = [(kind, pseudonym(pseudonym_key, kind, entity)) for kind, entity in new]
-    return IngestRun(str(store), run_id, outcomes, found, [f"{k}:{e}" for k, e in new])
+    return IngestRun(str(store), run_id, outcomes, found, [f"{k}:{e}" for k, e in new],
+                     unread)
 
 
 def _ingest_file(con: duckdb.DuckDBPyConnection, path: Path, run_id: int, config: Config,
