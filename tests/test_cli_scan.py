@@ -255,15 +255,60 @@ def test_help_documents_options_without_loading_the_engine() -> None:
 
 
 def test_progress_is_drawn_in_place_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
-    progress = TerminalProgress()
+    now = iter([100.0, 100.0, 104.0, 4000.0, 4000.0, 4000.0])
+    progress = TerminalProgress(clock=lambda: next(now))
     progress.start_file(Path("logs/a\x1b.log"), 2_000_000, 0, 2)
-    progress.advance(1_000_000, 4_321, "combined", force=True)
+    progress.advance(500_000, 40_000, "combined", force=True)  # a quarter in 4 s
+    progress.advance(1_000_000, 40_000, "combined", force=True)  # half in 3,900 s
+    progress.start_file(Path("t.parquet"), 9_000, 1, 2)
     progress.finish()
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err == ("\r\x1b[K  0% [1/2] logs/a\\x1b.log: 0.0 MB, 0 lines"
-                            "\r\x1b[K 50% [1/2] logs/a\\x1b.log (combined): 1.0 MB, 4,321 lines"
-                            "\r\x1b[K")
+    assert captured.err == (
+        "\r\x1b[K   - [1/2] logs/a\\x1b.log: 0 lines"
+        "\r\x1b[K 25% [1/2] logs/a\\x1b.log (combined): 40,000 lines, 10,000 lines/s, 0:12 left"
+        "\r\x1b[K 50% [1/2] logs/a\\x1b.log (combined): 40,000 lines, 10 lines/s, 1:05:00 left"
+        "\r\x1b[K   - [2/2] t.parquet: 0 lines"
+        "\r\x1b[K")
+
+
+def test_a_run_ends_saying_where_its_files_went(in_root: None, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from scrapewatch.cli.terminal import say_written
+
+    assert scan("sample_logs/", "--out", str(tmp_path / "r")).exit_code == 0
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    say_written(tmp_path / "r", quiet=False)
+    say_written(tmp_path / "r", quiet=True)
+    say_written(None, quiet=False)
+    assert capsys.readouterr().err == f"wrote {tmp_path / 'r'}/: 8 files\n"
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)  # a log file, a pipe: silent
+    say_written(tmp_path / "r", quiet=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_follows_the_lines_parsed_not_the_bytes_read_ahead(tmp_path: Path) -> None:
+    from scrapewatch.config import load_config
+    from scrapewatch.engine.duckdb import connect
+    from scrapewatch.reading.read import load_path
+    from scrapewatch.reading.sources import BLOCK_BYTES
+
+    log = tmp_path / "a.log"
+    log.write_text(LINE * 650_000)  # 53 MB: four blocks
+    seen: list[tuple[int, int]] = []
+
+    class Recorder:
+        def start_file(self, *args: object) -> None: ...
+        def advance(self, bytes_parsed: int, lines: int, fmt: str) -> None:
+            seen.append((bytes_parsed, lines))
+        def finish(self) -> None: ...
+
+    assert log.stat().st_size > 3 * BLOCK_BYTES
+    load_path(connect(), log, file_id=0, config=load_config(), progress=Recorder())
+    assert seen[-1] == (log.stat().st_size, 650_000)
+    for parsed, lines in seen:  # each figure is the bytes of the lines parsed, to a line
+        assert abs(parsed - lines * len(LINE)) < len(LINE), (parsed, lines)
 
 
 def test_a_bad_custom_format_is_a_usage_error(in_root: None) -> None:

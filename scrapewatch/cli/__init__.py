@@ -50,6 +50,7 @@ from scrapewatch.cli.terminal import (
     fail,
     print_report,
     progress_display,
+    say_written,
     stdout_closed,
     warn_unread,
 )
@@ -118,6 +119,7 @@ def scan(ctx: click.Context, /, paths: tuple[str, ...], config_path: Path | None
                           since=since, until=until)
         warn_unread(report.skipped)
         print_report(report, output)
+    say_written(out, quiet)
     if fail_on_violation and report.findings:
         ctx.exit(ExitCode.VIOLATIONS)
 
@@ -212,6 +214,7 @@ def report(ctx: click.Context, /, store: Path | None, wait_s: float,
                             if engine == "spark" else None,
                             since=since, until=until)
         print_report(result, output)
+    say_written(out, quiet)
     if fail_on_violation and result.findings:
         ctx.exit(ExitCode.VIOLATIONS)
 

@@ -7,7 +7,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
@@ -30,34 +30,52 @@ class ExitCode(IntEnum):
 
 
 class TerminalProgress:
-    """A one-line progress display on stderr: file, format, bytes and lines, redrawn in
-    place."""
+    """A one-line progress display on stderr, redrawn in place: the share of the file
+    parsed (not read ahead), the file and its format, the lines parsed, their rate and
+    the time the rest of the file should take at that rate."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._label = ""
         self._size = 0
-        self._drawn = 0.0
+        self._started = self._drawn = 0.0
 
     def start_file(self, path: Path, size: int, index: int, count: int) -> None:
         from scrapewatch.reporting.escape import for_terminal
 
         self._label = f"[{index + 1}/{count}] {for_terminal(str(path))}"
         self._size = size
+        self._started = self._clock()
         self.advance(0, 0, "", force=True)
 
-    def advance(self, bytes_read: int, lines: int, fmt: str, force: bool = False) -> None:
+    def advance(self, bytes_parsed: int, lines: int, fmt: str, force: bool = False) -> None:
         from scrapewatch.reporting.escape import for_terminal
 
-        now = time.monotonic()
+        now = self._clock()
         if not force and now - self._drawn < 0.1:
             return
         self._drawn = now
-        share = f"{bytes_read / self._size:4.0%}" if self._size else "   -"
+        elapsed = now - self._started
+        known = self._size and bytes_parsed  # a Parquet file tells its rows, not bytes
+        share = f"{min(bytes_parsed / self._size, 1):4.0%}" if known else "   -"
         shown = f" ({for_terminal(fmt)})" if fmt else ""
-        _redraw(f"{share} {self._label}{shown}: {bytes_read / 1e6:,.1f} MB, {lines:,} lines")
+        text = f"{share} {self._label}{shown}: {lines:,} lines"
+        if lines and elapsed > 0:
+            text += f", {lines / elapsed:,.0f} lines/s"
+            if known:
+                left = max(self._size - bytes_parsed, 0) * elapsed / bytes_parsed
+                text += f", {_duration(left)} left"
+        _redraw(text)
 
     def finish(self) -> None:
         _redraw("")
+
+
+def _duration(seconds: float) -> str:
+    """`seconds` as h:mm:ss, or m:ss under an hour."""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
 
 
 def _redraw(text: str) -> None:
@@ -68,6 +86,17 @@ def _redraw(text: str) -> None:
 
 def progress_display(quiet: bool) -> TerminalProgress | None:
     return None if quiet or not sys.stderr.isatty() else TerminalProgress()
+
+
+def say_written(out: Path | None, quiet: bool) -> None:
+    """The run's last line on stderr, where its files went (`wrote report/: 8 files`);
+    like progress, only on a terminal and not with `quiet`."""
+    from scrapewatch.reporting.escape import for_terminal
+
+    if out is not None and progress_display(quiet) is not None:
+        count = sum(1 for _ in out.iterdir())
+        click.echo(f"wrote {for_terminal(str(out).rstrip('/'))}/: {count} file"
+                   f"{'' if count == 1 else 's'}", err=True)
 
 
 WARNINGS_SHOWN = 10

@@ -52,7 +52,9 @@ class Progress(Protocol):
 
     def start_file(self, path: Path, size: int, index: int, count: int) -> None: ...
 
-    def advance(self, bytes_read: int, lines: int, fmt: str) -> None: ...
+    def advance(self, bytes_parsed: int, lines: int, fmt: str) -> None:
+        """`lines` parsed so far, in format `fmt`, up to byte `bytes_parsed` of the
+        file (of its compressed bytes, for a compressed file)."""
 
     def finish(self) -> None: ...
 
@@ -148,8 +150,8 @@ def load_file(con: duckdb.DuckDBPyConnection, source: LogSource, *, file_id: int
         totals = _Totals()
 
         def load_block(cursor: duckdb.DuckDBPyConnection, parts: list[Part],
-                       directives: int) -> _Totals:
-            block = _Totals(lines=directives, skipped=directives)
+                       directives: int, read_to: int) -> _Totals:
+            block = _Totals(lines=directives, skipped=directives, read_to=read_to)
             for part in parts:
                 _load_part(cursor, part, queries.get(part[0], part[1].schema),
                            file_id=file_id, keep_requests=keep_requests, totals=block)
@@ -158,11 +160,15 @@ def load_file(con: duckdb.DuckDBPyConnection, source: LogSource, *, file_id: int
         def loaded(block: _Totals) -> None:
             totals.add(block)
             if progress:
-                progress(source.bytes_read, totals.lines, fmt.name)
+                progress(totals.read_to, totals.lines, fmt.name)
 
+        # each block with where the read of the file was when it was cut (on the reader
+        # thread): the progress of the parse, not of the read ahead of it
+        ends = ((parts, directives, source.bytes_read) for parts, directives in pieces)
         with _Loaders(con, loaded) as loaders:
-            for parts, directives in prefetch(pieces):
-                loaders.submit(functools.partial(load_block, parts=parts, directives=directives))
+            for parts, directives, read_to in prefetch(ends):
+                loaders.submit(functools.partial(load_block, parts=parts, directives=directives,
+                                                 read_to=read_to))
         if source.marks:
             numbers = np.concatenate([lines for lines, _ in source.marks]) + first_line
             insert_arrow(con, "line_offsets", pa.table({
@@ -183,9 +189,11 @@ class _Totals:
     skipped: int = 0  # blank lines and format directives: neither requests nor rejects
     first_request: int | None = None
     last_request: int | None = None
+    read_to: int = 0  # the bytes of the file read when the last block counted was cut
 
     def add(self, other: _Totals) -> None:
         """Count `other`'s lines too."""
+        self.read_to = max(self.read_to, other.read_to)
         self.lines += other.lines
         self.rejected += other.rejected
         self.skipped += other.skipped
