@@ -227,3 +227,48 @@ def test_a_statement_prints_a_table_or_writes_parquet_and_an_error_is_one_line(
     assert bad.exit_code == 1 and bad.stderr.startswith("error: SQL error")
     prompt = _sql(store, stdin="SELECT count(*) AS n\nFROM files;\n.quit\n", home=tmp_path)
     assert prompt.exit_code == 0 and prompt.stdout == "n\n-\n3\n(1 row)\n"
+
+
+def test_the_prompt_answers_tables_schema_and_help(stores: tuple[Path, Path],
+                                                   tmp_path: Path) -> None:
+    typed = _Terminal(b".tables\n.schema runs\n.help\n.schema\n.nope\nSELECT 1 AS a;\n.quit\n")
+    result = _sql(stores[0], stdin=typed, home=tmp_path)
+    assert result.exit_code == 0
+    out = result.stdout
+    assert out.startswith("sql> files     every file ingested: path, format, SHA-256, size, "
+                          "lines, rejected, requests\n")
+    assert "periods   the charged periods of each report run\nsql> column_name" in out
+    assert "run_id         INTEGER                   NO    PRI" in out
+    assert "  .schema NAME   the columns of a view (or table) and their types\n" in out
+    assert "...>" not in out  # a command is not the start of a statement
+    assert out.endswith("sql> sql> sql> a\n-\n1\n(1 row)\nsql> ")
+    assert result.stderr.splitlines()[1:] == [
+        "error: .schema needs a name: .schema files; .help lists the commands",
+        "error: unknown command .nope; .help lists the commands"]
+
+
+def test_the_prompt_keeps_history_across_sessions(stores: tuple[Path, Path],
+                                                  tmp_path: Path) -> None:
+    readline = pytest.importorskip("readline")
+    first = _sql(stores[0], stdin=_Terminal(b"SELECT 1\n  AS a;\n.tables\n.quit\n"),
+                 home=tmp_path)
+    assert first.exit_code == 0
+    history = (tmp_path / ".scrapewatch_history").read_text()
+    assert "SELECT 1" in history and ".tables" in history
+    second = _sql(stores[0], stdin=_Terminal(b"SELECT 2 AS b;\n"), home=tmp_path)
+    assert second.exit_code == 0
+    items = [readline.get_history_item(i)
+             for i in range(1, readline.get_current_history_length() + 1)]
+    assert items == ["SELECT 1 AS a;", ".tables", "SELECT 2 AS b;"]
+    piped = _sql(stores[0], stdin="SELECT 3 AS c;\n", home=tmp_path / "elsewhere")
+    assert piped.exit_code == 0 and not (tmp_path / "elsewhere").exists()  # a script: none
+
+
+def test_tab_completes_view_names_and_keywords() -> None:
+    from scrapewatch.cli.prompt import completer
+    from scrapewatch.store import VIEWS
+
+    complete = completer([*VIEWS, "SELECT", "FROM"])
+    assert [complete("fi", n) for n in range(3)] == ["files", "findings", None]
+    assert complete("sel", 0) == "select" and complete("SEL", 0) == "SELECT"
+    assert complete("per", 0) == "periods"

@@ -258,8 +258,9 @@ def prune(ctx: click.Context, /, store: Path | None, wait_s: float,
 def sql(ctx: click.Context, /, statement: str | None, store: Path | None,
         config_path: Path | None, output: str,
         out_file: Path | None, allow_files: Path | None, quiet: bool) -> None:
-    """Run SQL on a store, or, with no STATEMENT, open a prompt (history kept in
-    ~/.scrapewatch_history; end a statement with ';', leave with .quit or Ctrl-D).
+    """Run SQL on a store, or, with no STATEMENT, open a prompt (end a statement with
+    ';'; .tables, .schema NAME, .help; tab completion; history kept in
+    ~/.scrapewatch_history; leave with .quit or Ctrl-D).
     Statements piped in run in turn; the first that fails ends the run (exit 1).
 
     Views: files, manifest, activity, requests (with ingest --keep-requests), rejects,
@@ -281,9 +282,9 @@ def sql(ctx: click.Context, /, statement: str | None, store: Path | None,
             return
         interactive = sys.stdin.isatty()
         if interactive and not quiet:
-            click.echo("Views: " + "; ".join(f"{name} ({what})" for name, what in VIEWS.items()),
-                       err=True)
-        for text in statements(interactive):
+            click.echo(f"Views: {', '.join(VIEWS)} (.tables says what each holds; .help "
+                       "lists the commands)", err=True)
+        for text in statements(interactive, VIEWS):
             try:
                 write_result(query(store, text, allow_files=allow_files), "table", None)
             except Exception as error:
