@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -26,10 +26,10 @@ from scrapewatch.reading.inputs import (
     is_uri,
     list_inputs,
 )
-from scrapewatch.reading.read import LoadedFile, Progress
+from scrapewatch.reading.read import Counts, LoadedFile, Progress
 from scrapewatch.reporting.files import out_folder, write_rejects
 from scrapewatch.reporting.findings import Found, find
-from scrapewatch.reporting.model import FileSummary, Report
+from scrapewatch.reporting.model import FileSummary, Funnel, Report, Totals
 from scrapewatch.reporting.outputs import write_out_dir
 from scrapewatch.reporting.privacy import pseudonymised, redacted
 from scrapewatch.schema import ALL_PARTS, ALL_TIME, Window
@@ -81,10 +81,12 @@ def scan(paths: Sequence[str], *, config: Config | None = None, out: Path | None
         loads = engine.load([str(p) for p in inputs.files] + uris, config, progress)
         unread = [SkippedInput(load.path, load.skipped) for load in loads if load.skipped]
         kept, copies = distinct(loads)
-        engine.keep_files(kept)
+        engine.keep_files(kept, every_part=window != ALL_TIME)
         summaries = [summary_of(load) for _, load in kept]
         check_lines(summaries, config, unread)
         check_rejects(summaries, config, out, engine.rejects, redact=pseudonym_key is not None)
+        # the counted requests and posts in the window (else: those of the files, below)
+        in_window = None if window == ALL_TIME else counted_in(engine.rows, window.parts())
         with cursor(con) as db:
             detected = detect(engine, db, config, window.parts(),
                               quote=pseudonym_key is None)
@@ -92,7 +94,9 @@ def scan(paths: Sequence[str], *, config: Config | None = None, out: Path | None
                                                    load.load.last_request)
                                                   for _, load in kept], detected, now,
                               window=window, duplicates=inputs.duplicates + copies,
-                              skipped=inputs.skipped + unread, excluded=inputs.excluded)
+                              skipped=inputs.skipped + unread, excluded=inputs.excluded,
+                              counts=sum((load.load.counts for _, load in kept), Counts()),
+                              in_window=in_window)
         return finish(report, out, engine.rejects() if report.rejected else None,
                       pseudonym_key)
     finally:
@@ -131,20 +135,46 @@ def build_report(config: Config, files: list[FileSummary],
                 now: datetime | None, *, window: Window = ALL_TIME,
                 duplicates: Sequence[DuplicateInput] = (),
                 skipped: Sequence[SkippedInput] = (),
-                excluded: Sequence[SkippedInput] = ()) -> Report:
+                excluded: Sequence[SkippedInput] = (), counts: Counts | None = None,
+                in_window: tuple[int, int] | None = None) -> Report:
     """The report of a run, the one place it is made (scan on either engine, a store's
     report): its files, the first and last request of them all in the `window` (from
     each file's, or each range's, first and last, None when it has none), what
     detection found, and the inputs set aside as `duplicates`, `skipped` or
-    `excluded`."""
+    `excluded`. Its funnel adds up the files' `counts` (None: not known for every
+    file), less the counted requests and posts outside the window (`in_window`: those
+    inside it, when they may differ from the files')."""
     first, last = window.span(spans)
+    funnel = None if counts is None else _funnel(files, counts, in_window, detected.totals)
     return Report(generated_at=(now or datetime.now(UTC)).astimezone(UTC),
                   policy=config.policy, files=files, window=window,
                   first_request_at=first, last_request_at=last,
                   findings=detected.findings, watchlist=detected.watchlist,
                   allowed=detected.allowed, config=config_json(config),
                   totals=detected.totals,
-                  duplicates=list(duplicates), skipped=list(skipped), excluded=list(excluded))
+                  duplicates=list(duplicates), skipped=list(skipped), excluded=list(excluded),
+                  funnel=funnel)
+
+
+def _funnel(files: Sequence[FileSummary], counts: Counts, in_window: tuple[int, int] | None,
+            totals: Totals) -> Funnel:
+    requests = sum(f.requests for f in files)
+    counted = requests - counts.early - counts.uncounted  # by date and status
+    inside, posts = (counted, counts.posts) if in_window is None else in_window
+    return Funnel(lines=sum(f.lines for f in files), rejected=sum(f.rejected for f in files),
+                  requests=requests, before_effective_from=counts.early,
+                  status_not_counted=counts.uncounted, outside_window=counted - inside,
+                  allow_listed=totals.allowed_requests,
+                  counted_requests=inside - totals.allowed_requests,
+                  posts=posts - totals.allowed_posts, unpriced=counts.unpriced)
+
+
+def counted_in(rows: Callable[[str], list[tuple[Any, ...]]], parts: str) -> tuple[int, int]:
+    """The counted requests and posts of the activity parts `parts` selects, with an
+    engine's (or a connection's) `rows`."""
+    requests, posts = rows(f"SELECT coalesce(sum(requests), 0), coalesce(sum(posts), 0) "
+                           f"FROM ({parts}) p")[0]
+    return int(requests), int(posts)
 
 
 def check_lines(files: Sequence[FileSummary], config: Config,

@@ -36,9 +36,12 @@ class Engine(Protocol):
             InputError, FormatError: the first file's (in order) that cannot be read.
         """
 
-    def keep_files(self, kept: Sequence[tuple[int, LoadedFile]]) -> None:
+    def keep_files(self, kept: Sequence[tuple[int, LoadedFile]], *,
+                   every_part: bool = False) -> None:
         """Keep only the rows of the files `kept` (file_id, load): the others are
-        copies. They make the `files` table (file_id, path, sha256)."""
+        copies. They make the `files` table (file_id, path, sha256). `activity_parts`
+        then holds at least the parts of the entities that reach the watch level;
+        with `every_part`, all of them (to count them)."""
 
     def rejects(self) -> Iterator[tuple[str, int, str, str]]:
         """Every rejected line of the kept files: path, line number, reason, text; by

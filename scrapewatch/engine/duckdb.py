@@ -133,8 +133,9 @@ class DuckDBEngine:
             progress.finish()
         return loads
 
-    def keep_files(self, kept: Sequence[tuple[int, LoadedFile]]) -> None:
-        keep_local_files(self.con, kept)
+    def keep_files(self, kept: Sequence[tuple[int, LoadedFile]], *,
+                   every_part: bool = False) -> None:
+        keep_local_files(self.con, kept)  # every part: the load's table
 
     def rejects(self) -> Iterator[tuple[str, int, str, str]]:
         return rejects_of(self.con)

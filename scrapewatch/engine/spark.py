@@ -179,16 +179,18 @@ class SparkEngine:
                 insert_arrow(self.local, name, table)
         return files, ranges
 
-    def keep_files(self, kept: Sequence[tuple[int, LoadedFile]]) -> None:
+    def keep_files(self, kept: Sequence[tuple[int, LoadedFile]], *,
+                   every_part: bool = False) -> None:
         """`activity_parts` unpacks the parts of the entities whose posts reach the watch
         level: detection's candidates, found from a row an entity and file. It unpacks
-        them all when organisations, which merge entities, are configured, or when more
-        than CANDIDATES_MAX entities reach it (the unpacking tasks are sent them)."""
+        them all with `every_part`, when organisations, which merge entities, are
+        configured, or when more than CANDIDATES_MAX entities reach it (the unpacking
+        tasks are sent them)."""
         keep_local_files(self.local, kept)
         self.put("files", files_table(kept))
         loaded = "sw_loaded WHERE file_id IN (SELECT file_id FROM files)"
         candidates = None
-        if self.watch_level is not None:
+        if self.watch_level is not None and not every_part:
             found = self.spark.sql(f"""
                 SELECT entity_kind, entity FROM {loaded} AND total_posts IS NOT NULL
                 GROUP BY entity_kind, entity HAVING sum(total_posts) >= {self.watch_level}

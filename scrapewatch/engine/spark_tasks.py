@@ -12,7 +12,7 @@ import hashlib
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -26,7 +26,7 @@ from scrapewatch.config import Config
 from scrapewatch.engine.duckdb import BATCH_ROWS, connect
 from scrapewatch.errors import InputError, ScrapewatchError
 from scrapewatch.reading.formats import FORMATS
-from scrapewatch.reading.read import FileLoad, LoadedFile, load_file, load_path
+from scrapewatch.reading.read import Counts, FileLoad, LoadedFile, load_file, load_path
 from scrapewatch.reading.sniff import choose_format
 from scrapewatch.reading.sources import BLOCK_BYTES, LogSource
 from scrapewatch.sql import run
@@ -49,13 +49,14 @@ LOADED = pa.schema([
     ("entity_kind", pa.string()), ("entity", pa.string()), ("file_id", pa.int32()),
     ("total_posts", pa.int64()), ("start", pa.int64()), ("parts", pa.binary()),
     ("extra", pa.binary())])
+_COUNTS = [f.name for f in fields(Counts)]
 _FILE = pa.schema([  # a file's load, or a range's, or why it could not be read
     ("file_id", pa.int32()), ("start", pa.int64()), ("path", pa.string()), ("size", pa.int64()),
     ("format", pa.string()), ("lines", pa.int64()), ("requests", pa.int64()),
     ("rejected", pa.int64()), ("sha256", pa.string()), ("first_request", pa.int64()),
     ("last_request", pa.int64()), ("read_sha256", pa.string()), ("read_bytes", pa.int64()),
     ("content_sha256", pa.string()), ("skipped", pa.string()), ("error_kind", pa.string()),
-    ("error", pa.string())])
+    ("error", pa.string()), *((name, pa.int64()) for name in _COUNTS)])
 _EXTRA_TABLES = ("rejects", "line_offsets")  # besides the files' loads
 _TOTALS_SQL = """
 SELECT entity_kind, entity, file_id, CAST(sum(posts) AS BIGINT) AS total_posts
@@ -239,7 +240,7 @@ def _file_row(file_id: int, name: str, load: FileLoad, *, start: int = 0, size: 
         "rejected": load.rejected, "sha256": load.sha256, "first_request": load.first_request,
         "last_request": load.last_request, "read_sha256": load.content_sha256,
         "read_bytes": load.content_bytes, "content_sha256": content_sha256,
-        "skipped": skipped}], _FILE))
+        "skipped": skipped, **asdict(load.counts)}], _FILE))
 
 
 def _failed(file_id: int, name: str, error: ScrapewatchError, path: Path, start: int = 0
@@ -297,7 +298,7 @@ def loaded_file(rows: list[dict[str, Any]], split: _Split | None) -> LoadedFile:
     if split is None:
         load = FileLoad(row["format"], row["lines"], row["requests"], row["rejected"],
                         row["sha256"], row["first_request"], row["last_request"],
-                        row["read_sha256"], row["read_bytes"])
+                        row["read_sha256"], row["read_bytes"], _counts_of(row))
         return LoadedFile(row["path"], row["size"], load, row["content_sha256"],
                           row["skipped"])
     sha256 = split.sha256.result()
@@ -306,8 +307,12 @@ def loaded_file(rows: list[dict[str, Any]], split: _Split | None) -> LoadedFile:
     load = FileLoad(row["format"], sum(r["lines"] for r in rows),
                     sum(r["requests"] for r in rows), sum(r["rejected"] for r in rows),
                     sha256, min(firsts, default=None), max(lasts, default=None), sha256,
-                    split.size)
+                    split.size, sum(map(_counts_of, rows), Counts()))
     return LoadedFile(row["path"], split.size, load, sha256)
+
+
+def _counts_of(row: dict[str, Any]) -> Counts:
+    return Counts(*(row[name] for name in _COUNTS))
 
 
 def line_shifts(files: list[dict[str, Any]]) -> dict[tuple[int, int], int]:

@@ -14,7 +14,7 @@ import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from queue import SimpleQueue
@@ -60,6 +60,22 @@ class Progress(Protocol):
 
 
 @dataclass(frozen=True)
+class Counts:
+    """What of a file's requests counted, and why the others did not: `early` before
+    policy.effective_from, `uncounted` (from then on) of a status not counted; of those
+    counted, `posts` in all, and `unpriced` that no logged count or path rule gave posts
+    to (they have posts.default)."""
+
+    early: int = 0
+    uncounted: int = 0
+    posts: int = 0
+    unpriced: int = 0
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+@dataclass(frozen=True)
 class FileLoad:
     """What loading one file found."""
 
@@ -72,6 +88,7 @@ class FileLoad:
     last_request: int | None
     content_sha256: str = ""  # of the decompressed bytes up to the limit read to
     content_bytes: int = 0
+    counts: Counts = field(default_factory=Counts)  # what counted, and why not
 
 
 UNREAD = FileLoad(None, 0, 0, 0, "", None, None)  # the load of a file set aside unread
@@ -177,7 +194,7 @@ def load_file(con: duckdb.DuckDBPyConnection, source: LogSource, *, file_id: int
     content = source.content_sha256(), source.content_bytes  # before sha256() drains the file
     return FileLoad(fmt.name, totals.lines, totals.lines - totals.rejected - totals.skipped,
                     totals.rejected, source.sha256(), totals.first_request, totals.last_request,
-                    *content)
+                    *content, totals.counts)
 
 
 @dataclass
@@ -190,10 +207,12 @@ class _Totals:
     first_request: int | None = None
     last_request: int | None = None
     read_to: int = 0  # the bytes of the file read when the last block counted was cut
+    counts: Counts = field(default_factory=Counts)
 
     def add(self, other: _Totals) -> None:
         """Count `other`'s lines too."""
         self.read_to = max(self.read_to, other.read_to)
+        self.counts += other.counts
         self.lines += other.lines
         self.rejected += other.rejected
         self.skipped += other.skipped
@@ -335,11 +354,12 @@ def _load_part(con: duckdb.DuckDBPyConnection, part: Part,
     run(con, _INSERT_ACTIVITY, {"file_id": file_id})
     if keep_requests:
         run(con, _INSERT_REQUESTS, {"file_id": file_id})
-    rejected, blank, low, high = run(con, _BLOCK_SUMMARY)[0]
+    rejected, blank, low, high, *counts = run(con, _BLOCK_SUMMARY)[0]
     totals.skipped += blank
     if rejected:
         run(con, _INSERT_REJECTS, {"file_id": file_id})
-    totals.add(_Totals(rejected=rejected, first_request=low, last_request=high))
+    totals.add(_Totals(rejected=rejected, first_request=low, last_request=high,
+                       counts=Counts(*map(int, counts))))
 
 
 def _load_sql(parse: str, config: Config, params: Params, *, by_pair: bool = False) -> str:
@@ -357,12 +377,16 @@ def _load_sql(parse: str, config: Config, params: Params, *, by_pair: bool = Fal
     rule, posts = posts_sql(config.posts.rules, config.posts.default, params)
     if by_pair:
         estimates = f"""
-            SELECT list(estimate ORDER BY n) AS sw_estimates
-            FROM (SELECT n, {posts} AS estimate
+            SELECT list(estimate ORDER BY n) AS sw_estimates,
+                   list(rule IS NOT NULL ORDER BY n) AS sw_ruled
+            FROM (SELECT n, {posts} AS estimate, rule
                   FROM (SELECT n, path, query, NULL::BIGINT AS posts, {rule} AS rule
                         FROM pairs))"""
         parse = f"SELECT * FROM ({parse}) CROSS JOIN ({estimates})"
         rule, posts = "NULL", "coalesce(posts, sw_estimates[pair + 1])"
+        ruled = "posts IS NOT NULL OR sw_ruled[pair + 1]"
+    else:
+        ruled = "posts IS NOT NULL OR rule IS NOT NULL"
     counted = counted_sql(config.policy.count_statuses, params)
     effective = params.bind(config.policy.effective_from)
     first, last = params.bind(EARLIEST), params.bind(LATEST)
@@ -374,6 +398,7 @@ def _load_sql(parse: str, config: Config, params: Params, *, by_pair: bool = Fal
     FROM (
         SELECT line_no, sec, status, entity_kind, entity, {posts} AS posts,
                posts IS NOT NULL AS observed, {counted} AND ts >= {effective} AS counted,
+               coalesce(ts < {effective}, false) AS early, {ruled} AS ruled,
                coalesce(reject_reason,
                         CASE WHEN NOT ts BETWEEN {first} AND {last}
                                  THEN 'time out of range ' || strftime(ts, '%Y-%m-%dT%H:%M:%SZ')
@@ -400,12 +425,17 @@ SELECT $file_id, line_no, sec, entity_kind, entity, status, posts, observed, cou
 FROM parsed WHERE reject_reason IS NULL
 """
 
-# block_summary: parsed -> rejected and blank lines, and the first and last request.
+# block_summary: parsed -> rejected and blank lines, the first and last request, and
+# the Counts of the requests.
 _BLOCK_SUMMARY = f"""
 SELECT count(*) FILTER (WHERE reject_reason <> '{BLANK_LINE}'),
        count(*) FILTER (WHERE reject_reason = '{BLANK_LINE}'),
        min(sec) FILTER (WHERE reject_reason IS NULL),
-       max(sec) FILTER (WHERE reject_reason IS NULL)
+       max(sec) FILTER (WHERE reject_reason IS NULL),
+       count(*) FILTER (WHERE reject_reason IS NULL AND early),
+       count(*) FILTER (WHERE reject_reason IS NULL AND NOT early AND NOT counted),
+       coalesce(sum(posts) FILTER (WHERE reject_reason IS NULL AND counted), 0),
+       count(*) FILTER (WHERE reject_reason IS NULL AND counted AND NOT ruled)
 FROM parsed
 """
 

@@ -13,6 +13,7 @@ entities report.html draws are held in memory.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import weakref
@@ -173,6 +174,11 @@ def find(engine: Engine, db: duckdb.DuckDBPyConnection, config: Config, *,
             "(ORDER BY entity_kind, entity) - 1 AS position FROM sw_windows "
             "WHERE peak_24h_posts > $threshold", {"threshold": threshold})
     totals = _price(db, config)
+    allowed_requests, allowed_posts = run(db, """
+        SELECT coalesce(sum(requests), 0), coalesce(sum(total_posts), 0) FROM sw_windows
+        WHERE allowed""")[0]
+    totals = dataclasses.replace(totals, allowed_requests=int(allowed_requests),
+                                 allowed_posts=int(allowed_posts))
     run(db, PERIOD_FILES_SQL)
     if quote:
         quote_edge_lines(db, offsets)

@@ -20,7 +20,13 @@ from scrapewatch.config import PERIODS, ROUNDINGS, Policy
 from scrapewatch.damages import iso
 from scrapewatch.reporting.charts import EntitySeries
 from scrapewatch.reporting.escape import for_html
-from scrapewatch.reporting.model import Finding, PeriodFile, Report, window_words
+from scrapewatch.reporting.model import (
+    Finding,
+    PeriodFile,
+    Report,
+    funnel_words,
+    window_words,
+)
 from scrapewatch.version import __version__
 
 TOP_CHARTS = 50  # at most report.findings.CHARTED: the entities with chart series
@@ -64,6 +70,28 @@ def _window(report: Report) -> str:
     return "" if words is None else f"<p class='note'>{_e(words)}</p>\n"
 
 
+def _funnel_table(report: Report) -> str:
+    """What counted, and why the rest did not (see model.Funnel)."""
+    funnel = report.funnel
+    if funnel is None:
+        return ""
+    p = report.policy
+    rows = [("lines read", funnel.lines), ("rejected", funnel.rejected),
+            ("blank lines and directives", funnel.not_requests), ("requests", funnel.requests),
+            (f"not counted: before {p.effective_from:%Y-%m-%d %H:%M:%S} UTC (effective_from)",
+             funnel.before_effective_from),
+            (f"not counted: status not counted ({p.count_statuses} counts)",
+             funnel.status_not_counted),
+            ("not counted: outside the window, or pruned", funnel.outside_window),
+            ("not counted: allow-listed entities", funnel.allow_listed),
+            ("counted requests", funnel.counted_requests), ("posts they accessed", funnel.posts),
+            ("counted requests that matched no posts rule", funnel.unpriced)]
+    cells = "".join(f"<tr><td>{_e(what)}</td><td class='n'>{count:,}</td></tr>"
+                    for what, count in rows)
+    said = "".join(f"<p>{_e(line)}</p>" for line in funnel_words(funnel, p)[1:])
+    return f"<h2>What counted</h2>\n{said}<table>{cells}</table>\n"
+
+
 def render_html(report: Report) -> str:
     """The whole page."""
     p = report.policy
@@ -79,7 +107,7 @@ rejected; requests from {_e(_when(report.first_request_at))} to
 {_e(_when(report.last_request_at))}.</p>
 {_window(report)}<p class="total">{len(report.findings):,} entities over the limit; damages
 ${report.damages_usd:,.2f} in {report.periods:,} charged period(s).</p>
-<h2>The rule applied</h2>
+{_funnel_table(report)}<h2>The rule applied</h2>
 {_policy_words(p)}
 <h2>How much the reading of the clause matters</h2>
 <p>Total damages under every way of choosing the periods (rows) and of rounding (columns);

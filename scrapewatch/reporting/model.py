@@ -87,6 +87,7 @@ class Report:
     # files the --include and --exclude patterns left out
     excluded: list[SkippedInput] = dataclasses.field(default_factory=list)
     window: Window = ALL_TIME  # the activity counted: --since and --until
+    funnel: Funnel | None = None  # None: a store with files from before it was kept
 
     @property
     def lines(self) -> int:
@@ -149,6 +150,7 @@ class Report:
                 "first_request_at": _iso_or_none(self.first_request_at),
                 "last_request_at": _iso_or_none(self.last_request_at),
             },
+            "funnel": None if self.funnel is None else self.funnel.to_json(),
             "entities": [finding_json(f) for f in self.findings] if lists else [],
             "watchlist": [window_json(w) for w in self.watchlist] if lists else [],
             "allowed": [finding_json(f) for f in self.allowed] if lists else [],
@@ -162,11 +164,50 @@ class Report:
 @dataclass(frozen=True)
 class Totals:
     """What a run's findings add up to, in cents: damages, charged periods, and the
-    damages under every periods mode and rounding."""
+    damages under every periods mode and rounding; and the requests and posts of the
+    allow-listed entities whose peak reached the watch level."""
 
     cents: int
     periods: int
     sensitivity: dict[str, dict[str, int]]
+    allowed_requests: int = 0
+    allowed_posts: int = 0
+
+
+@dataclass(frozen=True)
+class Funnel:
+    """What counted, and why the rest did not: lines -> requests -> counted requests
+    -> posts. The requests not counted: before policy.effective_from, of a status not
+    counted, outside the --since/--until window (or pruned from a store), of the
+    allow-listed entities whose peak reached the watch level. `unpriced`: of the
+    requests counted by date and status, those no logged count or path rule gave posts
+    to (they have posts.default)."""
+
+    lines: int
+    rejected: int
+    requests: int
+    before_effective_from: int
+    status_not_counted: int
+    outside_window: int
+    allow_listed: int
+    counted_requests: int
+    posts: int
+    unpriced: int
+
+    @property
+    def not_requests(self) -> int:
+        """Lines with nothing to read: blank, or a format's directive (#Fields:)."""
+        return self.lines - self.rejected - self.requests
+
+    def to_json(self) -> dict[str, Any]:
+        return {"lines": self.lines, "rejected": self.rejected,
+                "not_requests": self.not_requests, "requests": self.requests,
+                "not_counted": {"before_effective_from": self.before_effective_from,
+                                "status_not_counted": self.status_not_counted,
+                                "outside_window": self.outside_window,
+                                "allow_listed": self.allow_listed},
+                "counted_requests": self.counted_requests, "posts": self.posts,
+                "requests_without_posts_rule": self.unpriced}
 
 
 T = TypeVar("T")
@@ -304,6 +345,41 @@ def finding_json(finding: Finding) -> dict[str, Any]:
         "damages_by_rounding": {r: str(v) for r, v in a.damages_by_rounding.items()},
         "members": finding.members,
     }
+
+
+def funnel_words(funnel: Funnel, policy: Policy) -> list[str]:
+    """The funnel in a sentence; and when nothing counted, one more that says why and
+    names the options that change it."""
+    excluded = [(count, why, option) for count, why, option in (
+        (funnel.before_effective_from,
+         f"before {policy.effective_from:%Y-%m-%dT%H:%M:%SZ}, when the clause took effect",
+         "--effective-from"),
+        (funnel.status_not_counted,
+         f"of a status not counted (count_statuses: {policy.count_statuses})",
+         "--count-status"),
+        (funnel.outside_window, "outside the window or pruned", "--since and --until"),
+        (funnel.allow_listed, "of allow-listed entities", "entity.allow")) if count]
+    reasons = "; ".join(f"{count:,} {why}" for count, why, _ in excluded)
+    words = [f"Counted {funnel.counted_requests:,} of {plural(funnel.requests, 'request')}"
+             + (f" (not counted: {reasons})" if reasons else "")
+             + f", {plural(funnel.posts, 'post')}; {funnel.unpriced:,} of them matched no posts "
+               "rule."]
+    if funnel.requests and not funnel.counted_requests:
+        options = " and ".join(option for _, _, option in excluded)
+        words.append(f"Nothing counted: of {plural(funnel.requests, 'request')}, {reasons}; "
+                     f"{options} change{'s' if len(excluded) == 1 else ''} that.")
+    elif funnel.counted_requests and not funnel.posts:
+        words.append(f"Nothing counted: {plural(funnel.counted_requests, 'counted request')} "
+                     "and no posts, as none carried a posts count or matched a posts rule; "
+                     "[[posts.rules]] or --posts-default change that.")
+    return words
+
+
+def plural(count: int, word: str) -> str:
+    """`1 entity`, `2 entities`, `1,000 requests`."""
+    if count == 1:
+        return f"1 {word}"
+    return f"{count:,} {word[:-1] + 'ies' if word.endswith('y') else word + 's'}"
 
 
 def window_words(window: Window) -> str | None:

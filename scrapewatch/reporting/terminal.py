@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from scrapewatch.damages import iso
 from scrapewatch.reporting.escape import for_terminal
-from scrapewatch.reporting.model import Report, window_words
+from scrapewatch.reporting.model import Report, funnel_words, window_words
 
 MAX_ENTITY_WIDTH = 48
 TABLE_ROWS = 50  # flagged entities listed; the files list them all
@@ -21,6 +21,7 @@ def render_table(report: Report) -> str:
         f"Read {len(report.files)} file(s): {report.lines:,} lines, {report.requests:,} "
         f"requests, {report.rejected:,} rejected.",
         *filter(None, [window_words(report.window)]),
+        *(funnel_words(report.funnel, policy) if report.funnel else []),
         *_set_aside(report),
         f"Policy: more than {policy.threshold_posts:,} posts in a 24-hour period; "
         f"${policy.rate_usd:,} per {policy.per_posts:,} posts; periods={policy.periods}, "

@@ -17,10 +17,17 @@ from scrapewatch.config import Config, load_config
 from scrapewatch.engine import engine_for
 from scrapewatch.engine.duckdb import rejects_of
 from scrapewatch.errors import InputError, SandboxError, ScrapewatchError, UnknownFormatError
-from scrapewatch.pipeline import build_report, check_rejects, detect, finish, no_lines_error
+from scrapewatch.pipeline import (
+    build_report,
+    check_rejects,
+    counted_in,
+    detect,
+    finish,
+    no_lines_error,
+)
 from scrapewatch.posts import check_rules
 from scrapewatch.reading.inputs import SkippedInput, list_inputs
-from scrapewatch.reading.read import Advance, Progress, load_file
+from scrapewatch.reading.read import Advance, Counts, Progress, load_file
 from scrapewatch.reading.sources import LogSource, holds_content
 from scrapewatch.reporting.escape import for_terminal
 from scrapewatch.reporting.model import FileSummary, Report, batched
@@ -256,6 +263,13 @@ def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime |
                       "FROM store.files ORDER BY file_id")]
     check_rejects(files, config, out, lambda: rejects_of(con, "store."), redact=redact)
     window = Window.of(since, until)
+    # what counted: the files' counts (unknown for files from before they were kept),
+    # and the counted activity that the window (and pruning) leaves
+    *sums, unknown = run(con, "SELECT coalesce(sum(early), 0), coalesce(sum(uncounted), 0), "
+                              "coalesce(sum(counted_posts), 0), coalesce(sum(unpriced), 0), "
+                              "count(*) FILTER (WHERE early IS NULL) FROM store.manifest")[0]
+    counts = None if unknown else Counts(*map(int, sums))
+    in_window = counted_in(lambda sql: run(con, sql), window.parts("store.activity_parts"))
     engine = engine_for(con, spark)
     try:
         parts, paths = engine.use_parts(window.parts("store.activity_parts"), "store.files")
@@ -266,7 +280,8 @@ def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime |
         engine.release()
     # the files' first and last requests, counted or not (as scan gives them)
     spans = run(con, "SELECT first_request, last_request FROM store.manifest")
-    result = build_report(config, files, spans, detected, now, window=window)
+    result = build_report(config, files, spans, detected, now, window=window, counts=counts,
+                          in_window=in_window)
     _record_report(con, result, started)
     return result
 

@@ -32,6 +32,11 @@ CREATE TABLE IF NOT EXISTS manifest (
     head_bytes INTEGER, head_sha256 VARCHAR, content_sha256 VARCHAR, content_start BIGINT,
     content_end BIGINT, first_line BIGINT, complete BOOLEAN, first_request BIGINT,
     last_request BIGINT);
+-- its requests' Counts (reading.read), NULL in a store made before they were kept
+ALTER TABLE manifest ADD COLUMN IF NOT EXISTS early BIGINT;
+ALTER TABLE manifest ADD COLUMN IF NOT EXISTS uncounted BIGINT;
+ALTER TABLE manifest ADD COLUMN IF NOT EXISTS counted_posts BIGINT;
+ALTER TABLE manifest ADD COLUMN IF NOT EXISTS unpriced BIGINT;
 CREATE TABLE IF NOT EXISTS runs (
     run_id INTEGER PRIMARY KEY, command VARCHAR, started_at TIMESTAMPTZ,
     finished_at TIMESTAMPTZ, files_added INTEGER, files_skipped INTEGER, lines BIGINT,

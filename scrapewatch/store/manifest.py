@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -140,12 +140,13 @@ def record(con: duckdb.DuckDBPyConnection, file_id: int, run_id: int, path: Path
     # in a line held back), so the raw file's hash alone says it is held
     complete = part.end is None or loaded.content_bytes == size
     run(con, "INSERT INTO store.manifest VALUES ($id, $run, $at, $head_bytes, $head, $content, "
-             "$start, $end, $first, $complete, $first_request, $last_request)",
+             "$start, $end, $first, $complete, $first_request, $last_request, $early, "
+             "$uncounted, $posts, $unpriced)",
         {"id": file_id, "run": run_id, "at": datetime.now(UTC), "head_bytes": len(head),
          "head": hashlib.sha256(head).hexdigest(), "content": loaded.content_sha256,
          "start": part.start, "end": loaded.content_bytes, "first": part.first_line,
          "complete": complete, "first_request": loaded.first_request,
-         "last_request": loaded.last_request})
+         "last_request": loaded.last_request, **asdict(loaded.counts)})
 
 
 def sha256_of(path: Path) -> str:
