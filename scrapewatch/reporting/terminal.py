@@ -21,8 +21,8 @@ def render_table(report: Report) -> str:
         f"Read {len(report.files)} file(s): {report.lines:,} lines, {report.requests:,} "
         f"requests, {report.rejected:,} rejected.",
         *filter(None, [window_words(report.window)]),
-        *(funnel_words(report.funnel, policy) if report.funnel else []),
         *_set_aside(report),
+        *(funnel_words(report.funnel, policy) if report.funnel else []),
         f"Policy: more than {policy.threshold_posts:,} posts in a 24-hour period; "
         f"${policy.rate_usd:,} per {policy.per_posts:,} posts; periods={policy.periods}, "
         f"rounding={policy.rounding}, charge={policy.charge}.",
