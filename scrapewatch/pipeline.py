@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -29,14 +30,17 @@ from scrapewatch.reading.inputs import (
 from scrapewatch.reading.read import Counts, LoadedFile, Progress
 from scrapewatch.reporting.files import out_folder, write_rejects
 from scrapewatch.reporting.findings import Found, find
-from scrapewatch.reporting.model import FileSummary, Funnel, Report, Totals
+from scrapewatch.reporting.model import FileSummary, Funnel, Overview, Report, Totals
 from scrapewatch.reporting.outputs import write_out_dir
 from scrapewatch.reporting.privacy import pseudonymised, redacted
-from scrapewatch.schema import ALL_PARTS, ALL_TIME, Window
-from scrapewatch.sql import cursor
+from scrapewatch.schema import ALL_PARTS, ALL_TIME, DAY_SECONDS, Window
+from scrapewatch.sql import cursor, run
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+TOP_ENTITIES = 10  # listed in the overview
+HOUR = 3600
 
 
 def scan(paths: Sequence[str], *, config: Config | None = None, out: Path | None = None,
@@ -87,6 +91,7 @@ def scan(paths: Sequence[str], *, config: Config | None = None, out: Path | None
         check_rejects(summaries, config, out, engine.rejects, redact=pseudonym_key is not None)
         # the counted requests and posts in the window (else: those of the files, below)
         in_window = None if window == ALL_TIME else counted_in(engine.rows, window.parts())
+        hours = activity_series(lambda sql: run(con, sql), "activity_hours", window)
         with cursor(con) as db:
             detected = detect(engine, db, config, window.parts(),
                               quote=pseudonym_key is None)
@@ -96,7 +101,7 @@ def scan(paths: Sequence[str], *, config: Config | None = None, out: Path | None
                               window=window, duplicates=inputs.duplicates + copies,
                               skipped=inputs.skipped + unread, excluded=inputs.excluded,
                               counts=sum((load.load.counts for _, load in kept), Counts()),
-                              in_window=in_window)
+                              in_window=in_window, hours=hours)
         return finish(report, out, engine.rejects() if report.rejected else None,
                       pseudonym_key)
     finally:
@@ -136,16 +141,22 @@ def build_report(config: Config, files: list[FileSummary],
                 duplicates: Sequence[DuplicateInput] = (),
                 skipped: Sequence[SkippedInput] = (),
                 excluded: Sequence[SkippedInput] = (), counts: Counts | None = None,
-                in_window: tuple[int, int] | None = None) -> Report:
+                in_window: tuple[int, int] | None = None,
+                hours: tuple[str, list[tuple[int, int, int]]] = ("hour", [])) -> Report:
     """The report of a run, the one place it is made (scan on either engine, a store's
     report): its files, the first and last request of them all in the `window` (from
     each file's, or each range's, first and last, None when it has none), what
     detection found, and the inputs set aside as `duplicates`, `skipped` or
     `excluded`. Its funnel adds up the files' `counts` (None: not known for every
     file), less the counted requests and posts outside the window (`in_window`: those
-    inside it, when they may differ from the files')."""
+    inside it, when they may differ from the files'); its overview shows the counted
+    activity by `hours` (see `activity_series`), the entities detection found with the
+    most posts, and the files' statuses."""
     first, last = window.span(spans)
-    funnel = None if counts is None else _funnel(files, counts, in_window, detected.totals)
+    funnel = overview = None
+    if counts is not None:
+        funnel = _funnel(files, counts, in_window, detected.totals)
+        overview = Overview(*hours, detected.top, counts.statuses())
     return Report(generated_at=(now or datetime.now(UTC)).astimezone(UTC),
                   policy=config.policy, files=files, window=window,
                   first_request_at=first, last_request_at=last,
@@ -153,20 +164,39 @@ def build_report(config: Config, files: list[FileSummary],
                   allowed=detected.allowed, config=config_json(config),
                   totals=detected.totals,
                   duplicates=list(duplicates), skipped=list(skipped), excluded=list(excluded),
-                  funnel=funnel)
+                  funnel=funnel, overview=overview)
 
 
 def _funnel(files: Sequence[FileSummary], counts: Counts, in_window: tuple[int, int] | None,
             totals: Totals) -> Funnel:
     requests = sum(f.requests for f in files)
     counted = requests - counts.early - counts.uncounted  # by date and status
-    inside, posts = (counted, counts.posts) if in_window is None else in_window
+    inside, posts = (counted, counts.counted_posts) if in_window is None else in_window
     return Funnel(lines=sum(f.lines for f in files), rejected=sum(f.rejected for f in files),
                   requests=requests, before_effective_from=counts.early,
                   status_not_counted=counts.uncounted, outside_window=counted - inside,
                   allow_listed=totals.allowed_requests,
                   counted_requests=inside - totals.allowed_requests,
                   posts=posts - totals.allowed_posts, unpriced=counts.unpriced)
+
+
+def activity_series(rows: Callable[[str], list[tuple[Any, ...]]], hours: str, window: Window
+                    ) -> tuple[str, list[tuple[int, int, int]]]:
+    """The counted requests and posts of the table `hours` (activity_hours) in the hours
+    the window touches: by hour, or by day (UTC) when they span more than three days."""
+    low = -(2**62) if window.since is None else window.since // HOUR
+    high = 2**62 if window.until is None else -(-window.until // HOUR)
+    series = [(int(hour), int(requests), int(posts)) for hour, requests, posts in rows(
+        f"SELECT hour, sum(requests), sum(posts) FROM {hours} WHERE hour >= {low} "
+        f"AND hour < {high} GROUP BY hour ORDER BY hour")]
+    if series and series[-1][0] - series[0][0] < 72:
+        return "hour", [(hour * HOUR, requests, posts) for hour, requests, posts in series]
+    days: dict[int, tuple[int, int]] = {}
+    for hour, requests, posts in series:
+        day = hour * HOUR // DAY_SECONDS * DAY_SECONDS
+        before = days.get(day, (0, 0))
+        days[day] = (before[0] + requests, before[1] + posts)
+    return "day", [(day, requests, posts) for day, (requests, posts) in days.items()]
 
 
 def counted_in(rows: Callable[[str], list[tuple[Any, ...]]], parts: str) -> tuple[int, int]:
@@ -221,9 +251,11 @@ def detect(engine: Engine, db: duckdb.DuckDBPyConnection, config: Config,
     members: dict[str, list[str]] = {}
     if config.entity.organisations:
         parts, members = _merge_organisations(engine, Path(config.entity.organisations), parts)
+    top = engine.top_entities(parts, TOP_ENTITIES)
     entity_windows(engine, config.policy, parts)
-    return find(engine, db, config, members=members, files=files, offsets=offsets,
-                quote=quote)
+    found = find(engine, db, config, members=members, files=files, offsets=offsets,
+                 quote=quote)
+    return dataclasses.replace(found, top=top)
 
 
 def _merge_organisations(engine: Engine, mapping: Path, parts: str

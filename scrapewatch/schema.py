@@ -46,6 +46,10 @@ CREATE TABLE IF NOT EXISTS rejects (
 -- line later reads from the nearest one before it, not from the file's start.
 CREATE TABLE IF NOT EXISTS line_offsets (
     file_id INTEGER, line_no BIGINT, "offset" BIGINT);
+-- Counted requests and posts per file and hour (epoch seconds // 3600), summed block by
+-- block: the overview of a report, whatever entities they came from.
+CREATE TABLE IF NOT EXISTS activity_hours (
+    file_id INTEGER, hour BIGINT, requests BIGINT, posts BIGINT);
 """
 # The tables as a store keeps them on disk: DuckDB picks each column's compression.
 TABLES_SQL = _TABLES_SQL.format(kind="", entity="")
@@ -118,6 +122,6 @@ class Window:
 ALL_TIME = Window()  # no --since or --until
 
 # The tables that hold rows of each file loaded, by file_id.
-FILE_TABLES = ("activity_parts", "rejects", "requests", "line_offsets")
+FILE_TABLES = ("activity_parts", "rejects", "requests", "line_offsets", "activity_hours")
 
 REJECT_TEXT_CHARS = 500  # a rejected line is kept cut to this length

@@ -75,7 +75,7 @@ def synthetic_log(path: Path, lines: int) -> Path:
 
 def test_a_full_disk_under_out_names_the_file_and_keeps_the_previous_set(
         tiny_disk: Callable[[str], Path]) -> None:
-    out = tiny_disk("96k") / "r"  # room for one set (64 KiB in pages), not for two
+    out = tiny_disk("128k") / "r"  # room for one set (88 KiB in pages), not for two
     assert run("scan", str(SAMPLE_LOGS), "--out", str(out)).exit_code == 0
     before = snapshot(out)
     result = run("scan", str(SAMPLE_LOGS), "--out", str(out))
@@ -88,9 +88,9 @@ def test_a_full_disk_under_out_names_the_file_and_keeps_the_previous_set(
 
 
 def test_a_file_size_limit_under_out_names_the_file(tmp_path: Path) -> None:
-    # a real failed write anywhere: report.json (13 KB) fits in 16 KiB, report.html does not
+    # a real failed write anywhere: report.json (23 KB) fits in 24 KiB, report.html does not
     script = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
-              "resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384)); "
+              "resource.setrlimit(resource.RLIMIT_FSIZE, (24576, 24576)); "
               "from scrapewatch.cli import main; sys.argv[0] = 'scrapewatch'; main()")
     out = tmp_path / "r"
     done = subprocess.run([sys.executable, "-c", script, "scan", str(SAMPLE_LOGS), "--out",

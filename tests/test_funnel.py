@@ -117,3 +117,37 @@ def test_a_store_with_files_from_before_the_funnel_has_none(logs: Path, tmp_path
     code, out, _ = run("report", "--store", str(store), *config)
     assert code == 0 and json.loads(out)["funnel"] is None
     assert json.loads(out)["totals"]["entities_flagged"] == 1
+
+
+def test_the_overview_shows_the_population_counted(logs: Path, tmp_path: Path) -> None:
+    config = ["--config", str(tmp_path / "sw.toml"), "--output", "json"]
+    code, out, _ = run("scan", str(logs), *config, "--out", str(tmp_path / "r"))
+    assert code == 0
+    overview = json.loads(out)["overview"]
+    assert overview["statuses"] == {"2xx": 7, "3xx": 0, "4xx": 2, "5xx": 2, "other": 0}
+    assert overview["top_entities"] == [  # allow-listed or not
+        {"entity": "192.0.2.1", "entity_kind": "client_ip", "posts": 1001, "requests": 4},
+        {"entity": "192.0.2.9", "entity_kind": "client_ip", "posts": 1000, "requests": 2}]
+    assert overview["bucket"] == "hour"
+    assert [(p["start"][11:16], p["requests"], p["posts"]) for p in overview["series"]] == [
+        ("10:00", 1, 500), ("12:00", 1, 500), ("13:00", 1, 1), ("14:00", 1, 0),
+        ("15:00", 1, 500), ("16:00", 1, 500)]
+    html = (tmp_path / "r/report.html").read_text()
+    assert "<tr><td><code>192.0.2.1</code> (client_ip)</td><td class='n'>1,001</td>" in html
+    assert "<tr><td>2025-03-04 15:00</td><td class='n'>1</td><td class='n'>500</td></tr>" in html
+    _, table, _ = run("scan", str(logs), "--config", str(tmp_path / "sw.toml"))
+    assert table.splitlines()[2:4] == [
+        "Requests by status: 2xx 7, 4xx 2, 5xx 2.",
+        "Most posts: 192.0.2.1 (client_ip) 1,001; 192.0.2.9 (client_ip) 1,000."]
+    # a window shows its hours; a store's report shows what the scan does
+    _, inside, _ = run("scan", str(logs), *config, "--since", "2025-03-04T13:00:00Z")
+    assert [p["start"][11:13] for p in json.loads(inside)["overview"]["series"]] == [
+        "13", "14", "15", "16"]
+    store = str(tmp_path / "s.db")
+    assert run("ingest", str(logs), "--store", store, *config)[0] == 0
+    assert json.loads(run("report", "--store", store, *config)[1])["overview"] == overview
+    key = {"SCRAPEWATCH_PSEUDONYM_KEY": "a key of sixteen bytes or more"}
+    hidden = CliRunner().invoke(cli, ["scan", str(logs), *config, "--pseudonymise"],
+                                env={**PINNED, **key})
+    assert [e["entity"][:5] for e in json.loads(hidden.stdout)["overview"]["top_entities"]] == [
+        "anon-", "anon-"]

@@ -43,6 +43,10 @@ class Engine(Protocol):
         then holds at least the parts of the entities that reach the watch level;
         with `every_part`, all of them (to count them)."""
 
+    def top_entities(self, parts: str, count: int) -> list[tuple[str, str, int, int]]:
+        """The `count` entities with the most posts among the activity parts `parts`
+        selects (see engine.duckdb.top_entities), before detection reads them."""
+
     def rejects(self) -> Iterator[tuple[str, int, str, str]]:
         """Every rejected line of the kept files: path, line number, reason, text; by
         file and line."""

@@ -7,7 +7,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +143,9 @@ class DuckDBEngine:
     def use_parts(self, parts: str, files: str) -> tuple[str, str]:
         return parts, files
 
+    def top_entities(self, parts: str, count: int) -> list[tuple[str, str, int, int]]:
+        return top_entities(self.rows, parts, count)
+
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         return run(self.con, sql)
 
@@ -179,6 +182,18 @@ def keep_local_files(con: duckdb.DuckDBPyConnection, kept: Sequence[tuple[int, L
     for table in FILE_TABLES:
         run(con, f"DELETE FROM {table} WHERE NOT list_contains($ids, file_id)", {"ids": ids})
     insert_arrow(con, "files", files_table(kept))
+
+
+def top_entities(rows: Callable[[str], list[tuple[Any, ...]]], parts: str, count: int
+                 ) -> list[tuple[str, str, int, int]]:
+    """The `count` entities with the most posts in the parts (or rows of entity_kind,
+    entity, posts, requests) `parts` selects, with an engine's `rows`: kind, entity,
+    posts, requests; ties by requests, then name."""
+    return [(kind, entity, int(posts), int(requests)) for kind, entity, posts, requests in rows(
+        f"""SELECT entity_kind, entity, CAST(sum(posts) AS BIGINT) AS posts,
+                   CAST(sum(requests) AS BIGINT) AS requests
+            FROM ({parts}) p GROUP BY entity_kind, entity
+            ORDER BY posts DESC, requests DESC, entity_kind, entity LIMIT {int(count)}""")]
 
 
 def files_table(kept: Sequence[tuple[int, LoadedFile]]) -> pa.Table:

@@ -33,7 +33,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from scrapewatch import errors
 from scrapewatch.config import Config
-from scrapewatch.engine.duckdb import files_table, keep_local_files, rejects_of
+from scrapewatch.engine.duckdb import files_table, keep_local_files, rejects_of, top_entities
 from scrapewatch.engine.spark_tasks import (
     LOADED,
     PARTS,
@@ -107,6 +107,7 @@ class SparkEngine:
         self.kept: dict[str, DataFrame] = {}
         self.watch_level: int | None = None  # see keep_files
         self.shifts: dict[tuple[int, int], int] = {}  # see spark_tasks.line_shifts
+        self.totals: str | None = None  # see keep_files
 
     def load(self, paths: Sequence[str], config: Config, progress: Progress | None
              ) -> list[LoadedFile]:
@@ -139,6 +140,8 @@ class SparkEngine:
                 run(self.local, f"UPDATE {table} SET file_id = $file_id, "
                     "line_no = line_no + $shift WHERE file_id = $held",
                     {"file_id": file_id, "shift": self.shifts[file_id, start], "held": held})
+            run(self.local, "UPDATE activity_hours SET file_id = $file_id WHERE file_id = $held",
+                {"file_id": file_id, "held": held})
         return [loaded_file(list(rows), splits.get(file_id)) for file_id, rows in
                 itertools.groupby(files, key=lambda row: row["file_id"])]
 
@@ -201,13 +204,21 @@ class SparkEngine:
         self.keep("activity_parts", self.spark.sql(
             f"SELECT file_id, start, parts FROM {loaded} AND parts IS NOT NULL").mapInArrow(
             functools.partial(unpack, candidates, self.shifts), from_arrow_schema(PARTS)))
+        # the other entities' parts stay packed: their totals are the loaded rows'
+        self.totals = None if candidates is None else (
+            f"SELECT entity_kind, entity, total_posts AS posts, total_requests AS requests "
+            f"FROM {loaded} AND total_posts IS NOT NULL")
+
+    def top_entities(self, parts: str, count: int) -> list[tuple[str, str, int, int]]:
+        return top_entities(self.rows, parts if self.totals is None else self.totals, count)
 
     def rejects(self) -> Iterator[tuple[str, int, str, str]]:
         return rejects_of(self.local)
 
     def use_parts(self, parts: str, files: str) -> tuple[str, str]:
-        """The parts reach Spark as Parquet in a temp folder, which the executors must
-        be able to read (local mode, or a temp folder on a shared file system)."""
+        """Every one of the parts reaches Spark as Parquet in a temp folder, which the
+        executors must be able to read (local mode, or a temp folder on a shared file
+        system)."""
         with tempfile.TemporaryDirectory(prefix="scrapewatch-") as folder:
             target = Path(folder) / "parts.parquet"
             run(self.local, f"COPY ({parts}) TO '{_sql_text(str(target))}' (FORMAT parquet)")

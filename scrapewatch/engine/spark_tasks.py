@@ -32,8 +32,9 @@ from scrapewatch.reading.sources import BLOCK_BYTES, LogSource
 from scrapewatch.sql import run
 
 # What a load task sends back, a kind of row each (the other columns null):
-# - an entity's posts in a file (entity_kind, entity, file_id, total_posts), from which
-#   Spark finds the few entities that can reach the watch level (SparkEngine.keep_files);
+# - an entity's posts and requests in a file (entity_kind, entity, file_id, total_posts,
+#   total_requests), from which Spark finds the few entities that can reach the watch
+#   level (SparkEngine.keep_files), and the entities with the most posts;
 # - in `parts`, a batch of the activity parts (PARTS) of a file (file_id) or of its
 #   range from byte `start`, as a compressed Arrow IPC stream, which Spark carries
 #   unread and keeps on the cluster until `unpack` keeps those entities' parts: a row
@@ -47,8 +48,8 @@ PARTS = pa.schema([  # schema.activity_parts
     ("file_id", pa.int32()), ("first_line", pa.int64()), ("last_line", pa.int64())])
 LOADED = pa.schema([
     ("entity_kind", pa.string()), ("entity", pa.string()), ("file_id", pa.int32()),
-    ("total_posts", pa.int64()), ("start", pa.int64()), ("parts", pa.binary()),
-    ("extra", pa.binary())])
+    ("total_posts", pa.int64()), ("total_requests", pa.int64()), ("start", pa.int64()),
+    ("parts", pa.binary()), ("extra", pa.binary())])
 _COUNTS = [f.name for f in fields(Counts)]
 _FILE = pa.schema([  # a file's load, or a range's, or why it could not be read
     ("file_id", pa.int32()), ("start", pa.int64()), ("path", pa.string()), ("size", pa.int64()),
@@ -57,9 +58,10 @@ _FILE = pa.schema([  # a file's load, or a range's, or why it could not be read
     ("last_request", pa.int64()), ("read_sha256", pa.string()), ("read_bytes", pa.int64()),
     ("content_sha256", pa.string()), ("skipped", pa.string()), ("error_kind", pa.string()),
     ("error", pa.string()), *((name, pa.int64()) for name in _COUNTS)])
-_EXTRA_TABLES = ("rejects", "line_offsets")  # besides the files' loads
+_EXTRA_TABLES = ("rejects", "line_offsets", "activity_hours")  # besides the files' loads
 _TOTALS_SQL = """
-SELECT entity_kind, entity, file_id, CAST(sum(posts) AS BIGINT) AS total_posts
+SELECT entity_kind, entity, file_id, CAST(sum(posts) AS BIGINT) AS total_posts,
+       CAST(sum(requests) AS BIGINT) AS total_requests
 FROM activity_parts
 GROUP BY entity_kind, entity, file_id
 """
@@ -257,8 +259,8 @@ def _rows(con: duckdb.DuckDBPyConnection, file_id: int, start: int = 0
     tables, which are then emptied."""
     for batch in con.sql(_TOTALS_SQL).to_arrow_reader(BATCH_ROWS):
         yield pa.RecordBatch.from_arrays(
-            [batch.column(i).cast(LOADED.field(i).type) for i in range(4)]
-            + [pa.nulls(len(batch), f.type) for f in list(LOADED)[4:]], schema=LOADED)
+            [batch.column(i).cast(LOADED.field(i).type) for i in range(5)]
+            + [pa.nulls(len(batch), f.type) for f in list(LOADED)[5:]], schema=LOADED)
     for batch in con.sql(f"SELECT {', '.join(PARTS.names)} FROM activity_parts"
                          ).to_arrow_reader(BATCH_ROWS):
         if len(batch):

@@ -63,13 +63,25 @@ class Progress(Protocol):
 class Counts:
     """What of a file's requests counted, and why the others did not: `early` before
     policy.effective_from, `uncounted` (from then on) of a status not counted; of those
-    counted, `posts` in all, and `unpriced` that no logged count or path rule gave posts
-    to (they have posts.default)."""
+    counted, their posts in all, and `unpriced` that no logged count or path rule gave
+    posts to (they have posts.default). And the requests by status class (`other`: no
+    status, or none from 200 to 599)."""
 
     early: int = 0
     uncounted: int = 0
-    posts: int = 0
+    counted_posts: int = 0
     unpriced: int = 0
+    status_2xx: int = 0
+    status_3xx: int = 0
+    status_4xx: int = 0
+    status_5xx: int = 0
+    status_other: int = 0
+
+    def statuses(self) -> dict[str, int]:
+        """The requests by status class: 2xx, 3xx, 4xx, 5xx, other."""
+        return {name.removeprefix("status_"): getattr(self, name)
+                for name in ("status_2xx", "status_3xx", "status_4xx", "status_5xx",
+                             "status_other")}
 
     def __add__(self, other: Counts) -> Counts:
         return Counts(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
@@ -352,6 +364,7 @@ def _load_part(con: duckdb.DuckDBPyConnection, part: Part,
         if pairs is not None:
             con.unregister("pairs")
     run(con, _INSERT_ACTIVITY, {"file_id": file_id})
+    run(con, _INSERT_HOURS, {"file_id": file_id})
     if keep_requests:
         run(con, _INSERT_REQUESTS, {"file_id": file_id})
     rejected, blank, low, high, *counts = run(con, _BLOCK_SUMMARY)[0]
@@ -418,6 +431,14 @@ def _load_sql(parse: str, config: Config, params: Params, *, by_pair: bool = Fal
 _INSERT_ACTIVITY = "INSERT INTO activity_parts " + PARTS_OF_REQUESTS_SQL.format(
     requests="(SELECT *, $file_id AS file_id FROM parsed)")
 
+# insert_hours: counted requests of the block -> requests and posts per hour.
+_INSERT_HOURS = """
+INSERT INTO activity_hours
+SELECT $file_id, sec // 3600, count(*), sum(posts)
+FROM parsed WHERE reject_reason IS NULL AND counted
+GROUP BY sec // 3600
+"""
+
 # insert_requests: parsed rows without a reject reason -> requests (whole UTC seconds).
 _INSERT_REQUESTS = """
 INSERT INTO requests
@@ -435,7 +456,13 @@ SELECT count(*) FILTER (WHERE reject_reason <> '{BLANK_LINE}'),
        count(*) FILTER (WHERE reject_reason IS NULL AND early),
        count(*) FILTER (WHERE reject_reason IS NULL AND NOT early AND NOT counted),
        coalesce(sum(posts) FILTER (WHERE reject_reason IS NULL AND counted), 0),
-       count(*) FILTER (WHERE reject_reason IS NULL AND counted AND NOT ruled)
+       count(*) FILTER (WHERE reject_reason IS NULL AND counted AND NOT ruled),
+       count(*) FILTER (WHERE reject_reason IS NULL AND status BETWEEN 200 AND 299),
+       count(*) FILTER (WHERE reject_reason IS NULL AND status BETWEEN 300 AND 399),
+       count(*) FILTER (WHERE reject_reason IS NULL AND status BETWEEN 400 AND 499),
+       count(*) FILTER (WHERE reject_reason IS NULL AND status BETWEEN 500 AND 599),
+       count(*) FILTER (WHERE reject_reason IS NULL AND coalesce(status NOT BETWEEN 200 AND 599,
+                                                           true))
 FROM parsed
 """
 

@@ -144,6 +144,8 @@ class Found:
     allowed: Stored[Finding]
     watchlist: Stored[EntityWindow]
     totals: Totals
+    # the entities with the most posts, whether or not they crossed (see Overview)
+    top: list[tuple[str, str, int, int]] = dataclasses.field(default_factory=list)
 
     @classmethod
     def none(cls) -> Found:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
@@ -92,6 +92,32 @@ def _funnel_table(report: Report) -> str:
     return f"<h2>What counted</h2>\n{said}<table>{cells}</table>\n"
 
 
+def _overview(report: Report) -> str:
+    """The population counted: by status, the entities with the most posts, and the
+    counted activity by hour or day."""
+    overview = report.overview
+    if overview is None:
+        return ""
+    statuses = "".join(f"<tr><td>{_e(name)}</td><td class='n'>{count:,}</td></tr>"
+                       for name, count in overview.statuses.items())
+    top = "".join(f"<tr><td><code>{_e(entity)}</code> ({_e(kind)})</td>"
+                  f"<td class='n'>{posts:,}</td><td class='n'>{requests:,}</td></tr>"
+                  for kind, entity, posts, requests in overview.top)
+    when = "%Y-%m-%d %H:00" if overview.bucket == "hour" else "%Y-%m-%d"
+    series = "".join(f"<tr><td>{_e(datetime.fromtimestamp(start, UTC).strftime(when))}</td>"
+                     f"<td class='n'>{requests:,}</td><td class='n'>{posts:,}</td></tr>"
+                     for start, requests, posts in overview.series)
+    return f"""<h2>Overview</h2>
+<p>Requests by status class:</p>
+<table><tr><th>status</th><th class='n'>requests</th></tr>{statuses}</table>
+<p>The entities with the most counted posts, whether or not they crossed the limit:</p>
+<table><tr><th>entity</th><th class='n'>posts</th><th class='n'>requests</th></tr>{top}</table>
+<p>Counted requests and posts by {overview.bucket} (UTC; those without any left out):</p>
+<table><tr><th>{overview.bucket}</th><th class='n'>requests</th><th class='n'>posts</th></tr>
+{series}</table>
+"""
+
+
 def render_html(report: Report) -> str:
     """The whole page."""
     p = report.policy
@@ -107,7 +133,7 @@ rejected; requests from {_e(_when(report.first_request_at))} to
 {_e(_when(report.last_request_at))}.</p>
 {_window(report)}<p class="total">{len(report.findings):,} entities over the limit; damages
 ${report.damages_usd:,.2f} in {report.periods:,} charged period(s).</p>
-{_funnel_table(report)}<h2>The rule applied</h2>
+{_funnel_table(report)}{_overview(report)}<h2>The rule applied</h2>
 {_policy_words(p)}
 <h2>How much the reading of the clause matters</h2>
 <p>Total damages under every way of choosing the periods (rows) and of rounding (columns);

@@ -88,6 +88,7 @@ class Report:
     excluded: list[SkippedInput] = dataclasses.field(default_factory=list)
     window: Window = ALL_TIME  # the activity counted: --since and --until
     funnel: Funnel | None = None  # None: a store with files from before it was kept
+    overview: Overview | None = None  # as funnel
 
     @property
     def lines(self) -> int:
@@ -151,6 +152,7 @@ class Report:
                 "last_request_at": _iso_or_none(self.last_request_at),
             },
             "funnel": None if self.funnel is None else self.funnel.to_json(),
+            "overview": None if self.overview is None else self.overview.to_json(),
             "entities": [finding_json(f) for f in self.findings] if lists else [],
             "watchlist": [window_json(w) for w in self.watchlist] if lists else [],
             "allowed": [finding_json(f) for f in self.allowed] if lists else [],
@@ -172,6 +174,27 @@ class Totals:
     sensitivity: dict[str, dict[str, int]]
     allowed_requests: int = 0
     allowed_posts: int = 0
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The population a report counted from, to check it against: counted requests and
+    posts by hour (or by day, past three days), the entities with the most posts
+    whether or not they crossed, and the requests by status class."""
+
+    bucket: str  # "hour" or "day"
+    series: list[tuple[int, int, int]]  # each bucket's start (epoch s), requests, posts
+    top: list[tuple[str, str, int, int]]  # entity_kind, entity, posts, requests
+    statuses: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"bucket": self.bucket,
+                "series": [{"start": iso(start), "requests": requests, "posts": posts}
+                           for start, requests, posts in self.series],
+                "top_entities": [{"entity": entity, "entity_kind": kind, "posts": posts,
+                                  "requests": requests}
+                                 for kind, entity, posts, requests in self.top],
+                "statuses": self.statuses}
 
 
 @dataclass(frozen=True)

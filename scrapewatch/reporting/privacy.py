@@ -41,8 +41,11 @@ def pseudonymised(report: Report, key: bytes) -> Report:
     entity = dict(report.config.get("entity", {}))
     if entity.get("allow"):
         entity["allow"] = [f"({len(entity['allow'])} entries hidden)"]
+    overview = report.overview and dataclasses.replace(report.overview, top=[
+        (kind, pseudonym(key, kind, entity), posts, requests)
+        for kind, entity, posts, requests in report.overview.top])
     return dataclasses.replace(
-        report, findings=_mapped(report.findings, finding),
+        report, findings=_mapped(report.findings, finding), overview=overview,
         allowed=_mapped(report.allowed, finding),
         watchlist=_mapped(report.watchlist, window), pseudonymised=True,
         config={**report.config, "entity": entity} if report.config else report.config,

@@ -12,6 +12,7 @@ from scrapewatch.reporting.model import Report, funnel_words, window_words
 MAX_ENTITY_WIDTH = 48
 TABLE_ROWS = 50  # flagged entities listed; the files list them all
 WATCHLIST_SHOWN = 10
+TOP_SHOWN = 3  # entities with the most posts in the table; report.json has ten
 
 
 def render_table(report: Report) -> str:
@@ -23,6 +24,7 @@ def render_table(report: Report) -> str:
         *filter(None, [window_words(report.window)]),
         *_set_aside(report),
         *(funnel_words(report.funnel, policy) if report.funnel else []),
+        *_overview(report),
         f"Policy: more than {policy.threshold_posts:,} posts in a 24-hour period; "
         f"${policy.rate_usd:,} per {policy.per_posts:,} posts; periods={policy.periods}, "
         f"rounding={policy.rounding}, charge={policy.charge}.",
@@ -62,6 +64,18 @@ def render_table(report: Report) -> str:
                            f"{w.peak_24h_posts:,} posts from {iso(w.peak_start)}"
                            for w in itertools.islice(report.watchlist, WATCHLIST_SHOWN)])
     return "\n".join(lines) + "\n"
+
+
+def _overview(report: Report) -> list[str]:
+    """The requests by status class, and the entities with the most posts."""
+    overview = report.overview
+    if overview is None or not any(overview.statuses.values()):
+        return []
+    top = "; ".join(f"{_entity_cell(entity, kind)} {posts:,}"
+                    for kind, entity, posts, _ in overview.top[:TOP_SHOWN])
+    statuses = ", ".join(f"{name} {count:,}" for name, count in overview.statuses.items()
+                         if count)
+    return [f"Requests by status: {statuses}.", *([f"Most posts: {top}."] if top else [])]
 
 
 def _set_aside(report: Report) -> list[str]:

@@ -18,6 +18,8 @@ from scrapewatch.engine import engine_for
 from scrapewatch.engine.duckdb import rejects_of
 from scrapewatch.errors import InputError, SandboxError, ScrapewatchError, UnknownFormatError
 from scrapewatch.pipeline import (
+    HOUR,
+    activity_series,
     build_report,
     check_rejects,
     counted_in,
@@ -35,6 +37,7 @@ from scrapewatch.reporting.privacy import pseudonym
 from scrapewatch.schema import FILE_TABLES, Window
 from scrapewatch.sql import cursor, run
 from scrapewatch.store.database import (
+    COUNTS,
     check_settings,
     insert_rows,
     next_id,
@@ -265,11 +268,13 @@ def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime |
     window = Window.of(since, until)
     # what counted: the files' counts (unknown for files from before they were kept),
     # and the counted activity that the window (and pruning) leaves
-    *sums, unknown = run(con, "SELECT coalesce(sum(early), 0), coalesce(sum(uncounted), 0), "
-                              "coalesce(sum(counted_posts), 0), coalesce(sum(unpriced), 0), "
-                              "count(*) FILTER (WHERE early IS NULL) FROM store.manifest")[0]
+    *sums, unknown = run(con, "SELECT " + "".join(f"coalesce(sum({name}), 0), "
+                                                  for name in COUNTS)
+                         + f"count(*) FILTER (WHERE {' IS NULL OR '.join(COUNTS)} IS NULL) "
+                           "FROM store.manifest")[0]
     counts = None if unknown else Counts(*map(int, sums))
     in_window = counted_in(lambda sql: run(con, sql), window.parts("store.activity_parts"))
+    hours = activity_series(lambda sql: run(con, sql), "store.activity_hours", window)
     engine = engine_for(con, spark)
     try:
         parts, paths = engine.use_parts(window.parts("store.activity_parts"), "store.files")
@@ -281,7 +286,7 @@ def _report(con: duckdb.DuckDBPyConnection, config: Config, *, since: datetime |
     # the files' first and last requests, counted or not (as scan gives them)
     spans = run(con, "SELECT first_request, last_request FROM store.manifest")
     result = build_report(config, files, spans, detected, now, window=window, counts=counts,
-                          in_window=in_window)
+                          in_window=in_window, hours=hours)
     _record_report(con, result, started)
     return result
 
@@ -323,6 +328,8 @@ def prune(store: Path, *, before: datetime, wait_s: float = 0) -> int:
         run(con, "BEGIN TRANSACTION")
         run(con, "DELETE FROM store.activity_parts WHERE sec < $before", cutoff)
         run(con, "DELETE FROM store.requests WHERE sec < $before", cutoff)
+        run(con, "DELETE FROM store.activity_hours WHERE (hour + 1) * $hour <= $before",
+            {**cutoff, "hour": HOUR})
         run(con, "COMMIT")
         run(con, "CHECKPOINT store")
     return dropped

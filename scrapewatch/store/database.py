@@ -11,7 +11,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,11 @@ import pyarrow as pa
 from scrapewatch.config import Config
 from scrapewatch.engine.duckdb import connect, engine_error
 from scrapewatch.errors import ConfigError, InputError, SandboxError, StoreBusyError, StoreError
+from scrapewatch.reading.read import Counts
 from scrapewatch.schema import TABLES_SQL
 from scrapewatch.sql import WORK, insert_arrow, run
 
+COUNTS = [f.name for f in fields(Counts)]  # a column of the manifest each
 STORE_SQL = TABLES_SQL + """
 CREATE TABLE IF NOT EXISTS store_info (key VARCHAR PRIMARY KEY, value VARCHAR);
 -- Per ingested file (or new part of a grown one): what of its content it covers.
@@ -33,10 +35,7 @@ CREATE TABLE IF NOT EXISTS manifest (
     content_end BIGINT, first_line BIGINT, complete BOOLEAN, first_request BIGINT,
     last_request BIGINT);
 -- its requests' Counts (reading.read), NULL in a store made before they were kept
-ALTER TABLE manifest ADD COLUMN IF NOT EXISTS early BIGINT;
-ALTER TABLE manifest ADD COLUMN IF NOT EXISTS uncounted BIGINT;
-ALTER TABLE manifest ADD COLUMN IF NOT EXISTS counted_posts BIGINT;
-ALTER TABLE manifest ADD COLUMN IF NOT EXISTS unpriced BIGINT;
+{counts}
 CREATE TABLE IF NOT EXISTS runs (
     run_id INTEGER PRIMARY KEY, command VARCHAR, started_at TIMESTAMPTZ,
     finished_at TIMESTAMPTZ, files_added INTEGER, files_skipped INTEGER, lines BIGINT,
@@ -53,7 +52,8 @@ CREATE OR REPLACE VIEW activity AS
            sum(posts)::BIGINT AS posts, sum(requests)::BIGINT AS requests,
            sum(observed_posts)::BIGINT AS observed_posts
     FROM activity_parts GROUP BY entity_kind, entity, sec;
-"""
+""".replace("{counts}", "".join(
+    f"ALTER TABLE manifest ADD COLUMN IF NOT EXISTS {name} BIGINT;\n" for name in COUNTS))
 
 VIEWS = {
     "files": "every file ingested: path, format, SHA-256, size, lines, rejected, requests",

@@ -139,14 +139,17 @@ def record(con: duckdb.DuckDBPyConnection, file_id: int, run_id: int, path: Path
     # complete: it read the file to its end (a plain file may have grown meanwhile, or end
     # in a line held back), so the raw file's hash alone says it is held
     complete = part.end is None or loaded.content_bytes == size
-    run(con, "INSERT INTO store.manifest VALUES ($id, $run, $at, $head_bytes, $head, $content, "
-             "$start, $end, $first, $complete, $first_request, $last_request, $early, "
-             "$uncounted, $posts, $unpriced)",
+    counts = asdict(loaded.counts)
+    run(con, "INSERT INTO store.manifest (file_id, run_id, ingested_at, head_bytes, "
+             "head_sha256, content_sha256, content_start, content_end, first_line, complete, "
+             f"first_request, last_request, {', '.join(counts)}) VALUES ($id, $run, $at, "
+             "$head_bytes, $head, $content, $start, $end, $first, $complete, $first_request, "
+             f"$last_request, {', '.join(f'${name}' for name in counts)})",
         {"id": file_id, "run": run_id, "at": datetime.now(UTC), "head_bytes": len(head),
          "head": hashlib.sha256(head).hexdigest(), "content": loaded.content_sha256,
          "start": part.start, "end": loaded.content_bytes, "first": part.first_line,
          "complete": complete, "first_request": loaded.first_request,
-         "last_request": loaded.last_request, **asdict(loaded.counts)})
+         "last_request": loaded.last_request, **counts})
 
 
 def sha256_of(path: Path) -> str:
