@@ -27,10 +27,11 @@ from scrapewatch.reading.inputs import (
     is_uri,
     list_inputs,
 )
-from scrapewatch.reading.read import Counts, LoadedFile, Progress
+from scrapewatch.reading.loaded import Counts, LoadedFile, Progress
+from scrapewatch.reporting.counted import Funnel, Overview
 from scrapewatch.reporting.files import out_folder, write_rejects
 from scrapewatch.reporting.findings import Found, find
-from scrapewatch.reporting.model import FileSummary, Funnel, Overview, Report, Totals
+from scrapewatch.reporting.model import FileSummary, Report, Totals
 from scrapewatch.reporting.outputs import write_out_dir
 from scrapewatch.reporting.privacy import pseudonymised, redacted
 from scrapewatch.schema import ALL_PARTS, ALL_TIME, DAY_SECONDS, Window

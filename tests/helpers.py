@@ -10,7 +10,8 @@ import pyarrow as pa
 from scrapewatch.config import Config, load_config
 from scrapewatch.engine.duckdb import connect
 from scrapewatch.reading.formats import get_format
-from scrapewatch.reading.read import FileLoad, load_file, prepared_blocks
+from scrapewatch.reading.loaded import FileLoad
+from scrapewatch.reading.read import load_file, prepared_blocks
 from scrapewatch.reading.sniff import choose_format
 from scrapewatch.reading.sources import LogSource
 from scrapewatch.schema import FILE_TABLES

@@ -26,7 +26,8 @@ from scrapewatch.config import load_config
 from scrapewatch.engine.duckdb import connect
 from scrapewatch.errors import ScrapewatchError
 from scrapewatch.reading.formats import FORMATS, sniff_format
-from scrapewatch.reading.read import FileLoad, load_file
+from scrapewatch.reading.loaded import FileLoad
+from scrapewatch.reading.read import load_file
 from scrapewatch.reading.sources import LogSource
 from scrapewatch.schema import REJECT_TEXT_CHARS
 from scrapewatch.sql import run

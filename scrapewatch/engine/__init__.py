@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pyarrow as pa
 
 from scrapewatch.config import Config
-from scrapewatch.reading.read import LoadedFile, Progress
+from scrapewatch.reading.loaded import LoadedFile, Progress
 
 if TYPE_CHECKING:
     import duckdb

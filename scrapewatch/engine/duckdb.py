@@ -17,7 +17,8 @@ import pyarrow as pa
 from scrapewatch.config import Config
 from scrapewatch.entities import create_macros
 from scrapewatch.errors import ScrapewatchError, StoreError, TempFolderError
-from scrapewatch.reading.read import LoadedFile, Progress, load_path
+from scrapewatch.reading.loaded import LoadedFile, Progress
+from scrapewatch.reading.read import load_path
 from scrapewatch.schema import FILE_TABLES, WORK_TABLES_SQL
 from scrapewatch.sql import WORK, insert_arrow, run
 

@@ -47,7 +47,7 @@ from scrapewatch.engine.spark_tasks import (
 )
 from scrapewatch.errors import InputError, ScrapewatchError
 from scrapewatch.reading.inputs import is_uri
-from scrapewatch.reading.read import LoadedFile, Progress
+from scrapewatch.reading.loaded import LoadedFile, Progress
 from scrapewatch.schema import ALL_PARTS
 from scrapewatch.sql import insert_arrow, run
 

@@ -26,7 +26,8 @@ from scrapewatch.config import Config
 from scrapewatch.engine.duckdb import BATCH_ROWS, connect
 from scrapewatch.errors import InputError, ScrapewatchError
 from scrapewatch.reading.formats import FORMATS
-from scrapewatch.reading.read import Counts, FileLoad, LoadedFile, load_file, load_path
+from scrapewatch.reading.loaded import Counts, FileLoad, LoadedFile
+from scrapewatch.reading.read import load_file, load_path
 from scrapewatch.reading.sniff import choose_format
 from scrapewatch.reading.sources import BLOCK_BYTES, LogSource
 from scrapewatch.sql import run

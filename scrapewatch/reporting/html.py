@@ -19,14 +19,9 @@ from zoneinfo import ZoneInfo
 from scrapewatch.config import PERIODS, ROUNDINGS, Policy
 from scrapewatch.damages import iso
 from scrapewatch.reporting.charts import EntitySeries
+from scrapewatch.reporting.counted import funnel_words, window_words
 from scrapewatch.reporting.escape import for_html
-from scrapewatch.reporting.model import (
-    Finding,
-    PeriodFile,
-    Report,
-    funnel_words,
-    window_words,
-)
+from scrapewatch.reporting.model import Finding, PeriodFile, Report
 from scrapewatch.version import __version__
 
 TOP_CHARTS = 50  # at most report.findings.CHARTED: the entities with chart series

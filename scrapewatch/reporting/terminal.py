@@ -6,8 +6,9 @@ import itertools
 from decimal import Decimal
 
 from scrapewatch.damages import iso
+from scrapewatch.reporting.counted import funnel_words, window_words
 from scrapewatch.reporting.escape import for_terminal
-from scrapewatch.reporting.model import Report, funnel_words, window_words
+from scrapewatch.reporting.model import Report
 
 MAX_ENTITY_WIDTH = 48
 TABLE_ROWS = 50  # flagged entities listed; the files list them all

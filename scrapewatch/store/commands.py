@@ -29,7 +29,8 @@ from scrapewatch.pipeline import (
 )
 from scrapewatch.posts import check_rules
 from scrapewatch.reading.inputs import SkippedInput, list_inputs
-from scrapewatch.reading.read import Advance, Counts, Progress, load_file
+from scrapewatch.reading.loaded import Advance, Counts, Progress
+from scrapewatch.reading.read import load_file
 from scrapewatch.reading.sources import LogSource, holds_content
 from scrapewatch.reporting.escape import for_terminal
 from scrapewatch.reporting.model import FileSummary, Report, batched

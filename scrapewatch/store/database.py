@@ -21,7 +21,7 @@ import pyarrow as pa
 from scrapewatch.config import Config
 from scrapewatch.engine.duckdb import connect, engine_error
 from scrapewatch.errors import ConfigError, InputError, SandboxError, StoreBusyError, StoreError
-from scrapewatch.reading.read import Counts
+from scrapewatch.reading.loaded import Counts
 from scrapewatch.schema import TABLES_SQL
 from scrapewatch.sql import WORK, insert_arrow, run
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from scrapewatch.reading.read import FileLoad
+from scrapewatch.reading.loaded import FileLoad
 from scrapewatch.reading.sources import LogSource
 from scrapewatch.sql import run
 
