@@ -231,7 +231,8 @@ def test_a_statement_prints_a_table_or_writes_parquet_and_an_error_is_one_line(
 
 def test_the_prompt_answers_tables_schema_and_help(stores: tuple[Path, Path],
                                                    tmp_path: Path) -> None:
-    typed = _Terminal(b".tables\n.schema runs\n.help\n.schema\n.nope\nSELECT 1 AS a;\n.quit\n")
+    typed = _Terminal(b".tables\n.schema runs\n.help\n.schema\n.nope\n"
+                      b'.schema x"; DROP TABLE files; --\nSELECT 1 AS a;\n.quit\n')
     result = _sql(stores[0], stdin=typed, home=tmp_path)
     assert result.exit_code == 0
     out = result.stdout
@@ -241,10 +242,11 @@ def test_the_prompt_answers_tables_schema_and_help(stores: tuple[Path, Path],
     assert "run_id         INTEGER                   NO    PRI" in out
     assert "  .schema NAME   the columns of a view (or table) and their types\n" in out
     assert "...>" not in out  # a command is not the start of a statement
-    assert out.endswith("sql> sql> sql> a\n-\n1\n(1 row)\nsql> ")
+    assert out.endswith("sql> sql> sql> sql> a\n-\n1\n(1 row)\nsql> ")
     assert result.stderr.splitlines()[1:] == [
         "error: .schema needs a name: .schema files; .help lists the commands",
-        "error: unknown command .nope; .help lists the commands"]
+        "error: unknown command .nope; .help lists the commands",
+        """error: 'x"; DROP TABLE files; --' is not a view's name; .help lists the commands"""]
 
 
 def test_the_prompt_keeps_history_across_sessions(stores: tuple[Path, Path],

@@ -63,18 +63,24 @@ def statements(interactive: bool, views: dict[str, str]) -> Iterator[str]:
 
 def _dot_command(command: str, argument: str, views: dict[str, str]) -> str | None:
     """What a dot command prints (on stdout) or, for .schema, the SQL that answers it."""
+    usage = ""
     if command == ".tables":
         width = max(map(len, views))
         click.echo("\n".join(f"{name:{width}}  {what}" for name, what in views.items()))
     elif command == ".schema" and argument:
         from scrapewatch.sql import quote_ident
 
-        return f"DESCRIBE {quote_ident(argument.rstrip(';'))};"
+        try:
+            return f"DESCRIBE {quote_ident(argument.rstrip(';'))};"
+        except ValueError:
+            usage = f"{argument!r} is not a view's name"
     elif command == ".help":
         click.echo(HELP)
+    elif command == ".schema":
+        usage = ".schema needs a name: .schema files"
     else:
-        usage = ".schema needs a name: .schema files" if command == ".schema" else (
-            f"unknown command {command}")
+        usage = f"unknown command {command}"
+    if usage:
         click.echo(f"error: {for_terminal(usage)}; .help lists the commands", err=True)
     return None
 
