@@ -142,8 +142,8 @@ def test_the_table_and_the_html_say_which_inputs_were_set_aside(logs: Path,
     result = invoke("scan", str(logs), "--out", str(tmp_path / "r"))
     assert (result.exit_code, result.stderr) == (0, "")
     assert result.stdout.splitlines()[:2] == [
-        "Read 1 file(s): 3 lines, 3 requests, 0 rejected.",
-        f"Set aside 2 duplicate(s), counted once: {logs / 'current.log'} (same file as "
+        "Read 1 file: 3 lines, 3 requests, 0 rejected.",
+        f"Set aside 2 duplicates, counted once: {logs / 'current.log'} (same file as "
         f"{logs / 'access.log'}), {logs / 'access.log.gz'} (same content as "
         f"{logs / 'access.log'})."]
     assert result.stdout.splitlines()[-1].split() == ["total", "1", "15,000.00"]
@@ -195,7 +195,7 @@ def test_a_fifo_socket_and_broken_symlink_are_listed_in_the_table(logs: Path) ->
         f"{logs / 'pipe.log'} (a named pipe, not a regular file)",
         f"{logs / 'sock.log'} (a socket, not a regular file)"))
     assert done.stdout.splitlines()[1] == (
-        f"Skipped 3 path(s), not read: {logs / 'gone.log'} (a broken symlink to "
+        f"Skipped 3 paths, not read: {logs / 'gone.log'} (a broken symlink to "
         f"nowhere.log), {logs / 'pipe.log'} (a named pipe, not a regular file), "
         f"{logs / 'sock.log'} (a socket, not a regular file).")
 
@@ -261,7 +261,7 @@ def test_inputs_with_no_lines_are_an_error(tmp_path: Path) -> None:
 def test_allow_empty_gives_an_empty_report(tmp_path: Path) -> None:
     result = invoke("scan", str(tmp_path), "--allow-empty")
     assert (result.exit_code, result.stderr) == (0, "")
-    assert result.stdout.splitlines()[0] == "Read 0 file(s): 0 lines, 0 requests, 0 rejected."
+    assert result.stdout.splitlines()[0] == "Read 0 files: 0 lines, 0 requests, 0 rejected."
     assert "No entity crossed the threshold." in result.stdout
     (tmp_path / "a.log").write_text("")
     assert invoke("scan", str(tmp_path), "--allow-empty").exit_code == 0
@@ -293,7 +293,7 @@ def test_ingest_of_no_input_is_an_error_and_leaves_no_store(tmp_path: Path) -> N
     assert not store.exists()
     result = invoke("ingest", str(tmp_path / "logs"), "--store", str(store), "--allow-empty")
     assert (result.exit_code, result.stderr) == (0, "")
-    assert "0 file(s) added, 1 skipped, 0 failed; 0 lines, 0 rejected." in result.stdout
+    assert "0 files added, 1 skipped, 0 failed; 0 lines, 0 rejected." in result.stdout
 
 
 # ---- a stray file does not kill the run, and is never silently skipped (issue 15)
@@ -362,7 +362,7 @@ def test_include_and_exclude_choose_the_files_found(stray: Path, tmp_path: Path)
     table = invoke("scan", str(stray), "--config", str(tmp_path / "c.toml"))
     assert (table.exit_code, table.stderr) == (0, "")
     assert table.stdout.splitlines()[1] == (
-        f"Excluded 2 file(s) by --include and --exclude: {stray / 'README.txt'}, "
+        f"Excluded 2 files by --include and --exclude: {stray / 'README.txt'}, "
         f"{stray / 'error.log'}.")
 
 

@@ -54,7 +54,7 @@ def test_an_untouched_folder_verifies(out: Path) -> None:
     code, stdout, stderr = verify(out)
     assert code == 0
     assert stdout == "".join(f"ok         {name}\n" for name in WRITTEN)
-    assert stderr == f"verified {out}: 7 file(s) as manifest.json lists them\n"
+    assert stderr == f"verified {out}: 7 files as manifest.json lists them\n"
     assert verify(out, "-q")[1] == ""
 
 
@@ -72,7 +72,7 @@ def test_verify_names_each_file_that_changed_went_missing_or_was_added(out: Path
         "missing    periods.csv\n"
         f"changed    report.json: sha256 {sha_before} in the manifest, {sha_now} now\n"
         "extra      notes.txt: not in the manifest\n")
-    assert stderr == f"error: {out}: 3 of 8 file(s) differ from manifest.json\n"
+    assert stderr == f"error: {out}: 3 of 8 files differ from manifest.json\n"
 
 
 def test_a_folder_without_a_good_manifest_is_an_error(out: Path, tmp_path: Path) -> None:

@@ -155,8 +155,9 @@ def test_each_charged_period_names_its_files_lines_and_edge_lines() -> None:
             evidence.posts) == (str(ROOT / "sample_logs/api-gateway.jsonl"), inside[0],
                                 inside[-1], period.requests, period.posts)
     assert len(inside) == period.requests
-    assert evidence.samples == [(inside[0], lines[inside[0] - 1]),
-                                (inside[-1], lines[inside[-1] - 1])]
+    assert evidence.samples == [  # each line with the UTC second it counts at
+        (n, lines[n - 1], int(datetime.fromisoformat(json.loads(lines[n - 1])["ts"]).timestamp()))
+        for n in (inside[0], inside[-1])]
     hidden = scan([str(ROOT / "sample_logs")], config=load_config(),
                   pseudonym_key=b"sixteen bytes key").findings[0].evidence[0][0]
     assert (hidden.first_line, hidden.samples) == (inside[0], [])

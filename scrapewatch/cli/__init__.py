@@ -55,6 +55,7 @@ from scrapewatch.cli.terminal import (
     warn_unread,
 )
 from scrapewatch.reading.formats import native
+from scrapewatch.reporting.counted import plural
 from scrapewatch.reporting.outputs import ROWS_OUTPUTS
 from scrapewatch.version import __version__
 
@@ -174,7 +175,7 @@ def ingest(ctx: click.Context, /, paths: tuple[str, ...], store: Path | None, wa
             click.echo(summary.render(), nl=False)
         warn_unread(summary.unread)
     if summary.failed:
-        fail(f"{len(summary.failed)} file(s) could not be read; see the summary",
+        fail(f"{plural(len(summary.failed), 'file')} could not be read; see the summary",
               ExitCode.ERROR)
     if fail_on_violation and summary.report.findings:
         ctx.exit(ExitCode.VIOLATIONS)
@@ -317,9 +318,11 @@ def verify(ctx: click.Context, /, folder: Path, quiet: bool) -> None:
     wrong = [check for check in checks if not check.ok]
     shown = for_terminal(str(folder))
     if wrong:
-        fail(f"{shown}: {len(wrong)} of {len(checks)} file(s) differ from {MANIFEST}",
+        differ = "differs" if len(wrong) == 1 else "differ"
+        fail(f"{shown}: {len(wrong):,} of {plural(len(checks), 'file')} {differ} from {MANIFEST}",
              ExitCode.ERROR)
-    click.echo(f"verified {shown}: {len(checks)} file(s) as {MANIFEST} lists them", err=True)
+    click.echo(f"verified {shown}: {plural(len(checks), 'file')} as {MANIFEST} lists them",
+               err=True)
 
 
 @cli.command()

@@ -27,11 +27,13 @@ SAMPLES_SCHEMA = pa.schema([("path", pa.string()), ("line", pa.int64()), ("text"
 
 # period_files: charged periods (sw_charged: position, period, start, end) and the
 # evidence of the flagged entities (sw_evidence) -> per charged period and file, the
-# first and last line of the period in it, its requests and its posts.
+# first and last line of the period in it with the second each is counted at, its
+# requests and its posts. (An evidence row's lines are all of its second.)
 PERIOD_FILES_SQL = """
 CREATE OR REPLACE TEMP TABLE sw_period_files AS
 SELECT c.position, c.period, f.path, f.sha256, min(e.first_line) AS first_line,
-       max(e.last_line) AS last_line, CAST(sum(e.requests) AS BIGINT) AS requests,
+       max(e.last_line) AS last_line, arg_min(e.sec, e.first_line) AS first_at,
+       arg_max(e.sec, e.last_line) AS last_at, CAST(sum(e.requests) AS BIGINT) AS requests,
        CAST(sum(e.posts) AS BIGINT) AS posts
 FROM sw_charged c
 JOIN sw_flagged w USING (position)

@@ -103,8 +103,10 @@ WITH chunk AS (
                             last_line := pf.last_line, requests := pf.requests,
                             posts := pf.posts,
                             samples := list_filter(
-                                [struct_pack(line := pf.first_line, text := s1.text),
-                                 struct_pack(line := pf.last_line, text := s2.text)],
+                                [struct_pack(line := pf.first_line, text := s1.text,
+                                             at := pf.first_at),
+                                 struct_pack(line := pf.last_line, text := s2.text,
+                                             at := pf.last_at)],
                                 lambda s: s.text IS NOT NULL))
                 ORDER BY pf.first_line, pf.path) AS evidence
     FROM sw_period_files pf

@@ -1,43 +1,97 @@
-"""report.html: one self-contained page a reader can follow without the docs.
+"""report.html: one self-contained page a reader can follow without the docs, on a
+screen of any width and on paper.
 
-No script, font, stylesheet or image is fetched: styles are inline and charts are SVG
-drawn here. Everything that comes from a log (entities, members, paths, quoted lines)
-is escaped for HTML, so a user agent or key of `<script>` is shown as text, and control
-and bidi characters are shown as marked escapes (`\\u202e`, `\\x00`). Charts are drawn
-for the entities with the largest damages (`TOP_CHARTS`); the others are listed in the
+Nothing is fetched: styles and the one script are inline, and a Content-Security-Policy
+lets no other script run and nothing load. Charts are SVG drawn here (reporting/svg.py),
+so they show with scripts off. The script only sorts the tables whose headers are
+clicked. Everything that comes from a log (entities, members, paths, quoted lines) is
+escaped for HTML, so a user agent or key of `<script>` is shown as text, and control and
+bidi characters are shown as marked escapes (`\\u202e`, `\\x00`). Charts are drawn for
+the entities with the largest damages (`TOP_CHARTS`); the others are listed in the
 table.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TextIO
-from zoneinfo import ZoneInfo
 
 from scrapewatch.config import PERIODS, ROUNDINGS, Policy
 from scrapewatch.damages import iso
-from scrapewatch.reporting.charts import EntitySeries
-from scrapewatch.reporting.counted import funnel_words, window_words
+from scrapewatch.reporting.counted import funnel_words, plural, window_words
 from scrapewatch.reporting.escape import for_html
 from scrapewatch.reporting.model import Finding, PeriodFile, Report
+from scrapewatch.reporting.svg import daily_chart, rolling_chart
 from scrapewatch.version import __version__
 
 TOP_CHARTS = 50  # at most report.findings.CHARTED: the entities with chart series
 TABLE_ROWS = 1_000  # entities listed in a table; the other files list them all
-WIDTH, HEIGHT, PAD = 720, 200, 44  # chart size and the margin for axis labels
 
 _CSS = """
 body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:60em;color:#1b1b1b}
 body{padding:0 1em}h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ccc}
 h3{margin-top:1.6em}table{border-collapse:collapse;margin:.6em 0}
-td,th{padding:.25em .7em;border-bottom:1px solid #e3e3e3;text-align:left}
+td,th{padding:.25em .7em;border-bottom:1px solid #e3e3e3;text-align:left;vertical-align:top}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .chosen{background:#fff3c4;font-weight:600}.note{color:#555}
-.total{font-size:1.3em;font-weight:600}svg{display:block;margin:.4em 0 1em}
-code{font-size:.92em;word-break:break-all}
+.total{font-size:1.3em;font-weight:600}code{font-size:.92em;word-break:break-all}
+svg{display:block;margin:.4em 0 1em;max-width:100%;height:auto}
+.pt{fill:transparent}.pt:hover{fill:#1f5fa8}.scroll{overflow-x:auto}
+.sortable th{cursor:pointer;white-space:nowrap}.sortable th:hover{background:#f2f2f2}
+th[aria-sort=ascending]::after{content:" \\25b2"}th[aria-sort=descending]::after{content:" \\25bc"}
+.scroll td>code{word-break:normal}.quote{margin:.2em 0 .2em 1em}
+.at{color:#1b1b1b;font-weight:600;margin-right:.5em}
+@media print{
+@page{margin:14mm}
+body{max-width:none;margin:0;padding:0;font-size:10pt}
+h2,h3{break-after:avoid}tr,svg,.quote{break-inside:avoid}
+.scroll{overflow:visible}.scroll td>code{word-break:break-all}
+.sortable th{cursor:auto;white-space:normal}th[aria-sort]::after{content:none}
+.chosen,svg{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+}
 """
+# Sorts a table.sortable by the column whose header is clicked (or given Enter), up
+# then down: numbers ($ and thousands separators ignored) before text.
+_SORT_SCRIPT = """
+for (const table of document.querySelectorAll("table.sortable")) {
+  const heads = [...table.tHead.rows[0].cells];
+  heads.forEach((th, column) => {
+    th.tabIndex = 0;
+    th.title = "Sort by this column";
+    const sort = () => {
+      const up = th.getAttribute("aria-sort") !== "ascending";
+      heads.forEach(h => h.removeAttribute("aria-sort"));
+      th.setAttribute("aria-sort", up ? "ascending" : "descending");
+      const body = table.tBodies[0];
+      const rows = [...body.rows].map(row => [sortKey(row.cells[column]), row]);
+      rows.sort((a, b) => (up ? 1 : -1) * compare(a[0], b[0]));
+      body.append(...rows.map(pair => pair[1]));
+    };
+    th.addEventListener("click", sort);
+    th.addEventListener("keydown", event => {
+      if (event.key === "Enter" || event.key === " ") { event.preventDefault(); sort(); }
+    });
+  });
+}
+function sortKey(cell) {
+  const text = cell ? cell.textContent.trim() : "";
+  const number = text.replace(/[$,\\s]/g, "");
+  return /^-?\\d+(\\.\\d+)?$/.test(number) ? Number(number) : text;
+}
+function compare(a, b) {
+  if (typeof a !== typeof b) return typeof a === "number" ? -1 : 1;
+  return typeof a === "number" ? a - b : a.localeCompare(b);
+}
+"""
+# Only the script above may run, and nothing may load: a planted script that escaping
+# missed would still not run.
+_CSP = ("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+        "script-src 'sha256-"
+        + base64.b64encode(hashlib.sha256(_SORT_SCRIPT.encode()).digest()).decode() + "'")
 
 _PERIOD_WORDS = {
     "greedy": "the first 24 hours that go over the limit are charged, then the next ones "
@@ -84,7 +138,8 @@ def _funnel_table(report: Report) -> str:
     cells = "".join(f"<tr><td>{_e(what)}</td><td class='n'>{count:,}</td></tr>"
                     for what, count in rows)
     said = "".join(f"<p>{_e(line)}</p>" for line in funnel_words(funnel, p)[1:])
-    return f"<h2>What counted</h2>\n{said}<table>{cells}</table>\n"
+    table = _table("<th>step</th><th class='n'>count</th>", cells, sortable=False)
+    return f"<h2>What counted</h2>\n{said}{table}\n"
 
 
 def _overview(report: Report) -> str:
@@ -104,12 +159,12 @@ def _overview(report: Report) -> str:
                      for start, requests, posts in overview.series)
     return f"""<h2>Overview</h2>
 <p>Requests by status class:</p>
-<table><tr><th>status</th><th class='n'>requests</th></tr>{statuses}</table>
+{_table("<th>status</th><th class='n'>requests</th>", statuses)}
 <p>The entities with the most counted posts, whether or not they crossed the limit:</p>
-<table><tr><th>entity</th><th class='n'>posts</th><th class='n'>requests</th></tr>{top}</table>
+{_table("<th>entity</th><th class='n'>posts</th><th class='n'>requests</th>", top)}
 <p>Counted requests and posts by {overview.bucket} (UTC; those without any left out):</p>
-<table><tr><th>{overview.bucket}</th><th class='n'>requests</th><th class='n'>posts</th></tr>
-{series}</table>
+{_table(f"<th>{overview.bucket}</th><th class='n'>requests</th><th class='n'>posts</th>",
+        series)}
 """
 
 
@@ -119,15 +174,16 @@ def render_html(report: Report) -> str:
     parts = [f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="{_CSP}">
 <title>scrapewatch report</title><style>{_CSS}</style></head><body>
 <h1>Who accessed more than {p.threshold_posts:,} posts in 24 hours</h1>
 <p class="note">scrapewatch {_e(__version__)}, generated
-{_e(report.generated_at.strftime("%Y-%m-%d %H:%M UTC"))} from {len(report.files):,}
-file(s): {report.lines:,} lines, {report.requests:,} requests, {report.rejected:,}
-rejected; requests from {_e(_when(report.first_request_at))} to
-{_e(_when(report.last_request_at))}.</p>
-{_window(report)}<p class="total">{len(report.findings):,} entities over the limit; damages
-${report.damages_usd:,.2f} in {report.periods:,} charged period(s).</p>
+{_e(report.generated_at.strftime("%Y-%m-%d %H:%M UTC"))} from
+{plural(len(report.files), "file")}: {plural(report.lines, "line")},
+{plural(report.requests, "request")}, {report.rejected:,} rejected; requests from
+{_e(_when(report.first_request_at))} to {_e(_when(report.last_request_at))}.</p>
+{_window(report)}<p class="total">{plural(len(report.findings), "entity")} over the limit;
+damages ${report.damages_usd:,.2f} in {plural(report.periods, "charged period")}.</p>
 {_funnel_table(report)}{_overview(report)}<h2>The rule applied</h2>
 {_policy_words(p)}
 <h2>How much the reading of the clause matters</h2>
@@ -155,6 +211,7 @@ over it.</p>
 {_watchlist_table(report)}
 <h2>Files read</h2>
 {_files_table(report)}
+<script>{_SORT_SCRIPT}</script>
 </body></html>
 """)
     return "".join(parts)
@@ -195,7 +252,7 @@ def _sensitivity(report: Report) -> str:
         cells = "".join(f"<td class='n{' chosen' if (mode, r) == chosen else ''}'>"
                         f"${table[mode][r]:,.2f}</td>" for r in ROUNDINGS)
         rows.append(f"<tr><th>{_e(mode)}</th>{cells}</tr>")
-    return f"<table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
+    return _table(f"<th></th>{head}", "".join(rows), sortable=False)
 
 
 def _findings_table(findings: Sequence[Finding]) -> str:
@@ -211,114 +268,54 @@ def _findings_table(findings: Sequence[Finding]) -> str:
         f"<td class='n'>{len(f.assessment.periods)}</td>"
         f"<td class='n'>${f.assessment.damages_usd:,.2f}</td></tr>"
         for f in itertools.islice(findings, TABLE_ROWS))
-    return (f"{more}<table><tr><th>entity</th><th>kind</th><th class='n'>peak 24 h posts</th>"
-            "<th>first over the limit</th><th class='n'>periods</th>"
-            f"<th class='n'>damages</th></tr>{rows}</table>")
+    return more + _table("<th>entity</th><th>kind</th><th class='n'>peak 24 h posts</th>"
+                         "<th>first over the limit</th><th class='n'>periods</th>"
+                         "<th class='n'>damages</th>", rows)
 
 
 def _entity_section(finding: Finding, policy: Policy) -> str:
     w, a = finding.window, finding.assessment
     periods = "".join(
-        f"<tr><td>{_e(iso(p.start))}</td><td>{_e(iso(p.end))}</td><td class='n'>{p.posts:,}</td>"
-        f"<td class='n'>{p.requests:,}</td><td class='n'>${d:,.2f}</td></tr>"
-        + (f"<tr><td colspan='5'>{_evidence(finding.evidence[i])}</td></tr>"
-           if finding.evidence else "")
-        for i, (p, d) in enumerate(zip(a.periods, a.period_damages, strict=True)))
+        f"<tr><td class='n'>{i}</td><td>{_e(iso(p.start))}</td><td>{_e(iso(p.end))}</td>"
+        f"<td class='n'>{p.posts:,}</td><td class='n'>{p.requests:,}</td>"
+        f"<td class='n'>${d:,.2f}</td></tr>"
+        for i, (p, d) in enumerate(zip(a.periods, a.period_damages, strict=True), 1))
+    evidence = "".join(
+        f"<p>Where the requests of period {i} are:</p>{_evidence(files)}"
+        for i, files in enumerate(finding.evidence or [], 1) if files)
     charts = ""
     if finding.series is not None:
-        charts = (f"<p>Posts in the 24 hours before each moment, with the limit (dashed) and "
-                  f"the charged periods (shaded):</p>"
-                  f"{_rolling_chart(finding, policy.threshold_posts)}"
+        series = finding.series
+        charts = (f"<p>Posts in the 24 hours before each moment (UTC), with the limit "
+                  f"(dashed) and the charged periods (shaded); point at the curve for the "
+                  f"posts in the 24 hours up to that second:</p>"
+                  f"{rolling_chart(series, a.periods, policy.threshold_posts)}"
                   f"<p>Posts per calendar day ({_e(policy.timezone)}):</p>"
-                  f"{_daily_chart(finding.series, policy.timezone)}")
+                  f"{daily_chart(series, policy.timezone)}")
     members = ("<p>Members (their requests merged into one stream): "
                + ", ".join(f"<code>{_e(m)}</code>" for m in finding.members) + ".</p>"
                if finding.members else "")
     return f"""<h3><code>{_e(w.entity)}</code> ({_e(w.entity_kind)}): ${a.damages_usd:,.2f}</h3>
-{members}<p>{w.total_posts:,} posts in {w.requests:,} requests ({w.observed_posts:,} counted by the
-log, the rest estimated from request paths); busiest 24 hours from
-{_e(iso(w.peak_start))}: {w.peak_24h_posts:,} posts.</p>
-<table><tr><th>charged from</th><th>to</th><th class='n'>posts</th><th class='n'>requests</th>
-<th class='n'>damages</th></tr>{periods}</table>{charts}"""
+{members}<p>{plural(w.total_posts, "post")} in {plural(w.requests, "request")}
+({w.observed_posts:,} counted by the log, the rest estimated from request paths); busiest
+24 hours from {_e(iso(w.peak_start))}: {plural(w.peak_24h_posts, "post")}.</p>
+{_table("<th class='n'>period</th><th>charged from</th><th>to</th><th class='n'>posts</th>"
+        "<th class='n'>requests</th><th class='n'>damages</th>", periods, sortable=False)}
+{evidence}{charts}"""
 
 
 def _evidence(files: list[PeriodFile]) -> str:
     """Where a charged period's requests are: files, line ranges, the edge lines."""
     items = []
     for f in files:
-        samples = "".join(f"<br><code>{n}: {_e(text)}</code>" for n, text in f.samples)
+        quotes = "".join(f"<div class='quote'><span class='at'>line {n:,}, counted at "
+                         f"{_e(iso(at))} (UTC):</span><code>{_e(text)}</code></div>"
+                         for n, text, at in f.samples)
         items.append(f"<li><code>{_e(f.path)}</code> lines {f.first_line:,} to "
-                     f"{f.last_line:,}: {f.requests:,} requests, {f.posts:,} posts "
-                     f"<span class='note'>(SHA-256 {_e(f.sha256[:16])}…)</span>{samples}</li>")
+                     f"{f.last_line:,}: {plural(f.requests, 'request')}, "
+                     f"{plural(f.posts, 'post')} <span class='note'>(SHA-256 "
+                     f"{_e(f.sha256[:16])}…)</span>{quotes}</li>")
     return f"<ul class='note'>{''.join(items)}</ul>"
-
-
-def _rolling_chart(finding: Finding, threshold: int) -> str:
-    series = finding.series
-    assert series is not None
-    periods = finding.assessment.periods  # may start before the first request (calendar)
-    t0 = min([series.times[0], *(p.start for p in periods)])
-    t1 = max([series.times[-1], *(p.end for p in periods)])
-    top = max(max(series.rolling), threshold) * 1.1
-    x = _scale(t0, t1, PAD, WIDTH - 8)
-    y = _scale(0, top, HEIGHT - 24, 8)
-    shades = "".join(
-        f"<rect x='{x(p.start):.1f}' y='8' width='{max(1.0, x(p.end) - x(p.start)):.1f}' "
-        f"height='{HEIGHT - 32}' fill='#f6c84c' fill-opacity='.35'>"
-        f"<title>charged {_e(iso(p.start))} to {_e(iso(p.end))}: {p.posts:,} posts</title></rect>"
-        for p in finding.assessment.periods)
-    points = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in
-                      zip(series.times, series.rolling, strict=True))
-    limit = y(threshold)
-    return f"""<svg viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img"
-aria-label="rolling 24-hour posts">{shades}
-<line x1="{PAD}" y1="{limit:.1f}" x2="{WIDTH - 8}" y2="{limit:.1f}" stroke="#c0392b"
-stroke-dasharray="5,4"/><polyline points="{points}" fill="none" stroke="#1f5fa8"
-stroke-width="1.5"/>{_axes(top, _e(iso(t0)[:16]), _e(iso(t1)[:16]))}
-<text x="{WIDTH - 10}" y="{limit - 4:.1f}" text-anchor="end" font-size="11"
-fill="#c0392b">limit {threshold:,}</text></svg>"""
-
-
-def _daily_chart(series: EntitySeries, zone: str) -> str:
-    top = max(max(series.daily), 1) * 1.1
-    slot = (WIDTH - 8 - PAD) / len(series.days)
-    y = _scale(0, top, HEIGHT - 24, 8)
-    bars = "".join(
-        f"<rect x='{PAD + i * slot + 1:.1f}' y='{y(v):.1f}' width='{max(1.0, slot - 2):.1f}' "
-        f"height='{HEIGHT - 24 - y(v):.1f}' fill='#1f5fa8'><title>"
-        f"{_e(_day(d, zone))}: {v:,} posts</title></rect>"
-        for i, (d, v) in enumerate(zip(series.days, series.daily, strict=True)))
-    first, last = _day(series.days[0], zone), _day(series.days[-1], zone)
-    return f"""<svg viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img"
-aria-label="posts per day">{bars}{_axes(top, first, last)}</svg>"""
-
-
-def _day(midnight: int, zone: str) -> str:
-    """The local date that starts at `midnight` (epoch seconds) in `zone`."""
-    return datetime.fromtimestamp(midnight, ZoneInfo(zone)).strftime("%Y-%m-%d")
-
-
-def _axes(top: float, left: str, right: str) -> str:
-    return (f"<line x1='{PAD}' y1='{HEIGHT - 24}' x2='{WIDTH - 8}' y2='{HEIGHT - 24}' "
-            f"stroke='#888'/><line x1='{PAD}' y1='8' x2='{PAD}' y2='{HEIGHT - 24}' "
-            f"stroke='#888'/><text x='{PAD - 4}' y='16' text-anchor='end' font-size='11'>"
-            f"{_short(top)}</text><text x='{PAD - 4}' y='{HEIGHT - 24}' text-anchor='end' "
-            f"font-size='11'>0</text><text x='{PAD}' y='{HEIGHT - 6}' font-size='11'>{left}"
-            f"</text><text x='{WIDTH - 8}' y='{HEIGHT - 6}' text-anchor='end' "
-            f"font-size='11'>{right}</text>")
-
-
-def _scale(low: float, high: float, start: float, end: float) -> Callable[[float], float]:
-    """The linear map of [low, high] onto [start, end]."""
-    span = (high - low) or 1
-    return lambda v: start + (v - low) / span * (end - start)
-
-
-def _short(value: float) -> str:
-    for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if value >= size:
-            return f"{value / size:.1f}{unit}"
-    return f"{value:.0f}"
 
 
 def _watchlist_table(report: Report) -> str:
@@ -329,17 +326,16 @@ def _watchlist_table(report: Report) -> str:
     rows = "".join(f"<tr><td><code>{_e(w.entity)}</code></td><td>{_e(w.entity_kind)}</td>"
                    f"<td class='n'>{w.peak_24h_posts:,}</td><td>{_e(iso(w.peak_start))}</td></tr>"
                    for w in itertools.islice(report.watchlist, TABLE_ROWS))
-    return (f"{more}<table><tr><th>entity</th><th>kind</th><th class='n'>peak 24 h posts</th>"
-            f"<th>from</th></tr>{rows}</table>")
+    return more + _table("<th>entity</th><th>kind</th><th class='n'>peak 24 h posts</th>"
+                         "<th>from</th>", rows)
 
 
 def _files_table(report: Report) -> str:
     rows = "".join(f"<tr><td><code>{_e(f.path)}</code></td><td>{_e(f.format or '—')}</td>"
                    f"<td class='n'>{f.lines:,}</td><td class='n'>{f.rejected:,}</td>"
                    f"<td><code>{_e(f.sha256)}</code></td></tr>" for f in report.files)
-    return ("<table><tr><th>file</th><th>format</th><th class='n'>lines</th>"
-            f"<th class='n'>rejected</th><th>SHA-256</th></tr>{rows}</table>"
-            + _set_aside_table(report))
+    return _table("<th>file</th><th>format</th><th class='n'>lines</th>"
+                  "<th class='n'>rejected</th><th>SHA-256</th>", rows) + _set_aside_table(report)
 
 
 def _set_aside_table(report: Report) -> str:
@@ -353,4 +349,13 @@ def _set_aside_table(report: Report) -> str:
                     for path, why in rows)
     return ("<p>Not read (each input counts once; only regular files in a log format are "
             "read, of those --include and --exclude keep):</p>"
-            f"<table><tr><th>path</th><th>why</th></tr>{cells}</table>")
+            + _table("<th>path</th><th>why</th>", cells))
+
+
+def _table(head: str, rows: str, *, sortable: bool = True) -> str:
+    """A table of header cells `head` and body rows `rows`, in a box that scrolls
+    sideways on a narrow screen. A sortable one sorts by a column whose header is
+    clicked (_SORT_SCRIPT); tables whose order is their meaning are not."""
+    kind = " class='sortable'" if sortable else ""
+    return (f"<div class='scroll'><table{kind}><thead><tr>{head}</tr></thead>"
+            f"<tbody>{rows}</tbody></table></div>")

@@ -51,7 +51,8 @@ class PeriodFile:
     last_line: int
     requests: int
     posts: int
-    samples: list[tuple[int, str]] = dataclasses.field(default_factory=list)  # (line, text)
+    # the first and last line quoted: (line, text, the second it counts at)
+    samples: list[tuple[int, str, int]] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -247,7 +248,7 @@ def finding_of_row(row: dict[str, Any], series: dict[tuple[str, str], EntitySeri
         damages_by_rounding={r: row[f"damages_{r}"] for r in ROUNDINGS}, sensitivity={})
     evidence = [[PeriodFile(e["file"], e["sha256"], e["first_line"], e["last_line"],
                             e["requests"], e["posts"],
-                            [(s["line"], s["text"]) for s in e["samples"]])
+                            [(s["line"], s["text"], s["at"]) for s in e["samples"]])
                  for e in p["evidence"]] for p in periods]
     return Finding(window, assessment, series.get((window.entity_kind, window.entity)),
                    row["members"], evidence)
@@ -304,7 +305,8 @@ def finding_json(finding: Finding) -> dict[str, Any]:
                      "evidence": [{"file": e.path, "sha256": e.sha256,
                                    "first_line": e.first_line, "last_line": e.last_line,
                                    "requests": e.requests, "posts": e.posts,
-                                   "samples": [{"line": n, "text": t} for n, t in e.samples]}
+                                   "samples": [{"line": n, "text": t, "at": iso(at)}
+                                               for n, t, at in e.samples]}
                                   for e in (finding.evidence[i] if finding.evidence else [])]}
                     for i, (p, d) in enumerate(zip(a.periods, a.period_damages,
                                                    strict=True))],

@@ -6,7 +6,7 @@ import itertools
 from decimal import Decimal
 
 from scrapewatch.damages import iso
-from scrapewatch.reporting.counted import funnel_words, window_words
+from scrapewatch.reporting.counted import funnel_words, plural, window_words
 from scrapewatch.reporting.escape import for_terminal
 from scrapewatch.reporting.model import Report
 
@@ -20,8 +20,8 @@ def render_table(report: Report) -> str:
     """A plain-text summary: inputs, flagged entities, watchlist size and the total."""
     policy = report.policy
     lines = [
-        f"Read {len(report.files)} file(s): {report.lines:,} lines, {report.requests:,} "
-        f"requests, {report.rejected:,} rejected.",
+        f"Read {plural(len(report.files), 'file')}: {plural(report.lines, 'line')}, "
+        f"{plural(report.requests, 'request')}, {report.rejected:,} rejected.",
         *filter(None, [window_words(report.window)]),
         *_set_aside(report),
         *(funnel_words(report.funnel, policy) if report.funnel else []),
@@ -83,14 +83,15 @@ def _set_aside(report: Report) -> list[str]:
     """A line for the inputs set aside as duplicates, and one for those skipped."""
     lines = []
     if report.duplicates:
-        lines.append(_names(f"Set aside {len(report.duplicates)} duplicate(s), counted once",
+        lines.append(_names(f"Set aside {plural(len(report.duplicates), 'duplicate')}, "
+                            "counted once",
                             [f"{d.path} ({d.reason} as {d.duplicate_of})"
                              for d in report.duplicates]))
     if report.skipped:
-        lines.append(_names(f"Skipped {len(report.skipped)} path(s), not read",
+        lines.append(_names(f"Skipped {plural(len(report.skipped), 'path')}, not read",
                             [f"{s.path} ({s.reason})" for s in report.skipped]))
     if report.excluded:
-        lines.append(_names(f"Excluded {len(report.excluded)} file(s) by --include and "
+        lines.append(_names(f"Excluded {plural(len(report.excluded), 'file')} by --include and "
                             "--exclude", [s.path for s in report.excluded]))
     return lines
 

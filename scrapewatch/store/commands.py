@@ -32,6 +32,7 @@ from scrapewatch.reading.inputs import SkippedInput, list_inputs
 from scrapewatch.reading.loaded import Advance, Counts, Progress
 from scrapewatch.reading.read import load_file
 from scrapewatch.reading.sources import LogSource, holds_content
+from scrapewatch.reporting.counted import plural
 from scrapewatch.reporting.escape import for_terminal
 from scrapewatch.reporting.model import FileSummary, Report, batched
 from scrapewatch.reporting.privacy import pseudonym
@@ -111,7 +112,7 @@ class IngestRun:
         """The summary for a terminal (file names, reasons and entities escaped)."""
         excluded = f", {len(self.excluded)} excluded" if self.excluded else ""
         lines = [f"Ingested into {for_terminal(self.store)} (run {self.run_id}): "
-                 f"{len(self.added)} file(s) added, {len(self.skipped)} skipped{excluded}, "
+                 f"{plural(len(self.added), 'file')} added, {len(self.skipped)} skipped{excluded}, "
                  f"{len(self.failed)} failed; {sum(f.lines for f in self.added):,} lines, "
                  f"{sum(f.rejected for f in self.added):,} rejected."]
         for f in self.files:
