@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import json
 import re
+from datetime import date, timedelta
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -262,7 +263,8 @@ def test_charts_have_round_ticks_gridlines_and_hover_values() -> None:
         "charged 2025-03-05T12:00:00Z to 2025-03-06T12:00:00Z: 1,200,000 posts"]
     assert _titles(daily, "rect") == ["2025-03-03: 2,500,000 posts", "2025-03-04: 0 posts",
                                       "2025-03-05: 1,200,000 posts"]
-    assert _texts(daily, "tick") == ["0", "1M", "2M", "3M", "2025-03-03", "2025-03-05"]
+    assert _texts(daily, "tick") == ["0", "1M", "2M", "3M", "2025-03-03", "2025-03-04",
+                                     "2025-03-05"]
 
 
 @pytest.mark.parametrize(("largest", "ticks"), [
@@ -275,15 +277,48 @@ def test_value_ticks_are_round_and_reach_past_the_largest(largest: int,
     assert svg.value_ticks(largest) == ticks
 
 
-@pytest.mark.parametrize(("span", "step"), [(3_600, 600), (2 * 86_400, 43_200),
-                                            (30 * 86_400, 7 * 86_400),
-                                            (400 * 86_400, 112 * 86_400)])
-def test_time_ticks_are_round_instants(span: int, step: int) -> None:
+@pytest.mark.parametrize(("span", "labels"), [
+    (3_600, ["12:30", "12:40", "12:50", "13:00", "13:10", "13:20"]),
+    (2 * 86_400, ["00:00", "12:00", "00:00", "12:00"]),
+    (30 * 86_400, ["2025-03-06", "2025-03-13", "2025-03-20", "2025-03-27"]),
+    (100 * 86_400, ["2025-04", "2025-05", "2025-06"]),
+    (400 * 86_400, ["2025-05", "2025-07", "2025-09", "2025-11", "2026-01", "2026-03"]),
+    (4_000 * 86_400, ["2026", "2028", "2030", "2032", "2034", "2036"])])
+def test_time_ticks_are_round_instants(span: int, labels: list[str]) -> None:
     start = 1_740_830_400 + 1_234  # 2025-03-01T12:20:34Z
     ticks = svg.time_ticks(start, start + span)
-    assert all(b - a == step for a, b in itertools.pairwise(ticks))
-    assert ticks[0] % step == 0 and start <= ticks[0] < start + step
-    assert len(ticks) <= svg.MAX_TIME_TICKS
+    assert [label for _, label, _ in ticks] == labels
+    assert all(start <= t <= start + span for t, _, _ in ticks)
+    if span == 2 * 86_400:  # the date under the first time of each day
+        assert [under for _, _, under in ticks] == ["2025-03-02", "", "2025-03-03", ""]
+
+
+@pytest.mark.parametrize(("value", "short"), [
+    (0, "0"), (999, "999"), (2_500, "2.5k"), (999_999, "1M"), (1_050_500, "1.05M"),
+    (12_345_678, "12.3M"), (1_500_000_000, "1.5B"), (10**12, "1T")])
+def test_short_values_round_before_they_take_a_unit(value: int, short: str) -> None:
+    assert svg._short(value) == short
+
+
+def test_every_day_of_a_short_run_is_labelled_and_long_runs_at_month_starts() -> None:
+    days = [date(2025, 3, 1) + timedelta(days=n) for n in range(800)]
+    assert svg._labelled_days(days[:6], svg.BAR_SLOT) == [0, 1, 2, 3, 4, 5]
+    assert svg._labelled_days(days[:60], 648 / 60) == list(range(0, 60, 7))
+    assert [str(days[i]) for i in svg._labelled_days(days, 648 / 800)] == [
+        "2025-07-01", "2026-01-01", "2026-07-01", "2027-01-01"]
+
+
+def test_the_legend_fits_a_large_limit(tmp_path: Path) -> None:
+    page = _report_of(tmp_path, [{"ts": f"2025-03-01T1{h}:00:00Z", "api_key": "k", "path": "/x",
+                                  "posts": 500_000_000} for h in range(3)],
+                      **{"policy.threshold_posts": 1_000_000_000})
+    texts = _charts(page)[0].findall("text")[:3]
+    assert [t.text for t in texts] == [
+        "limit: more than 1B posts", "posts in the 24 hours before", "charged period"]
+    ends = [float(t.get("x", "")) + len(t.text or "") * svg.CHAR for t in texts]
+    assert all(end < float(after.get("x", "")) - 28
+               for end, after in zip(ends[:-1], texts[1:], strict=True))
+    assert ends[-1] <= svg.WIDTH
 
 
 def test_a_single_day_is_drawn_as_a_day(tmp_path: Path) -> None:
@@ -294,8 +329,8 @@ def test_a_single_day_is_drawn_as_a_day(tmp_path: Path) -> None:
     assert float(bar.get("width", "")) == pytest.approx(svg.BAR_SLOT * .8, abs=.1)
     middle = float(bar.get("x", "")) + float(bar.get("width", "")) / 2
     assert middle == pytest.approx((svg.LEFT + svg.WIDTH - svg.RIGHT) / 2, abs=.1)
-    # the value axis, the day under its bar, its value above it
-    assert _texts(daily) == ["0", "500k", "1M", "1.5M", "2M", "2025-03-01", "1.5M"]
+    # the value axis, the day under its bar, its exact value above it
+    assert _texts(daily) == ["0", "500k", "1M", "1.5M", "2M", "2025-03-01", "1,500,000"]
 
 
 def test_the_limit_label_is_clear_of_the_curve(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,38 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> str:
     return (folder / "out" / "report.html").as_uri()
 
 
+def _edge_cases(folder: Path) -> list[dict[str, object]]:
+    """Charts that are hard to label: activity ending at midnight (a tick at the right
+    edge), within one minute, over 800 days, and across a change to daylight time."""
+    day = 86_400
+    lines = [(1_740_830_400 + h * 7_200, "k-edge", 200_000) for h in range(7)]  # to 00:00
+    lines += [(1_740_830_400 + s, "k-minute", 400_000) for s in (0, 20, 40)]
+    lines += [(1_672_574_400 + d * day, "k-long", 1_000) for d in range(800)]
+    lines += [(1_672_574_400 + 800 * day + h * 3_600, "k-long", 300_000) for h in range(4)]
+    lines += [(1_741_219_200 + h * 10_800, "k-dst", 150_000) for h in range(48)]
+    return [{"ts": datetime.fromtimestamp(at, UTC).isoformat(), "api_key": key, "path": "/x",
+             "posts": posts} for at, key, posts in lines]
+
+
+@pytest.fixture(scope="module")
+def hard_pages(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The URLs of report.html for the edge cases, under calendar days in New York, and
+    for a limit of a billion posts."""
+    folder = tmp_path_factory.mktemp("hard")
+    pages = []
+    for name, lines, overrides in (
+            ("edges", _edge_cases(folder), {"policy.timezone": "America/New_York",
+                                            "policy.periods": "calendar"}),
+            ("billion", [{"ts": f"2025-03-01T1{h}:00:00Z", "api_key": "k", "path": "/x",
+                          "posts": 500_000_000} for h in range(3)],
+             {"policy.threshold_posts": 1_000_000_000})):
+        log = folder / f"{name}.jsonl"
+        log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        scan([str(log)], config=load_config(overrides=overrides), out=folder / name)
+        pages.append((folder / name / "report.html").as_uri())
+    return pages
+
+
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     with Browser(tmp_path_factory.mktemp("profile")) as chromium:
@@ -67,6 +100,13 @@ def test_the_charts_are_drawn_and_nothing_planted_runs(page: str, browser: Brows
     assert browser.evaluate(f"document.body.textContent.includes({json.dumps(PLANTED)})")
 
 
+def _findings_table(browser: Browser) -> int:
+    """Which sortable table lists the entities over the limit."""
+    headers = browser.evaluate("[...document.querySelectorAll('table.sortable')]"
+                               ".map(t => t.tHead.textContent)")
+    return int(headers.index("entitykindpeak 24 h postsfirst over the limitperiodsdamages"))
+
+
 def _column(browser: Browser, table: int, column: int) -> list[str]:
     return list(browser.evaluate(
         f"[...document.querySelectorAll('table.sortable')[{table}].tBodies[0].rows]"
@@ -82,9 +122,7 @@ def _click(browser: Browser, table: int, column: int) -> str:
 
 def test_tables_sort_by_the_column_clicked(page: str, browser: Browser) -> None:
     browser.open(page, 1280, 900)
-    headers = browser.evaluate("[...document.querySelectorAll('table.sortable')]"
-                               ".map(t => t.tHead.textContent)")
-    findings = headers.index("entitykindpeak 24 h postsfirst over the limitperiodsdamages")
+    findings = _findings_table(browser)
     assert _column(browser, findings, 5) == ["$142,500.00", "$30,000.00", "$18,000.00"]
     # by amount, not by text ("$18,000.00" comes after "$142,500.00" as text)
     assert _click(browser, findings, 5) == "ascending"
@@ -96,6 +134,20 @@ def test_tables_sort_by_the_column_clicked(page: str, browser: Browser) -> None:
     assert browser.evaluate(  # one column sorted at a time
         f"document.querySelectorAll('table.sortable')[{findings}]"
         ".querySelectorAll('th[aria-sort]').length") == 1
+
+
+def test_text_sorts_with_its_numbers_by_value(tmp_path: Path, browser: Browser) -> None:
+    log = tmp_path / "keys.jsonl"
+    log.write_text("".join(json.dumps({"ts": "2025-03-01T10:00:00Z", "api_key": key,
+                                       "path": "/x", "posts": posts}) + "\n"
+                           for key, posts in (("k-10", 3_000_000), ("k-9", 2_000_000),
+                                              ("1,5", 1_500_000))))
+    scan([str(log)], config=load_config(), out=tmp_path / "out")
+    browser.open((tmp_path / "out" / "report.html").as_uri(), 1280, 900)
+    findings = _findings_table(browser)
+    assert _click(browser, findings, 0) == "ascending"
+    # k-9 before k-10; an entity that looks like a number is text in a column of text
+    assert _column(browser, findings, 0) == ["1,5", "k-9", "k-10"]
 
 
 @pytest.mark.parametrize("screen", SCREENS)
@@ -123,6 +175,26 @@ def test_the_limit_label_is_clear_of_the_curve_as_drawn(page: str, browser: Brow
             p.x >= box.x && p.x <= box.x + box.width &&
             p.y >= box.y && p.y <= box.y + box.height).length; })""")
     assert crossings == [0, 0, 0]
+
+
+def test_no_chart_text_leaves_its_chart_or_covers_another(
+        page: str, hard_pages: list[str], browser: Browser) -> None:
+    """Every label as drawn: inside its chart, and clear of every other label."""
+    for url in (page, *hard_pages):
+        browser.open(url, 1280, 900)
+        charts = browser.evaluate("document.querySelectorAll('svg').length")
+        faults = browser.evaluate("""[...document.querySelectorAll('svg')].flatMap(chart => {
+            const size = chart.viewBox.baseVal, boxes = [...chart.querySelectorAll('text')]
+                .map(text => [text.textContent, text.getBBox()]);
+            return boxes.flatMap(([text, box], i) => [
+                ...(box.x < 0 || box.y < 0 || box.x + box.width > size.width
+                    || box.y + box.height > size.height ? [`${text} is outside`] : []),
+                ...boxes.slice(i + 1).filter(([, other]) =>
+                    box.x < other.x + other.width - .5 && other.x < box.x + box.width - .5
+                    && box.y < other.y + other.height - .5 && other.y < box.y + box.height - .5)
+                    .map(([other]) => `${text} covers ${other}`)]); })""")
+        assert (charts, faults) == (charts, []), url
+        assert charts >= 2
 
 
 def test_it_prints_cleanly(page: str, browser: Browser, keep: Path) -> None:

@@ -54,8 +54,10 @@ h2,h3{break-after:avoid}tr,svg,.quote{break-inside:avoid}
 .chosen,svg{-webkit-print-color-adjust:exact;print-color-adjust:exact}
 }
 """
-# Sorts a table.sortable by the column whose header is clicked (or given Enter), up
-# then down: numbers ($ and thousands separators ignored) before text.
+# Sorts a table.sortable by the column whose header is clicked (or given Enter or
+# Space), up then down: a column of numbers (td.n) by amount ($ and thousands
+# separators ignored, cells without a number after them going up), any other by text,
+# with runs of digits by their value (192.0.2.9 before 192.0.2.10).
 _SORT_SCRIPT = """
 for (const table of document.querySelectorAll("table.sortable")) {
   const heads = [...table.tHead.rows[0].cells];
@@ -79,12 +81,13 @@ for (const table of document.querySelectorAll("table.sortable")) {
 }
 function sortKey(cell) {
   const text = cell ? cell.textContent.trim() : "";
+  if (!cell || !cell.classList.contains("n")) return text;
   const number = text.replace(/[$,\\s]/g, "");
   return /^-?\\d+(\\.\\d+)?$/.test(number) ? Number(number) : text;
 }
 function compare(a, b) {
   if (typeof a !== typeof b) return typeof a === "number" ? -1 : 1;
-  return typeof a === "number" ? a - b : a.localeCompare(b);
+  return typeof a === "number" ? a - b : a.localeCompare(b, undefined, {numeric: true});
 }
 """
 # Only the script above may run, and nothing may load: a planted script that escaping
