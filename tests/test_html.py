@@ -308,6 +308,25 @@ def test_every_day_of_a_short_run_is_labelled_and_long_runs_at_month_starts() ->
         "2025-07-01", "2026-01-01", "2026-07-01", "2027-01-01"]
 
 
+@pytest.mark.parametrize("periods", ["calendar", "greedy"])
+def test_the_daily_chart_has_the_limit_when_calendar_days_are_charged(
+        tmp_path: Path, periods: str) -> None:
+    page = _report_of(tmp_path, [{"ts": f"2025-03-0{d}T10:00:00Z", "api_key": "k",
+                                  "path": "/x", "posts": posts}
+                                 for d, posts in ((1, 1_200_000), (2, 900_000))],
+                      **{"policy.periods": periods})
+    daily = _charts(page)[1]
+    limits = [line for line in daily.iter("line") if line.get("class") == "limit"]
+    if periods == "greedy":  # 24-hour periods from any second: days do not show them
+        assert not limits and "limit" not in "".join(_texts(daily))
+        return
+    [limit] = limits  # at 1M of a 0 to 1.5M axis of 4 ticks
+    assert _texts(daily, "tick")[:4] == ["0", "500k", "1M", "1.5M"]
+    assert float(limit.get("y1", "")) == pytest.approx(
+        svg.PLOT_BOTTOM - (svg.PLOT_BOTTOM - svg.TOP) * 2 / 3, abs=.1)
+    assert "limit: more than 1,000,000 posts in a calendar day" in _texts(daily)
+
+
 def test_the_legend_fits_a_large_limit(tmp_path: Path) -> None:
     page = _report_of(tmp_path, [{"ts": f"2025-03-01T1{h}:00:00Z", "api_key": "k", "path": "/x",
                                   "posts": 500_000_000} for h in range(3)],

@@ -41,7 +41,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> str:
     return (folder / "out" / "report.html").as_uri()
 
 
-def _edge_cases(folder: Path) -> list[dict[str, object]]:
+def _edge_cases() -> list[dict[str, object]]:
     """Charts that are hard to label: activity ending at midnight (a tick at the right
     edge), within one minute, over 800 days, and across a change to daylight time."""
     day = 86_400
@@ -61,7 +61,7 @@ def hard_pages(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     folder = tmp_path_factory.mktemp("hard")
     pages = []
     for name, lines, overrides in (
-            ("edges", _edge_cases(folder), {"policy.timezone": "America/New_York",
+            ("edges", _edge_cases(), {"policy.timezone": "America/New_York",
                                             "policy.periods": "calendar"}),
             ("billion", [{"ts": f"2025-03-01T1{h}:00:00Z", "api_key": "k", "path": "/x",
                           "posts": 500_000_000} for h in range(3)],

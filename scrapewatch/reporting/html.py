@@ -289,12 +289,13 @@ def _entity_section(finding: Finding, policy: Policy) -> str:
     charts = ""
     if finding.series is not None:
         series = finding.series
+        calendar_limit = policy.threshold_posts if policy.periods == "calendar" else None
         charts = (f"<p>Posts in the 24 hours before each moment (UTC), with the limit "
                   f"(dashed) and the charged periods (shaded); point at the curve for the "
                   f"posts in the 24 hours up to that second:</p>"
                   f"{rolling_chart(series, a.periods, policy.threshold_posts)}"
                   f"<p>Posts per calendar day ({_e(policy.timezone)}):</p>"
-                  f"{daily_chart(series, policy.timezone)}")
+                  f"{daily_chart(series, policy.timezone, calendar_limit)}")
     members = ("<p>Members (their requests merged into one stream): "
                + ", ".join(f"<code>{_e(m)}</code>" for m in finding.members) + ".</p>"
                if finding.members else "")

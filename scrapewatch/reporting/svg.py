@@ -34,6 +34,11 @@ _TIME_STEPS = ([m * _MINUTE for m in (1, 2, 5, 10, 15, 30)]
 _MONTH_STEPS = (1, 2, 3, 6, 12, 24, 60, 120, 240, 600)
 _DAY_STEPS = (1, 2, 7, 14)  # labels under every nth bar, else at the starts of months
 _FONT = "font-size='11' fill='#333'"
+_MARKS = {  # the legend's marks
+    "limit": "<line x1='{x}' y1='12' x2='{x2}' y2='12' stroke='#c0392b' stroke-dasharray='5,4'/>",
+    "curve": "<line x1='{x}' y1='12' x2='{x2}' y2='12' stroke='#1f5fa8' stroke-width='2'/>",
+    "charged": "<rect x='{x}' y='6' width='22' height='12' fill='#f6c84c' fill-opacity='.6'/>"}
+_ROLLING_LEGEND = (("curve", "posts in the 24 hours before"), ("charged", "charged period"))
 
 
 def rolling_chart(series: EntitySeries, periods: Sequence[Period], threshold: int) -> str:
@@ -58,44 +63,46 @@ def rolling_chart(series: EntitySeries, periods: Sequence[Period], threshold: in
             hovers.append(f"<circle class='pt' cx='{x(t):.1f}' cy='{y(v):.1f}' r='4'><title>"
                           f"{_instant(t)}: {v:,} posts</title></circle>")
             last = x(t)
-    limit = y(threshold)
     return (f"{_open('rolling', 'posts in the 24 hours before each moment')}"
-            f"{_legend(threshold)}{_value_axis(ticks, y)}{_time_axis(t0, t1, x)}{shades}"
-            f"<line class='limit' x1='{LEFT}' y1='{limit:.1f}' x2='{WIDTH - RIGHT}' "
-            f"y2='{limit:.1f}' stroke='#c0392b' stroke-dasharray='5,4'/>"
+            f"{_legend(threshold, 'limit: more than {} posts', _ROLLING_LEGEND)}"
+            f"{_value_axis(ticks, y)}{_time_axis(t0, t1, x)}{shades}{_limit_line(y(threshold))}"
             f"<polyline points='{points}' fill='none' stroke='#1f5fa8' stroke-width='1.5'/>"
             f"{''.join(hovers)}</svg>")
 
 
-def _legend(threshold: int) -> str:
-    """The legend of the rolling chart, one item after the other above the plot; the
-    limit in short (1T) when in full it would not fit."""
-    marks = ["<line x1='{x}' y1='12' x2='{x2}' y2='12' stroke='#c0392b' "
-             "stroke-dasharray='5,4'/>",
-             "<line x1='{x}' y1='12' x2='{x2}' y2='12' stroke='#1f5fa8' stroke-width='2'/>",
-             "<rect x='{x}' y='6' width='22' height='12' fill='#f6c84c' fill-opacity='.6'/>"]
+def _legend(threshold: int, limit_words: str, others: Sequence[tuple[str, str]] = ()) -> str:
+    """A legend above the plot, one item after the other: the limit (`limit_words`
+    with the threshold in it, in short, 1T, when in full the legend would not fit), then
+    the `others` (mark of _MARKS, words)."""
     for limit in (f"{threshold:,}", _short(threshold)):
-        texts = [f"limit: more than {limit} posts", "posts in the 24 hours before",
-                 "charged period"]
-        if LEFT + sum(28 + len(t) * CHAR for t in texts) + 2 * 18 <= WIDTH - 2:
+        items = [("limit", limit_words.format(limit)), *others]
+        if LEFT + sum(28 + len(text) * CHAR + 18 for _, text in items) - 18 <= WIDTH - 2:
             break
     parts, x = [], LEFT
-    for mark, text in zip(marks, texts, strict=True):
-        kind = " class='limit-label'" if text.startswith("limit") else ""
-        parts.append(mark.format(x=x, x2=x + 22)
+    for mark, text in items:
+        kind = " class='limit-label'" if mark == "limit" else ""
+        parts.append(_MARKS[mark].format(x=x, x2=x + 22)
                      + f"<text{kind} x='{x + 28}' y='16' {_FONT}>{text}</text>")
         x += 28 + round(len(text) * CHAR) + 18
     return "".join(parts)
 
 
-def daily_chart(series: EntitySeries, zone: str) -> str:
+def _limit_line(y: float) -> str:
+    return (f"<line class='limit' x1='{LEFT}' y1='{y:.1f}' x2='{WIDTH - RIGHT}' "
+            f"y2='{y:.1f}' stroke='#c0392b' stroke-dasharray='5,4'/>")
+
+
+def daily_chart(series: EntitySeries, zone: str, threshold: int | None = None) -> str:
     """Posts per calendar day in `zone`, a bar each, centred; a day's slot is at most
-    BAR_SLOT wide."""
+    BAR_SLOT wide. With a `threshold` (when calendar days are what is charged), its
+    limit line too."""
     count = len(series.days)
     slot = min((WIDTH - RIGHT - LEFT) / count, BAR_SLOT)
     first = LEFT + (WIDTH - RIGHT - LEFT - count * slot) / 2
-    ticks = value_ticks(max(series.daily))
+    ticks = value_ticks(max([*series.daily, threshold or 0]))
     y = _scale(0, ticks[-1], PLOT_BOTTOM, TOP)
+    limit = ("" if threshold is None else _legend(threshold, "limit: more than {} posts in "
+                                                  "a calendar day") + _limit_line(y(threshold)))
     dates = [datetime.fromtimestamp(day, ZoneInfo(zone)).date() for day in series.days]
     labelled = set(_labelled_days(dates, slot))
     bars, labels = [], []
@@ -114,7 +121,7 @@ def daily_chart(series: EntitySeries, zone: str) -> str:
                           + _label(middle, PLOT_BOTTOM + 18, str(day)))
     return (f"{_open('daily', 'posts per day')}{_value_axis(ticks, y)}"
             f"<line x1='{LEFT}' y1='{PLOT_BOTTOM}' x2='{WIDTH - RIGHT}' y2='{PLOT_BOTTOM}' "
-            f"stroke='#888'/>{''.join(labels)}{''.join(bars)}</svg>")
+            f"stroke='#888'/>{''.join(labels)}{''.join(bars)}{limit}</svg>")
 
 
 def _labelled_days(dates: list[date], slot: float) -> list[int]:
